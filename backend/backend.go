@@ -1,0 +1,103 @@
+// Package backend is the storage seam of bucketfs: a small interface over an
+// S3 bucket, its aws-sdk-go-v2 implementation, an in-memory implementation for
+// tests, and typed errors. No SDK type crosses this package's API.
+package backend
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Object describes one stored object.
+//
+// Listings fill Key, Size, ETag, LastModified and StorageClass only; HasHeaders
+// is false then. Head and Get also fill ContentType, Metadata and VersionID and
+// set HasHeaders.
+type Object struct {
+	Key          string
+	Size         int64
+	ETag         string // without quotes
+	LastModified time.Time
+	StorageClass string
+
+	HasHeaders  bool
+	ContentType string
+	// Metadata holds the x-amz-meta-* headers, names lower-case and without
+	// the prefix ("mode", "uid", "mtime", ...).
+	Metadata  map[string]string
+	VersionID string
+}
+
+// ListInput selects one page of a listing.
+type ListInput struct {
+	Prefix    string
+	Delimiter string // "/" for one directory level, "" for everything under Prefix
+	Token     string // NextToken of the previous page; "" starts the listing
+	MaxKeys   int    // 0 means the server's default (1000 on S3)
+}
+
+// ListPage is one page of a listing, keys in ascending byte order.
+type ListPage struct {
+	Objects  []Object
+	Prefixes []string // common prefixes, each ending in the delimiter
+	// NextToken continues the listing; "" when this was the last page.
+	NextToken string
+}
+
+// GetInput selects a byte range of an object.
+type GetInput struct {
+	Key    string
+	Offset int64
+	Length int64 // < 0 reads to the end
+	// IfMatch, when set, makes the read fail with ErrPrecondition if the
+	// object's ETag differs, so one open file never mixes two versions.
+	IfMatch string
+}
+
+// PutInput describes a whole-object upload.
+type PutInput struct {
+	Key         string
+	Body        io.Reader
+	Size        int64
+	ContentType string
+	Metadata    map[string]string // x-amz-meta-* without the prefix
+	// IfNoneMatch makes the upload fail with ErrPrecondition if the key exists.
+	IfNoneMatch bool
+	// IfMatch makes the upload fail with ErrPrecondition unless the current
+	// object has this ETag.
+	IfMatch string
+}
+
+// Bucket is one bucket of an S3-compatible store.
+//
+// Every method is safe for concurrent use. Errors wrap one of the sentinel
+// errors of this package (ErrNotFound, ErrPrecondition, ...) when the cause is
+// known, so callers test them with errors.Is; anything else is an I/O error.
+// Methods return when ctx is done.
+type Bucket interface {
+	// Name is the bucket's name.
+	Name() string
+
+	// Head returns the object stored under exactly key, with its headers.
+	// It fails with ErrNotFound when there is none.
+	Head(ctx context.Context, key string) (Object, error)
+
+	// List returns one page of the keys under in.Prefix. With a delimiter,
+	// keys containing it after the prefix are rolled up into Prefixes.
+	List(ctx context.Context, in ListInput) (ListPage, error)
+
+	// HasPrefix reports whether at least one key starts with prefix.
+	HasPrefix(ctx context.Context, prefix string) (bool, error)
+
+	// Get streams a byte range of an object. The returned Object carries the
+	// headers of the version read (Size is the whole object's size). Reading
+	// at or past the end of the object yields an empty body.
+	Get(ctx context.Context, in GetInput) (io.ReadCloser, Object, error)
+
+	// Put stores a whole object and returns it as stored (ETag, VersionID).
+	Put(ctx context.Context, in PutInput) (Object, error)
+
+	// Delete removes key. Deleting a key that does not exist succeeds.
+	Delete(ctx context.Context, key string) error
+}

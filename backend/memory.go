@@ -1,0 +1,247 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"maps"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Memory is an in-memory Bucket for tests: it follows the same contract as
+// the S3 backend, counts requests, and can inject faults.
+type Memory struct {
+	name string
+
+	// Fault, when set, is called before every request with the operation
+	// name ("head", "list", "get", "put", "delete") and key or prefix; a
+	// non-nil result fails the request.
+	Fault func(op, key string) error
+
+	requests [opCount]atomic.Int64
+
+	// mu protects the fields below.
+	mu      sync.Mutex
+	objects map[string]memObject
+	now     func() time.Time
+}
+
+type memObject struct {
+	Object
+	data []byte
+}
+
+type op int
+
+const (
+	opHead op = iota
+	opList
+	opGet
+	opPut
+	opDelete
+	opCount
+)
+
+var opNames = [opCount]string{"head", "list", "get", "put", "delete"}
+
+// NewMemory returns an empty in-memory bucket.
+func NewMemory(name string) *Memory {
+	return &Memory{name: name, objects: map[string]memObject{}, now: time.Now}
+}
+
+// Requests returns how many requests of an operation ("head", "list", "get",
+// "put", "delete") the bucket has served.
+func (m *Memory) Requests(opName string) int64 {
+	for i, n := range opNames {
+		if n == opName {
+			return m.requests[i].Load()
+		}
+	}
+	return 0
+}
+
+func (m *Memory) Name() string { return m.name }
+
+func (m *Memory) begin(ctx context.Context, o op, key string) error {
+	m.requests[o].Add(1)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if f := m.Fault; f != nil {
+		if err := f(opNames[o], key); err != nil {
+			return fmt.Errorf("%s %q: %w", opNames[o], key, err)
+		}
+	}
+	return nil
+}
+
+func (m *Memory) Head(ctx context.Context, key string) (Object, error) {
+	if err := m.begin(ctx, opHead, key); err != nil {
+		return Object{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.objects[key]
+	if !ok {
+		return Object{}, fmt.Errorf("head %q: %w", key, ErrNotFound)
+	}
+	return o.withHeaders(), nil
+}
+
+func (m *Memory) List(ctx context.Context, in ListInput) (ListPage, error) {
+	if err := m.begin(ctx, opList, in.Prefix); err != nil {
+		return ListPage{}, err
+	}
+	maxKeys := in.MaxKeys
+	if maxKeys <= 0 {
+		maxKeys = 1000
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys := make([]string, 0, len(m.objects))
+	for k := range m.objects {
+		if strings.HasPrefix(k, in.Prefix) && k > in.Token {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var page ListPage
+	n := 0
+	for i := 0; i < len(keys); i++ {
+		k := keys[i]
+		if n == maxKeys {
+			page.NextToken = keys[i-1]
+			break
+		}
+		if in.Delimiter != "" {
+			if j := strings.Index(k[len(in.Prefix):], in.Delimiter); j >= 0 {
+				p := k[:len(in.Prefix)+j+len(in.Delimiter)]
+				page.Prefixes = append(page.Prefixes, p)
+				n++
+				// Skip every key under this common prefix; the token is the
+				// prefix's last key so the next page resumes after it.
+				for i+1 < len(keys) && strings.HasPrefix(keys[i+1], p) {
+					i++
+				}
+				if n == maxKeys && i+1 < len(keys) {
+					page.NextToken = keys[i]
+					break
+				}
+				continue
+			}
+		}
+		o := m.objects[k].Object
+		o.HasHeaders, o.ContentType, o.Metadata, o.VersionID = false, "", nil, ""
+		page.Objects = append(page.Objects, o)
+		n++
+	}
+	return page, nil
+}
+
+func (m *Memory) HasPrefix(ctx context.Context, prefix string) (bool, error) {
+	if err := m.begin(ctx, opList, prefix); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.objects {
+		if strings.HasPrefix(k, prefix) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (m *Memory) Get(ctx context.Context, in GetInput) (io.ReadCloser, Object, error) {
+	if err := m.begin(ctx, opGet, in.Key); err != nil {
+		return nil, Object{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.objects[in.Key]
+	if !ok {
+		return nil, Object{}, fmt.Errorf("get %q: %w", in.Key, ErrNotFound)
+	}
+	if in.IfMatch != "" && in.IfMatch != o.ETag {
+		return nil, Object{}, fmt.Errorf("get %q if-match %s: %w", in.Key, in.IfMatch, ErrPrecondition)
+	}
+	start := min(max(in.Offset, 0), int64(len(o.data)))
+	end := int64(len(o.data))
+	if in.Length >= 0 {
+		end = min(end, start+in.Length)
+	}
+	// The stored slice is never modified in place, so sharing it is safe.
+	return io.NopCloser(bytes.NewReader(o.data[start:end])), o.withHeaders(), nil
+}
+
+func (m *Memory) Put(ctx context.Context, in PutInput) (Object, error) {
+	if err := m.begin(ctx, opPut, in.Key); err != nil {
+		return Object{}, err
+	}
+	data, err := io.ReadAll(in.Body)
+	if err != nil {
+		return Object{}, fmt.Errorf("put %q: read body: %w", in.Key, err)
+	}
+	if in.Size >= 0 && int64(len(data)) != in.Size {
+		return Object{}, fmt.Errorf("put %q: body has %d bytes, want %d: %w", in.Key, len(data), in.Size, ErrInvalid)
+	}
+	if len(in.Key) > 1024 {
+		return Object{}, fmt.Errorf("put: %w", ErrKeyTooLong)
+	}
+	sum := md5.Sum(data)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, exists := m.objects[in.Key]
+	if in.IfNoneMatch && exists {
+		return Object{}, fmt.Errorf("put %q if-none-match: %w", in.Key, ErrPrecondition)
+	}
+	if in.IfMatch != "" && (!exists || old.ETag != in.IfMatch) {
+		return Object{}, fmt.Errorf("put %q if-match %s: %w", in.Key, in.IfMatch, ErrPrecondition)
+	}
+	ct := in.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	o := memObject{
+		Object: Object{
+			Key:          in.Key,
+			Size:         int64(len(data)),
+			ETag:         hex.EncodeToString(sum[:]),
+			LastModified: m.now().UTC().Truncate(time.Second),
+			StorageClass: "STANDARD",
+			ContentType:  ct,
+			Metadata:     maps.Clone(in.Metadata),
+			VersionID:    "null",
+		},
+		data: data,
+	}
+	m.objects[in.Key] = o
+	return o.withHeaders(), nil
+}
+
+func (m *Memory) Delete(ctx context.Context, key string) error {
+	if err := m.begin(ctx, opDelete, key); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.objects, key)
+	return nil
+}
+
+func (o memObject) withHeaders() Object {
+	obj := o.Object
+	obj.HasHeaders = true
+	obj.Metadata = maps.Clone(o.Metadata)
+	if obj.Metadata == nil {
+		obj.Metadata = map[string]string{}
+	}
+	return obj
+}
