@@ -1,0 +1,63 @@
+# bucketfs: the two set-up commands are `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/bucketfs
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+TOOLS := $(HOME)/.cache/bucketfs/bin
+MINIO := $(TOOLS)/minio
+DEMO := $(CURDIR)/.demo
+APT_PACKAGES := fuse3 attr curl
+BENCH_PACKAGES := s3fs rclone
+
+.PHONY: all build deps bench-deps test test-short vet demo demo-stop bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/bucketfs
+
+# deps installs what tests and the demo need on a fresh Debian machine:
+# fuse3 (fusermount3), attr (getfattr) and curl from apt, MinIO from source.
+deps: $(MINIO)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+bench-deps: deps
+	@missing=""; for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(MINIO):
+	@echo "building MinIO $(MINIO_VERSION) (a cold build takes a few minutes)"
+	mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+test: deps vet
+	BUCKETFS_MINIO=$(MINIO) $(GO) test -count=1 -timeout 14m ./...
+
+# test-short runs the unit tests only: no server, no mount.
+test-short:
+	$(GO) test -count=1 -short ./...
+
+demo: deps build
+	@BUCKETFS_MINIO=$(MINIO) BUCKETFS_BIN=$(CURDIR)/$(BIN) $(GO) run ./backend/miniotest/s3dev demo -dir $(DEMO)
+
+demo-stop:
+	-@umount $(DEMO)/mnt 2>/dev/null || fusermount3 -u -z $(DEMO)/mnt 2>/dev/null; true
+	@$(GO) run ./backend/miniotest/s3dev stop -dir $(DEMO)
+
+bench: bench-deps build
+	BUCKETFS_MINIO=$(MINIO) BUCKETFS_BIN=$(CURDIR)/$(BIN) BUCKETFS_BENCH=1 \
+		$(GO) test -count=1 -timeout 60m -run '^TestBench' -v ./cmd/bucketfs
+
+clean:
+	rm -rf bin

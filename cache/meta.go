@@ -1,0 +1,294 @@
+// Package cache holds bucketfs's caches: a metadata cache that decorates a
+// backend.Bucket, and the read-ahead reader that serves file reads.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/bucketfs/bucketfs/backend"
+)
+
+// MetaOptions configure a metadata cache.
+type MetaOptions struct {
+	TTL         time.Duration    // age bound of anything positive (--stat-ttl)
+	NegativeTTL time.Duration    // age bound of "does not exist" (--negative-ttl)
+	Entries     int              // LRU capacity in objects (--cache-entries)
+	Now         func() time.Time // injected clock; time.Now when nil
+}
+
+// Meta is a backend.Bucket that answers Head, List and HasPrefix from memory
+// when it can. A complete one-level listing of a directory answers, while
+// fresh, every Head and HasPrefix below that directory level, so `ls -l`
+// costs one listing and no HEAD per entry. Objects that came from a listing
+// have HasHeaders false: callers that need headers must ask Fresh.
+//
+// Writes through Meta keep the cache coherent with what this client did;
+// changes by other clients are seen once entries age past the TTLs.
+type Meta struct {
+	next backend.Bucket
+	opts MetaOptions
+
+	objects  *lru.Cache[string, objectEntry] // key -> object or not-found
+	listings *lru.Cache[string, *listing]    // prefix -> complete listing
+	prefixes *lru.Cache[string, prefixEntry] // prefix -> has keys
+	flight   singleflight.Group
+}
+
+type objectEntry struct {
+	obj     backend.Object
+	missing bool
+	at      time.Time
+}
+
+type prefixEntry struct {
+	exists bool
+	at     time.Time
+}
+
+// listing is every entry of one directory level. It is never modified after
+// it is stored; writes replace it with an edited copy.
+type listing struct {
+	objects  map[string]backend.Object // by full key
+	prefixes map[string]bool           // common prefixes, full
+	page     backend.ListPage          // the same, as one sorted page
+	at       time.Time
+}
+
+var _ backend.Bucket = (*Meta)(nil)
+
+// NewMeta wraps next with a metadata cache.
+func NewMeta(next backend.Bucket, opts MetaOptions) *Meta {
+	if opts.Entries <= 0 {
+		opts.Entries = 100000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	objects, _ := lru.New[string, objectEntry](opts.Entries)
+	// Listings hold their entries twice (also in objects); a few hundred
+	// directories is what a working set of `ls` and `find` needs.
+	listings, _ := lru.New[string, *listing](max(opts.Entries/100, 64))
+	prefixes, _ := lru.New[string, prefixEntry](max(opts.Entries/10, 64))
+	return &Meta{next: next, opts: opts, objects: objects, listings: listings, prefixes: prefixes}
+}
+
+func (m *Meta) Name() string { return m.next.Name() }
+
+// Next is the bucket this cache decorates.
+func (m *Meta) Next() backend.Bucket { return m.next }
+
+func (m *Meta) fresh(at time.Time, ttl time.Duration) bool {
+	return m.opts.Now().Sub(at) < ttl
+}
+
+// parentPrefix is the directory level that lists key: "a/b/" for "a/b/c" and
+// for "a/b/c/".
+func parentPrefix(key string) string {
+	i := strings.LastIndexByte(strings.TrimSuffix(key, "/"), '/')
+	return key[:i+1]
+}
+
+// freshListing returns the complete listing of prefix while it is younger
+// than the TTL. A complete listing is a snapshot of one directory level: for
+// that long it answers both what exists there and what does not.
+func (m *Meta) freshListing(prefix string) *listing {
+	l, ok := m.listings.Get(prefix)
+	if !ok || !m.fresh(l.at, m.opts.TTL) {
+		return nil
+	}
+	return l
+}
+
+// fromListing answers Head(key) from fresh listings, if any holds the answer.
+func (m *Meta) fromListing(key string) (obj backend.Object, found, known bool) {
+	if strings.HasSuffix(key, "/") {
+		// A marker shows in the listing of its own prefix; the level above
+		// only says whether anything is under it.
+		if l := m.freshListing(key); l != nil {
+			obj, found = l.objects[key]
+			return obj, found, true
+		}
+		if l := m.freshListing(parentPrefix(key)); l != nil && !l.prefixes[key] {
+			return backend.Object{}, false, true
+		}
+		return backend.Object{}, false, false
+	}
+	if l := m.freshListing(parentPrefix(key)); l != nil {
+		obj, found = l.objects[key]
+		return obj, found, true
+	}
+	return backend.Object{}, false, false
+}
+
+func notFound(key string) error {
+	return fmt.Errorf("head %q: %w", key, backend.ErrNotFound)
+}
+
+// Head answers from the object cache or a fresh listing of key's directory;
+// otherwise it asks the bucket and caches the answer, missing keys included.
+func (m *Meta) Head(ctx context.Context, key string) (backend.Object, error) {
+	if e, ok := m.objects.Get(key); ok {
+		if e.missing && m.fresh(e.at, m.opts.NegativeTTL) {
+			return backend.Object{}, notFound(key)
+		}
+		if !e.missing && m.fresh(e.at, m.opts.TTL) {
+			return e.obj, nil
+		}
+	}
+	if obj, found, known := m.fromListing(key); known {
+		if !found {
+			return backend.Object{}, notFound(key)
+		}
+		return obj, nil
+	}
+	return m.Fresh(ctx, key)
+}
+
+// Fresh asks the bucket for key's object and headers, bypassing the cache,
+// and caches the answer.
+func (m *Meta) Fresh(ctx context.Context, key string) (backend.Object, error) {
+	at := m.opts.Now()
+	v, err, _ := m.flight.Do("h\x00"+key, func() (any, error) {
+		return m.next.Head(ctx, key)
+	})
+	switch {
+	case errors.Is(err, backend.ErrNotFound):
+		m.objects.Add(key, objectEntry{missing: true, at: at})
+		return backend.Object{}, err
+	case err != nil:
+		return backend.Object{}, err
+	}
+	obj := v.(backend.Object)
+	m.objects.Add(key, objectEntry{obj: obj, at: at})
+	return obj, nil
+}
+
+// List serves a whole one-level listing (Delimiter "/", no token, no
+// MaxKeys) from the cache when fresh, fetching every page otherwise and
+// returning them as one page. Other listings pass through uncached.
+func (m *Meta) List(ctx context.Context, in backend.ListInput) (backend.ListPage, error) {
+	if in.Delimiter != "/" || in.Token != "" || in.MaxKeys != 0 {
+		return m.next.List(ctx, in)
+	}
+	if l := m.freshListing(in.Prefix); l != nil {
+		return l.page, nil
+	}
+	v, err, _ := m.flight.Do("l\x00"+in.Prefix, func() (any, error) {
+		return m.listAll(ctx, in.Prefix)
+	})
+	if err != nil {
+		return backend.ListPage{}, err
+	}
+	return v.(*listing).page, nil
+}
+
+func (m *Meta) listAll(ctx context.Context, prefix string) (*listing, error) {
+	l := &listing{objects: map[string]backend.Object{}, prefixes: map[string]bool{}, at: m.opts.Now()}
+	in := backend.ListInput{Prefix: prefix, Delimiter: "/"}
+	for {
+		page, err := m.next.List(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		l.page.Objects = append(l.page.Objects, page.Objects...)
+		l.page.Prefixes = append(l.page.Prefixes, page.Prefixes...)
+		if page.NextToken == "" {
+			break
+		}
+		in.Token = page.NextToken
+	}
+	for _, obj := range l.page.Objects {
+		l.objects[obj.Key] = obj
+		// A listing never downgrades an entry that has headers and the same
+		// ETag: the headers are still right.
+		if e, ok := m.objects.Peek(obj.Key); ok && !e.missing && e.obj.HasHeaders && e.obj.ETag == obj.ETag {
+			l.objects[obj.Key] = e.obj
+			m.objects.Add(obj.Key, objectEntry{obj: e.obj, at: l.at})
+			continue
+		}
+		m.objects.Add(obj.Key, objectEntry{obj: obj, at: l.at})
+	}
+	for _, p := range l.page.Prefixes {
+		l.prefixes[p] = true
+	}
+	for i, obj := range l.page.Objects {
+		l.page.Objects[i] = l.objects[obj.Key]
+	}
+	m.listings.Add(prefix, l)
+	return l, nil
+}
+
+// HasPrefix answers from a fresh listing of the level above prefix (when
+// prefix ends in "/") or from earlier answers.
+func (m *Meta) HasPrefix(ctx context.Context, prefix string) (bool, error) {
+	if strings.HasSuffix(prefix, "/") {
+		if l := m.freshListing(prefix); l != nil {
+			return len(l.page.Objects)+len(l.page.Prefixes) > 0, nil
+		}
+		if l := m.freshListing(parentPrefix(prefix)); l != nil {
+			return l.prefixes[prefix], nil
+		}
+	}
+	if e, ok := m.prefixes.Get(prefix); ok {
+		if (e.exists && m.fresh(e.at, m.opts.TTL)) || (!e.exists && m.fresh(e.at, m.opts.NegativeTTL)) {
+			return e.exists, nil
+		}
+	}
+	at := m.opts.Now()
+	v, err, _ := m.flight.Do("p\x00"+prefix, func() (any, error) {
+		return m.next.HasPrefix(ctx, prefix)
+	})
+	if err != nil {
+		return false, err
+	}
+	m.prefixes.Add(prefix, prefixEntry{exists: v.(bool), at: at})
+	return v.(bool), nil
+}
+
+// Get passes through; a vanished object is forgotten so the next lookup asks.
+func (m *Meta) Get(ctx context.Context, in backend.GetInput) (io.ReadCloser, backend.Object, error) {
+	body, obj, err := m.next.Get(ctx, in)
+	if errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrPrecondition) {
+		m.Forget(in.Key)
+	}
+	return body, obj, err
+}
+
+// Put passes through and records the new object.
+func (m *Meta) Put(ctx context.Context, in backend.PutInput) (backend.Object, error) {
+	obj, err := m.next.Put(ctx, in)
+	if err != nil {
+		if errors.Is(err, backend.ErrPrecondition) {
+			m.Forget(in.Key)
+		}
+		return obj, err
+	}
+	m.Forget(in.Key)
+	return obj, nil
+}
+
+// Delete passes through and records that key is gone.
+func (m *Meta) Delete(ctx context.Context, key string) error {
+	err := m.next.Delete(ctx, key)
+	m.Forget(key)
+	return err
+}
+
+// Forget drops everything cached about key and the listing that holds it.
+func (m *Meta) Forget(key string) {
+	m.objects.Remove(key)
+	parent := parentPrefix(key)
+	m.listings.Remove(parent)
+	for p := parent; p != ""; p = parentPrefix(p) {
+		m.prefixes.Remove(p)
+	}
+	m.prefixes.Remove("")
+}

@@ -1,0 +1,202 @@
+// Command bucketfs mounts an S3 bucket as a directory.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/cache"
+	"github.com/bucketfs/bucketfs/fs"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	cmd, err := ParseArgs(args, os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bucketfs: %v (see bucketfs --help)\n", err)
+		return 2
+	}
+	switch cmd.Kind {
+	case KindVersion:
+		fmt.Println("bucketfs", version)
+		return 0
+	case KindHelp:
+		fmt.Print(Usage())
+		return 0
+	case KindPresign:
+		fmt.Fprintln(os.Stderr, "bucketfs: presign is not implemented yet")
+		return 1
+	}
+	if err := mount(cmd.Mount); err != nil {
+		fmt.Fprintf(os.Stderr, "bucketfs: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// mount checks everything it can before mounting, then mounts and serves
+// until unmounted or signalled. Without --foreground it serves from a child
+// process and returns once the child reports the mount ready.
+func mount(opts Options) error {
+	for _, p := range []*string{&opts.Mountpoint, &opts.LogFile, &opts.CacheDir} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return err
+			}
+			*p = abs
+		}
+	}
+	if err := checkMountpoint(opts.Mountpoint); err != nil {
+		return err
+	}
+	if !opts.Foreground && !isDaemonChild() {
+		return startDaemon(opts)
+	}
+	ready := daemonReadyPipe()
+	err := serve(opts, func() { ready.report(nil) })
+	ready.report(err)
+	return err
+}
+
+func checkMountpoint(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("mountpoint %s: %w", dir, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("mountpoint %s is not a directory", dir)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("mountpoint %s: %w", dir, errors.Unwrap(err))
+	}
+	defer f.Close()
+	if _, err := f.Readdirnames(1); err != io.EOF {
+		if err == nil {
+			return fmt.Errorf("mountpoint %s is not empty", dir)
+		}
+		return fmt.Errorf("mountpoint %s: %w", dir, err)
+	}
+	return nil
+}
+
+func newLogger(opts Options) (*slog.Logger, io.Closer, error) {
+	var w io.Writer = os.Stderr
+	var closer io.Closer = io.NopCloser(nil)
+	if opts.LogFile != "" {
+		f, err := os.OpenFile(opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log file: %w", err)
+		}
+		w, closer = f, f
+	}
+	level := slog.LevelInfo
+	if opts.Debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closer, nil
+}
+
+// serve connects, mounts, calls ready, and blocks until the mount is gone.
+func serve(opts Options, ready func()) error {
+	log, closeLog, err := newLogger(opts)
+	if err != nil {
+		return err
+	}
+	defer closeLog.Close()
+	slog.SetDefault(log)
+	// Read-ahead buffers are the heap's bulk; a soft limit makes the GC
+	// return them before RSS grows past what the budget intends.
+	debug.SetMemoryLimit(max(2*opts.ReadAhead, 64<<20) + 64<<20)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s3, err := backend.NewS3(ctx, backend.S3Config{
+		Bucket:    opts.Bucket,
+		Endpoint:  opts.EndpointURL,
+		Region:    opts.Region,
+		Profile:   opts.Profile,
+		PathStyle: opts.PathStyle,
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := s3.CheckBucket(ctx); err != nil {
+		return err
+	}
+	meta := cache.NewMeta(s3, cache.MetaOptions{
+		TTL:         opts.StatTTL,
+		NegativeTTL: opts.NegativeTTL,
+		Entries:     opts.CacheEntries,
+	})
+	if opts.MetricsAddr != "" {
+		stop, err := serveMetrics(opts.MetricsAddr, s3, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	server, err := fs.Mount(opts.Mountpoint, fs.Config{
+		Bucket:      meta,
+		Prefix:      opts.Prefix,
+		UID:         opts.UID,
+		GID:         opts.GID,
+		FileMode:    opts.FileMode,
+		DirMode:     opts.DirMode,
+		StatTTL:     opts.StatTTL,
+		NegativeTTL: opts.NegativeTTL,
+		ReadOnly:    opts.ReadOnly || !opts.AsOf.IsZero(),
+		AllowOther:  opts.AllowOther,
+		ReadAhead:   opts.ReadAhead,
+		// Four files reading ahead at full speed at once; more readers
+		// share it and fall back to smaller fetches.
+		ReadBudget: cache.NewBudget(4 * opts.ReadAhead),
+		Logger:     log,
+		Debug:      opts.Debug,
+	})
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", opts.Mountpoint, err)
+	}
+	log.Info("mounted", "bucket", opts.Bucket, "prefix", opts.Prefix, "mountpoint", opts.Mountpoint)
+	ready()
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		log.Info("unmounting", "signal", sig.String())
+		unmount(server, opts.Mountpoint, log)
+	}()
+	server.Wait()
+	log.Info("unmounted", "mountpoint", opts.Mountpoint)
+	return nil
+}
+
+// unmount detaches the mount; a busy mount is detached lazily so that a
+// signal always ends the process.
+func unmount(server interface{ Unmount() error }, mountpoint string, log *slog.Logger) {
+	if err := server.Unmount(); err != nil {
+		log.Warn("unmount failed, detaching lazily", "err", err)
+		if err := syscall.Unmount(mountpoint, syscall.MNT_DETACH); err != nil {
+			log.Error("lazy unmount failed", "err", err)
+		}
+	}
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"time"
+)
+
+// requestCounter is implemented by the backends.
+type requestCounter interface {
+	Requests(op string) int64
+}
+
+var metricOps = []string{"head", "list", "get", "put", "delete"}
+
+// serveMetrics exports request counters and memory use in Prometheus text
+// format at http://addr/metrics.
+func serveMetrics(addr string, counter requestCounter, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics address: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintln(w, "# HELP bucketfs_s3_requests_total S3 requests sent, by operation.")
+		fmt.Fprintln(w, "# TYPE bucketfs_s3_requests_total counter")
+		for _, op := range metricOps {
+			fmt.Fprintf(w, "bucketfs_s3_requests_total{op=%q} %d\n", op, counter.Requests(op))
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintln(w, "# HELP bucketfs_heap_bytes Bytes of allocated heap objects.")
+		fmt.Fprintln(w, "# TYPE bucketfs_heap_bytes gauge")
+		fmt.Fprintf(w, "bucketfs_heap_bytes %d\n", ms.HeapAlloc)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}

@@ -1,0 +1,693 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options is a mount request: `bucketfs [OPTIONS] BUCKET[:PREFIX] MOUNTPOINT`
+// (or --all-buckets MOUNTPOINT) parsed, validated and defaulted.
+// Paths (Mountpoint, CacheDir, LogFile) are kept as given; main makes them
+// absolute before it goes to the background.
+type Options struct {
+	// what to mount
+	Bucket, Prefix string // Prefix is "" or "dir/sub/": no leading slash, one trailing slash
+	AllBuckets     bool
+	Mountpoint     string
+
+	// connection; empty means the AWS default chain decides
+	EndpointURL, Region, Profile string
+	PathStyle                    bool
+
+	// behaviour
+	Foreground, ReadOnly, AllowOther, Debug bool
+	UID, GID                                uint32 // default: the mounting user
+	FileMode, DirMode                       uint32 // permission bits only
+	StatTTL, NegativeTTL                    time.Duration
+	CacheEntries                            int
+	CacheDir                                string
+	PartSize                                int64 // a starting point: the uploader grows it to stay within 10,000 parts
+	UploadConcurrency                       int
+	ReadAhead                               int64 // largest prefetch window
+	StorageClass, SSE, SSEKMSKeyID, ACL     string
+	PresignExpiry                           time.Duration // within [1s, 7 days]
+	AsOf                                    time.Time     // zero when unset; set implies ReadOnly
+	LogFile, MetricsAddr                    string
+}
+
+// PresignOptions is `bucketfs presign [--expires DUR] [--method GET|PUT] [-r] PATH...`.
+type PresignOptions struct {
+	Expires   time.Duration // within [1s, 7 days]
+	Method    string        // "GET" or "PUT"
+	Recursive bool
+	Paths     []string // as given on the command line
+}
+
+// Command is what the arguments ask for.
+type Command struct {
+	Kind    string // KindMount, KindPresign, KindVersion or KindHelp
+	Mount   Options
+	Presign PresignOptions
+}
+
+const (
+	KindMount   = "mount"
+	KindPresign = "presign"
+	KindVersion = "version"
+	KindHelp    = "help"
+)
+
+const (
+	minExpiry = time.Second
+	maxExpiry = 7 * 24 * time.Hour // the longest SigV4 allows
+	// S3's limits for one part (the last part may be smaller).
+	minPartSize = 5 << 20
+	maxPartSize = 5 << 30
+)
+
+var errExpiryRange = errors.New("expiry must be between 1s and 7 days")
+
+func defaultOptions(env func(string) string) Options {
+	return Options{
+		UID:               uint32(os.Getuid()),
+		GID:               uint32(os.Getgid()),
+		FileMode:          0o644,
+		DirMode:           0o755,
+		StatTTL:           60 * time.Second,
+		NegativeTTL:       5 * time.Second,
+		CacheEntries:      100000,
+		CacheDir:          defaultCacheDir(env),
+		PartSize:          8 << 20,
+		UploadConcurrency: 8,
+		ReadAhead:         64 << 20,
+		PresignExpiry:     time.Hour,
+	}
+}
+
+// defaultCacheDir follows the XDG base directory spec, which says to ignore
+// a relative XDG_CACHE_HOME. Mounts from fstab run as root without it.
+func defaultCacheDir(env func(string) string) string {
+	if xdg := env("XDG_CACHE_HOME"); filepath.IsAbs(xdg) {
+		return filepath.Join(xdg, "bucketfs")
+	}
+	return "/var/tmp/bucketfs"
+}
+
+// option is one long option of the mount form. Each also works as
+// -o name[=value]; names are written with hyphens here and matched with
+// '_' and '-' alike.
+type option struct {
+	name string // canonical spelling, with hyphens
+	arg  string // value placeholder in Usage; "" for a boolean option
+	def  string // the default, as Usage shows it
+	help string
+	set  func(o *Options, value string) error // a boolean option gets "true" or "false"
+}
+
+// mountOptions is in the order Usage lists them.
+var mountOptions = []option{
+	{"foreground", "", "off", "stay attached and log to stderr",
+		func(o *Options, v string) error { o.Foreground = v == "true"; return nil }},
+	{"all-buckets", "", "off", "mount the account: each bucket is a top-level directory",
+		func(o *Options, v string) error { o.AllBuckets = v == "true"; return nil }},
+	{"endpoint-url", "URL", "AWS_ENDPOINT_URL or AWS", "S3 endpoint, e.g. http://127.0.0.1:9000", setEndpointURL},
+	{"region", "REGION", "discovered from the bucket", "bucket region",
+		func(o *Options, v string) error { o.Region = v; return nil }},
+	{"profile", "NAME", "AWS_PROFILE or default", "profile of ~/.aws/config and ~/.aws/credentials",
+		func(o *Options, v string) error { o.Profile = v; return nil }},
+	{"path-style", "", "off", "force path-style addressing (MinIO, most S3-compatible servers)",
+		func(o *Options, v string) error { o.PathStyle = v == "true"; return nil }},
+	{"read-only", "", "off", "refuse every change (also -o ro; -o rw undoes it)",
+		func(o *Options, v string) error { o.ReadOnly = v == "true"; return nil }},
+	{"uid", "N", "mounting user", "owner of objects without x-amz-meta-uid",
+		func(o *Options, v string) (err error) { o.UID, err = parseID(v); return err }},
+	{"gid", "N", "mounting user", "group of objects without x-amz-meta-gid",
+		func(o *Options, v string) (err error) { o.GID, err = parseID(v); return err }},
+	{"file-mode", "OCTAL", "0644", "permissions of files without x-amz-meta-mode",
+		func(o *Options, v string) (err error) { o.FileMode, err = parseMode(v); return err }},
+	{"dir-mode", "OCTAL", "0755", "permissions of directories without x-amz-meta-mode",
+		func(o *Options, v string) (err error) { o.DirMode, err = parseMode(v); return err }},
+	{"allow-other", "", "off", "let other users use the mount (needs user_allow_other in /etc/fuse.conf)",
+		func(o *Options, v string) error { o.AllowOther = v == "true"; return nil }},
+	{"stat-ttl", "DUR", "60s", "longest time attributes and listings stay cached",
+		func(o *Options, v string) (err error) { o.StatTTL, err = parseDuration(v); return err }},
+	{"negative-ttl", "DUR", "5s", "longest time \"does not exist\" stays cached",
+		func(o *Options, v string) (err error) { o.NegativeTTL, err = parseDuration(v); return err }},
+	{"cache-entries", "N", "100000", "most entries in the metadata cache",
+		func(o *Options, v string) (err error) { o.CacheEntries, err = parseCount(v, 0); return err }},
+	{"cache-dir", "DIR", "$XDG_CACHE_HOME/bucketfs or /var/tmp/bucketfs", "where written data is staged until uploaded", setCacheDir},
+	{"part-size", "SIZE", "8MiB", "multipart part size, grown so a file needs at most 10,000 parts", setPartSize},
+	{"upload-concurrency", "N", "8", "parts uploaded in parallel per file",
+		func(o *Options, v string) (err error) { o.UploadConcurrency, err = parseCount(v, 1); return err }},
+	{"read-ahead", "SIZE", "64MiB", "largest prefetch window of a sequential reader",
+		func(o *Options, v string) (err error) { o.ReadAhead, err = parseSize(v); return err }},
+	{"storage-class", "CLASS", "bucket default", "storage class of new objects, e.g. STANDARD_IA (the server checks it)",
+		func(o *Options, v string) error { o.StorageClass = v; return nil }},
+	{"sse", "AES256|aws:kms", "bucket default", "server-side encryption of new objects", setSSE},
+	{"sse-kms-key-id", "ID", "the account's aws/s3 key", "KMS key for --sse aws:kms",
+		func(o *Options, v string) error { o.SSEKMSKeyID = v; return nil }},
+	{"acl", "CANNED", "none sent", "canned ACL of new objects, e.g. bucket-owner-full-control", setACL},
+	{"presign-expiry", "DUR", "1h", "lifetime of user.s3.presigned_url, at most 7 days",
+		func(o *Options, v string) (err error) { o.PresignExpiry, err = parseExpiry(v); return err }},
+	{"as-of", "TIME", "now", "read-only view of a versioned bucket as it was at TIME (RFC 3339)", setAsOf},
+	{"debug", "", "off", "log at debug level, every request included",
+		func(o *Options, v string) error { o.Debug = v == "true"; return nil }},
+	{"log-file", "FILE", "stderr while attached", "write the log here",
+		func(o *Options, v string) error { o.LogFile = v; return nil }},
+	{"metrics-addr", "HOST:PORT", "off", "serve Prometheus metrics at /metrics", setMetricsAddr},
+}
+
+// ignoredMountOptions are the generic options mount(8) and fstab pass to
+// every helper (mount.fuse3 always adds dev and suid); they mean nothing to
+// bucketfs (sync neither: close and fsync already wait for S3). x-* and
+// comment= options are ignored as well.
+var ignoredMountOptions = map[string]bool{
+	"defaults": true, "auto": true, "noauto": true, "user": true, "nouser": true,
+	"users": true, "owner": true, "group": true, "_netdev": true, "nofail": true,
+	"dev": true, "nodev": true, "suid": true, "nosuid": true, "exec": true, "noexec": true,
+	"atime": true, "noatime": true, "diratime": true, "nodiratime": true,
+	"relatime": true, "norelatime": true, "strictatime": true, "nostrictatime": true,
+	"lazytime": true, "nolazytime": true, "async": true, "sync": true, "dirsync": true,
+	"silent": true, "loud": true,
+}
+
+// credentialWords mark option names that would carry a credential, which a
+// command line leaks to ps(1) and shell history.
+var credentialWords = []string{"secret", "access-key", "session-token", "password", "passwd", "customer-key"}
+
+// ParseArgs turns the arguments (without the program name) into a Command.
+// env looks up environment variables (os.Getenv in production). Every error
+// is one line fit for stderr, and none repeats a value given to a credential
+// option or to an unknown one.
+//
+// A first argument "presign" or "version" is a subcommand; a bucket of that
+// name is mounted as "presign:" or "version:".
+func ParseArgs(args []string, env func(string) string) (Command, error) {
+	if env == nil {
+		env = func(string) string { return "" }
+	}
+	if len(args) > 0 {
+		switch args[0] {
+		case "presign":
+			return parsePresign(args[1:])
+		case "version":
+			if len(args) > 1 {
+				return Command{}, errors.New(`"version" takes no arguments (to mount a bucket named version, write "version:")`)
+			}
+			return Command{Kind: KindVersion}, nil
+		}
+	}
+	return parseMount(args, env)
+}
+
+// parseMount reads the mount form. Options may come before, between or after
+// the positional arguments, as mount(8) calls `bucketfs BUCKET MNT -o opts`;
+// "--" ends the options.
+func parseMount(args []string, env func(string) string) (Command, error) {
+	o := defaultOptions(env)
+	var positionals []string
+scan:
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "--":
+			positionals = append(positionals, args[i+1:]...)
+			break scan
+		case arg == "-h" || arg == "--help":
+			return Command{Kind: KindHelp}, nil
+		case arg == "--version":
+			return Command{Kind: KindVersion}, nil
+		case arg == "-f":
+			o.Foreground = true
+		case arg == "-o":
+			if i+1 == len(args) {
+				return Command{}, errors.New("-o needs a value: -o name[=value][,name[=value]...]")
+			}
+			i++
+			if err := applyOptionList(&o, args[i]); err != nil {
+				return Command{}, err
+			}
+		case strings.HasPrefix(arg, "--"):
+			name, value, hasValue := strings.Cut(arg[2:], "=")
+			display := "--" + name
+			opt, err := findOption(name, display)
+			if err != nil {
+				return Command{}, err
+			}
+			if opt.arg != "" && !hasValue {
+				if i+1 == len(args) {
+					return Command{}, fmt.Errorf("%s needs a value (%s %s)", display, display, opt.arg)
+				}
+				i++
+				value, hasValue = args[i], true
+			}
+			if err := opt.apply(&o, display, value, hasValue); err != nil {
+				return Command{}, err
+			}
+		case strings.HasPrefix(arg, "-o"):
+			if err := applyOptionList(&o, arg[2:]); err != nil {
+				return Command{}, err
+			}
+		case len(arg) > 1 && arg[0] == '-':
+			name, _, _ := strings.Cut(arg, "=")
+			return Command{}, fmt.Errorf("unknown option %q", name)
+		default:
+			positionals = append(positionals, arg)
+		}
+	}
+	if err := o.setPositionals(positionals); err != nil {
+		return Command{}, err
+	}
+	if o.SSEKMSKeyID != "" && o.SSE != "aws:kms" {
+		return Command{}, errors.New("--sse-kms-key-id needs --sse aws:kms")
+	}
+	if !o.AsOf.IsZero() {
+		// Forced rather than checked against rw: mount(8) passes "rw" to
+		// helpers unless the fstab line says ro.
+		o.ReadOnly = true
+	}
+	return Command{Kind: KindMount, Mount: o}, nil
+}
+
+// applyOptionList applies one -o argument: name[=value] items separated by
+// commas. A value cannot contain a comma (fstab has no way to quote one, and
+// no option needs one).
+func applyOptionList(o *Options, list string) error {
+	for _, item := range strings.Split(list, ",") {
+		name, value, hasValue := strings.Cut(item, "=")
+		switch {
+		case item == "" || ignoredMountOptions[name] ||
+			strings.HasPrefix(name, "x-") || name == "comment":
+			continue
+		case item == "ro":
+			o.ReadOnly = true
+			continue
+		case item == "rw":
+			o.ReadOnly = false
+			continue
+		}
+		display := "-o " + name
+		opt, err := findOption(name, display)
+		if err != nil {
+			return err
+		}
+		if opt.arg != "" && !hasValue {
+			return fmt.Errorf("%s needs a value (%s=%s)", display, name, opt.arg)
+		}
+		if err := opt.apply(o, display, value, hasValue); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// findOption looks a long option up by name; display is the option as the
+// user wrote it, without its value, for errors.
+func findOption(name, display string) (*option, error) {
+	key := strings.ReplaceAll(name, "_", "-")
+	for _, word := range credentialWords {
+		if strings.Contains(key, word) {
+			return nil, fmt.Errorf("%s is not accepted: credentials come from the environment "+
+				"(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), ~/.aws/credentials or --profile, "+
+				"never from the command line", display)
+		}
+	}
+	for i := range mountOptions {
+		if mountOptions[i].name == key {
+			return &mountOptions[i], nil
+		}
+	}
+	return nil, fmt.Errorf("unknown option %q", display)
+}
+
+func (opt *option) apply(o *Options, display, value string, hasValue bool) error {
+	if opt.arg == "" {
+		on := true
+		if hasValue {
+			b, err := strconv.ParseBool(value)
+			if err != nil {
+				return fmt.Errorf("invalid value %q for %s: want true or false", value, display)
+			}
+			on = b
+		}
+		value = strconv.FormatBool(on)
+	}
+	if err := opt.set(o, value); err != nil {
+		return fmt.Errorf("invalid value %q for %s: %v", value, display, err)
+	}
+	return nil
+}
+
+func (o *Options) setPositionals(args []string) error {
+	if o.AllBuckets {
+		switch {
+		case len(args) == 0:
+			return errors.New("missing MOUNTPOINT (bucketfs --all-buckets MOUNTPOINT)")
+		case len(args) > 1:
+			return fmt.Errorf("too many arguments: --all-buckets takes only MOUNTPOINT, not %q", args[0])
+		}
+		return o.setMountpoint(args[0])
+	}
+	switch {
+	case len(args) == 0:
+		return errors.New("missing BUCKET and MOUNTPOINT (bucketfs BUCKET[:PREFIX] MOUNTPOINT)")
+	case len(args) == 1:
+		return fmt.Errorf("missing MOUNTPOINT after %q (bucketfs BUCKET[:PREFIX] MOUNTPOINT)", args[0])
+	case len(args) > 2:
+		return fmt.Errorf("too many arguments: %q (bucketfs BUCKET[:PREFIX] MOUNTPOINT)", args[2])
+	}
+	if strings.Contains(args[0], "://") {
+		return fmt.Errorf("invalid bucket name %q: write BUCKET or BUCKET:PREFIX, not a URL", args[0])
+	}
+	bucket, prefix, _ := strings.Cut(args[0], ":")
+	if err := checkBucketName(bucket); err != nil {
+		return err
+	}
+	p, err := normalisePrefix(prefix)
+	if err != nil {
+		return err
+	}
+	o.Bucket, o.Prefix = bucket, p
+	return o.setMountpoint(args[1])
+}
+
+func (o *Options) setMountpoint(dir string) error {
+	if dir == "" {
+		return errors.New("empty MOUNTPOINT")
+	}
+	o.Mountpoint = dir
+	return nil
+}
+
+// checkBucketName applies S3's naming rules, so a typo fails before any
+// request is sent.
+func checkBucketName(name string) error {
+	bad := func(why string) error { return fmt.Errorf("invalid bucket name %q: %s", name, why) }
+	if len(name) < 3 || len(name) > 63 {
+		return bad("must be 3 to 63 characters")
+	}
+	for _, c := range name {
+		if !isLowerAlnum(c) && c != '.' && c != '-' {
+			return bad("only lower-case letters, digits, dots and hyphens are allowed")
+		}
+	}
+	if !isLowerAlnum(rune(name[0])) || !isLowerAlnum(rune(name[len(name)-1])) {
+		return bad("must start and end with a letter or digit")
+	}
+	if strings.Contains(name, "..") {
+		return bad("must not contain two adjacent dots")
+	}
+	if net.ParseIP(name) != nil {
+		return bad("must not look like an IP address")
+	}
+	return nil
+}
+
+func isLowerAlnum(c rune) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
+// normalisePrefix turns "/a//b" into "a/b/". "." and ".." are refused: keys
+// with them cannot be paths (design.md §2).
+func normalisePrefix(prefix string) (string, error) {
+	var parts []string
+	for _, part := range strings.Split(prefix, "/") {
+		switch part {
+		case "":
+			continue
+		case ".", "..":
+			return "", fmt.Errorf("invalid prefix %q: %q cannot be part of a key prefix", prefix, part)
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return "", nil
+	}
+	return strings.Join(parts, "/") + "/", nil
+}
+
+// parsePresign reads `presign [--expires DUR] [--method GET|PUT] [-r] PATH...`,
+// options anywhere among the paths, "--" ending them.
+func parsePresign(args []string) (Command, error) {
+	p := PresignOptions{Expires: time.Hour, Method: "GET"}
+scan:
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "--":
+			p.Paths = append(p.Paths, args[i+1:]...)
+			break scan
+		case arg == "-h" || arg == "--help":
+			return Command{Kind: KindHelp}, nil
+		case arg == "-r" || arg == "--recursive":
+			p.Recursive = true
+		case arg == "--expires" || arg == "--method" ||
+			strings.HasPrefix(arg, "--expires=") || strings.HasPrefix(arg, "--method="):
+			name, value, hasValue := strings.Cut(arg, "=")
+			if !hasValue {
+				if i+1 == len(args) {
+					return Command{}, fmt.Errorf("presign: %s needs a value", name)
+				}
+				i++
+				value = args[i]
+			}
+			var err error
+			if name == "--expires" {
+				p.Expires, err = parseExpiry(value)
+			} else {
+				p.Method, err = parseMethod(value)
+			}
+			if err != nil {
+				return Command{}, fmt.Errorf("presign: invalid value %q for %s: %v", value, name, err)
+			}
+		case len(arg) > 1 && arg[0] == '-':
+			name, _, _ := strings.Cut(arg, "=")
+			return Command{}, fmt.Errorf("presign: unknown option %q", name)
+		default:
+			p.Paths = append(p.Paths, arg)
+		}
+	}
+	if len(p.Paths) == 0 {
+		return Command{}, errors.New("presign: missing PATH (bucketfs presign [--expires DUR] [--method GET|PUT] [-r] PATH...)")
+	}
+	return Command{Kind: KindPresign, Presign: p}, nil
+}
+
+func parseMethod(v string) (string, error) {
+	switch m := strings.ToUpper(v); m {
+	case "GET", "PUT":
+		return m, nil
+	}
+	return "", errors.New("want GET or PUT")
+}
+
+// parseDuration reads Go durations ("90s", "1h30m"), whole days ("7d"), and
+// plain numbers as seconds, as s3fs's stat_cache_expire=900 means.
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return scaleDuration(n, time.Second)
+	}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.ParseInt(days, 10, 64); err == nil {
+			return scaleDuration(n, 24*time.Hour)
+		}
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, errors.New("want a duration such as 90s, 5m, 1h or 7d")
+	}
+	if d < 0 {
+		return 0, errors.New("must not be negative")
+	}
+	return d, nil
+}
+
+func scaleDuration(n int64, unit time.Duration) (time.Duration, error) {
+	if n < 0 {
+		return 0, errors.New("must not be negative")
+	}
+	if n > math.MaxInt64/int64(unit) {
+		return 0, errors.New("too long")
+	}
+	return time.Duration(n) * unit, nil
+}
+
+func parseExpiry(v string) (time.Duration, error) {
+	d, err := parseDuration(v)
+	if err != nil {
+		return 0, err
+	}
+	if d < minExpiry || d > maxExpiry {
+		return 0, errExpiryRange
+	}
+	return d, nil
+}
+
+// parseSize reads a byte count with an optional unit, case-insensitive:
+// K, M, G, T and KiB, MiB, GiB, TiB are powers of 1024 (as dd and the mount
+// options of the kernel mean them); KB, MB, GB, TB are powers of 1000.
+func parseSize(v string) (int64, error) {
+	digits, unit := v, ""
+	if i := strings.IndexFunc(v, func(c rune) bool { return c < '0' || c > '9' }); i >= 0 {
+		digits, unit = v[:i], strings.ToLower(strings.TrimSpace(v[i:]))
+	}
+	scale := map[string]int64{
+		"": 1, "b": 1,
+		"k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20,
+		"g": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40,
+		"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+	}[unit]
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || scale == 0 {
+		return 0, errors.New("want a size such as 8MiB, 512K, 1G or 1000000")
+	}
+	if n > math.MaxInt64/scale {
+		return 0, errors.New("too large")
+	}
+	return n * scale, nil
+}
+
+// parseMode reads permission bits in octal, with or without the leading 0,
+// as mount options always mean them.
+func parseMode(v string) (uint32, error) {
+	m, err := strconv.ParseUint(v, 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, errors.New("want permission bits in octal, such as 0644")
+	}
+	return uint32(m), nil
+}
+
+func parseID(v string) (uint32, error) {
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return 0, errors.New("want a numeric id")
+	}
+	return uint32(n), nil
+}
+
+func parseCount(v string, min int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min {
+		return 0, fmt.Errorf("want a whole number of at least %d", min)
+	}
+	return n, nil
+}
+
+func setEndpointURL(o *Options, v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want http://HOST[:PORT] or https://HOST[:PORT]")
+	}
+	o.EndpointURL = v
+	return nil
+}
+
+func setCacheDir(o *Options, v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	o.CacheDir = v
+	return nil
+}
+
+func setPartSize(o *Options, v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	if n < minPartSize || n > maxPartSize {
+		return errors.New("S3 needs parts between 5MiB and 5GiB")
+	}
+	o.PartSize = n
+	return nil
+}
+
+func setSSE(o *Options, v string) error {
+	switch {
+	case strings.EqualFold(v, "AES256"):
+		o.SSE = "AES256"
+	case strings.EqualFold(v, "aws:kms"):
+		o.SSE = "aws:kms"
+	default:
+		return errors.New("want AES256 or aws:kms")
+	}
+	return nil
+}
+
+// cannedACLs are the ones S3 defines; a typo fails here, not on the first upload.
+var cannedACLs = []string{"private", "public-read", "public-read-write", "authenticated-read",
+	"aws-exec-read", "bucket-owner-read", "bucket-owner-full-control", "log-delivery-write"}
+
+func setACL(o *Options, v string) error {
+	for _, acl := range cannedACLs {
+		if v == acl {
+			o.ACL = v
+			return nil
+		}
+	}
+	return fmt.Errorf("want a canned ACL: %s", strings.Join(cannedACLs, ", "))
+}
+
+func setAsOf(o *Options, v string) error {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return errors.New("want an RFC 3339 time such as 2024-05-01T12:00:00Z")
+	}
+	o.AsOf = t
+	return nil
+}
+
+func setMetricsAddr(o *Options, v string) error {
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return errors.New("want HOST:PORT, such as 127.0.0.1:9100 or :9100")
+	}
+	o.MetricsAddr = v
+	return nil
+}
+
+// Usage is the help text: the usage lines of design.md §1, then every option
+// with its default.
+func Usage() string {
+	var b strings.Builder
+	b.WriteString(`Usage:
+bucketfs [OPTIONS] BUCKET[:PREFIX] MOUNTPOINT     mount one bucket (or a prefix of it)
+bucketfs [OPTIONS] --all-buckets MOUNTPOINT        mount the account: buckets are top-level dirs
+bucketfs presign [--expires DUR] [--method GET|PUT] [-r] PATH...
+                                                   print "PATH<TAB>URL" for files of a mount
+bucketfs version
+
+Options [default]; each also works as -o name[=value] (comma-separated, as in
+/etc/fstab), with '_' and '-' alike in names; -o ro and -o rw are understood:
+`)
+	line := func(flags, help, def string) { fmt.Fprintf(&b, "  %-26s %s [%s]\n", flags, help, def) }
+	for _, opt := range mountOptions {
+		flags := "--" + opt.name
+		if opt.arg != "" {
+			flags += " " + opt.arg
+		}
+		if opt.name == "foreground" {
+			flags = "-f, " + flags
+		}
+		line(flags, opt.help, opt.def)
+	}
+	b.WriteString("\nPresign options:\n")
+	line("--expires DUR", "lifetime of the URLs, at most 7 days", "1h")
+	line("--method GET|PUT", "PUT presigns an upload to a file that may not exist yet", "GET")
+	line("-r, --recursive", "every file under a directory PATH", "off")
+	b.WriteString(`
+  -h, --help                 show this text
+  --version                  print the version
+
+Durations: 90s, 5m, 1h30m, 7d, or a plain number of seconds.
+Sizes: bytes, or K/M/G/T = KiB/MiB/GiB/TiB (powers of 1024), KB/MB/GB/TB (powers of 1000).
+Credentials come from the AWS chain (environment, ~/.aws/credentials, profiles,
+SSO, roles), never from the command line.
+`)
+	return b.String()
+}

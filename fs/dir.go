@@ -1,0 +1,217 @@
+package fs
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/bucketfs/bucketfs/backend"
+)
+
+// dirNode is a directory: the key prefix `prefix` ("" for the bucket root,
+// else ending in "/"). It exists through a marker object, an s3fs marker, or
+// any key below it.
+type dirNode struct {
+	gofs.Inode
+	fs     *filesystem
+	prefix string
+}
+
+// entry is what a name in a directory resolved to.
+type entry struct {
+	kind kind
+	key  string         // object key of a file; prefix of a directory
+	obj  backend.Object // the object (a directory's marker, if any)
+}
+
+// resolve finds what key is: a directory (dir wins over a file of the same
+// name), a file, or nothing (ErrNotFound).
+func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
+	var (
+		wg      sync.WaitGroup
+		obj     backend.Object
+		headErr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		obj, headErr = f.bucket.Head(ctx, key)
+	}()
+	isDir, listErr := f.bucket.HasPrefix(ctx, key+"/")
+	wg.Wait()
+	if listErr != nil {
+		return entry{}, listErr
+	}
+	if isDir {
+		return f.dirEntry(ctx, key+"/")
+	}
+	if headErr == nil && !obj.HasHeaders && obj.Size == 0 {
+		// An empty object may be one of s3fs's slash-less directories,
+		// which only its Content-Type tells: a listing does not show it.
+		obj, headErr = f.headers(ctx, key)
+	}
+	if headErr == nil {
+		k := objectKind(obj)
+		if k == kindDir {
+			return entry{kind: kindDir, key: key + "/", obj: obj}, nil
+		}
+		return entry{kind: k, key: key, obj: obj}, nil
+	}
+	if !isNotFound(headErr) {
+		return entry{}, headErr
+	}
+	legacy, err := f.bucket.Head(ctx, key+legacyDirSuffix)
+	if err != nil {
+		return entry{}, err
+	}
+	return entry{kind: kindDir, key: key + "/", obj: legacy}, nil
+}
+
+// dirEntry describes the directory prefix, with its marker's headers when
+// there is a marker.
+func (f *filesystem) dirEntry(ctx context.Context, prefix string) (entry, error) {
+	marker, err := f.bucket.Head(ctx, prefix)
+	if err != nil && !isNotFound(err) {
+		return entry{}, err
+	}
+	if err != nil {
+		marker = backend.Object{}
+	}
+	return entry{kind: kindDir, key: prefix, obj: marker}, nil
+}
+
+// newChild makes the node for e under parent and fills out.
+func (f *filesystem) newChild(ctx context.Context, parent *gofs.Inode, e entry, out *fuse.EntryOut) *gofs.Inode {
+	f.owner.attrOf(e.kind, e.obj, &out.Attr)
+	var node gofs.InodeEmbedder
+	switch e.kind {
+	case kindDir:
+		node = &dirNode{fs: f, prefix: e.key}
+	case kindSymlink:
+		node = &symlinkNode{fs: f, key: e.key}
+	default:
+		node = &fileNode{fs: f, key: e.key}
+	}
+	out.Attr.Ino = ino(e.kind, e.key)
+	return parent.NewInode(ctx, node, gofs.StableAttr{Mode: uint32(e.kind), Ino: out.Attr.Ino})
+}
+
+var _ = (gofs.NodeLookuper)((*dirNode)(nil))
+
+func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if len(name) > maxNameLen {
+		return nil, syscall.ENAMETOOLONG
+	}
+	if !validName(name) {
+		return nil, syscall.ENOENT
+	}
+	key := d.prefix + name
+	if len(key) > maxKeyLen {
+		return nil, syscall.ENAMETOOLONG
+	}
+	e, err := d.fs.resolve(ctx, key)
+	if isNotFound(err) {
+		if base, ok := unshadow(name); ok {
+			e, err = d.fs.lookupShadowed(ctx, d.prefix+base)
+		}
+	}
+	if err != nil {
+		return nil, d.fs.errno("lookup", key, err)
+	}
+	return d.fs.newChild(ctx, d.EmbeddedInode(), e, out), 0
+}
+
+// lookupShadowed finds the file key that a directory of the same name hides.
+func (f *filesystem) lookupShadowed(ctx context.Context, key string) (entry, error) {
+	obj, err := f.bucket.Head(ctx, key)
+	if err != nil {
+		return entry{}, err
+	}
+	isDir, err := f.bucket.HasPrefix(ctx, key+"/")
+	if err != nil {
+		return entry{}, err
+	}
+	if !isDir || objectKind(obj) == kindDir {
+		return entry{}, notFoundErr(key)
+	}
+	return entry{kind: objectKind(obj), key: key, obj: obj}, nil
+}
+
+var _ = (gofs.NodeReaddirer)((*dirNode)(nil))
+
+func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	page, err := d.fs.bucket.List(ctx, backend.ListInput{Prefix: d.prefix, Delimiter: "/"})
+	if err != nil {
+		return nil, d.fs.errno("readdir", d.prefix, err)
+	}
+	return gofs.NewListDirStream(dirEntries(d.prefix, page)), 0
+}
+
+// dirEntries turns one complete listing into directory entries: common
+// prefixes and s3fs markers become directories, the directory's own marker
+// and names that cannot be paths are left out, and a file hidden by a
+// directory of the same name is shown under its shadowed name.
+func dirEntries(prefix string, page backend.ListPage) []fuse.DirEntry {
+	dirs := map[string]bool{}
+	var out []fuse.DirEntry
+	addDir := func(name string) {
+		if validName(name) && !dirs[name] {
+			dirs[name] = true
+			out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: ino(kindDir, prefix+name+"/")})
+		}
+	}
+	for _, p := range page.Prefixes {
+		addDir(strings.TrimSuffix(p[len(prefix):], "/"))
+	}
+	for _, obj := range page.Objects {
+		if name, ok := strings.CutSuffix(obj.Key[len(prefix):], legacyDirSuffix); ok {
+			addDir(name)
+		}
+	}
+	for _, obj := range page.Objects {
+		name := obj.Key[len(prefix):]
+		if strings.HasSuffix(name, legacyDirSuffix) || !validName(name) {
+			continue
+		}
+		k := objectKind(obj)
+		if k == kindDir {
+			addDir(name)
+			continue
+		}
+		if dirs[name] {
+			name = shadowedName(name)
+		}
+		out = append(out, fuse.DirEntry{Name: name, Mode: uint32(k), Ino: ino(k, obj.Key)})
+	}
+	return out
+}
+
+var _ = (gofs.NodeGetattrer)((*dirNode)(nil))
+
+func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	var marker backend.Object
+	if d.prefix != "" {
+		e, err := d.fs.dirEntry(ctx, d.prefix)
+		if err != nil {
+			return d.fs.errno("getattr", d.prefix, err)
+		}
+		marker = e.obj
+	}
+	d.fs.owner.attrOf(kindDir, marker, &out.Attr)
+	return 0
+}
+
+var _ = (gofs.NodeStatfser)((*dirNode)(nil))
+
+// Statfs reports a huge, empty filesystem, as s3fs does.
+func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	const blocks = 1 << 40 // 4 PiB of 4 KiB blocks
+	out.Bsize, out.Frsize, out.NameLen = 4096, 4096, maxNameLen
+	out.Blocks, out.Bfree, out.Bavail = blocks, blocks, blocks
+	out.Files, out.Ffree = 1<<32, 1<<32
+	return 0
+}

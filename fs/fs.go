@@ -1,0 +1,139 @@
+// Package fs is the go-fuse node tree of bucketfs: key prefixes are
+// directories, keys are files. It talks to storage only through
+// backend.Bucket (usually wrapped in cache.Meta) and turns backend errors
+// into errno values in one place (errno.go).
+//
+// Locking: go-fuse owns the tree locks; nodes lock only their own state, and
+// never hold a lock across a request to the bucket.
+package fs
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/cache"
+)
+
+// Config is what a mount needs.
+type Config struct {
+	Bucket backend.Bucket
+	Prefix string // "" or "dir/sub/": the key prefix shown as the root
+
+	UID, GID          uint32
+	FileMode, DirMode uint32 // permission bits for objects without headers
+	StatTTL           time.Duration
+	NegativeTTL       time.Duration
+	ReadOnly          bool
+	AllowOther        bool
+	ReadAhead         int64         // largest read-ahead window of one file
+	ReadBudget        *cache.Budget // bounds read-ahead memory of the mount
+	Logger            *slog.Logger
+	Debug             bool // log every FUSE request
+}
+
+// filesystem is the state every node shares.
+type filesystem struct {
+	bucket backend.Bucket
+	owner  owner
+	cfg    Config
+	log    *slog.Logger
+}
+
+// headerFetcher is implemented by caches (cache.Meta) whose Head may answer
+// from a listing without headers.
+type headerFetcher interface {
+	Fresh(ctx context.Context, key string) (backend.Object, error)
+}
+
+// NewRoot returns the root node of a mount.
+func NewRoot(cfg Config) gofs.InodeEmbedder {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	f := &filesystem{
+		bucket: cfg.Bucket,
+		cfg:    cfg,
+		log:    cfg.Logger,
+		owner: owner{
+			uid: cfg.UID, gid: cfg.GID,
+			fileMode: cfg.FileMode, dirMode: cfg.DirMode,
+			mountTime: time.Now(),
+		},
+	}
+	return &dirNode{fs: f, prefix: cfg.Prefix}
+}
+
+// Mount mounts cfg at mountpoint and returns the running server; the caller
+// waits on it (Wait) and unmounts it (Unmount).
+func Mount(mountpoint string, cfg Config) (*fuse.Server, error) {
+	root := NewRoot(cfg)
+	statTTL, negTTL := cfg.StatTTL, cfg.NegativeTTL
+	opts := &gofs.Options{
+		MountOptions: fuse.MountOptions{
+			FsName:      "bucketfs:" + cfg.Bucket.Name(),
+			Name:        "bucketfs",
+			AllowOther:  cfg.AllowOther,
+			DirectMount: true,
+			// 1 MiB requests: fewer round trips through the kernel.
+			MaxWrite:     1 << 20,
+			MaxReadAhead: 1 << 20,
+			// Kernel read-ahead and async reads keep several requests of one
+			// file in flight; our own read-ahead handles the rest.
+			MaxBackground: 64,
+			Debug:         cfg.Debug,
+		},
+		EntryTimeout:    &statTTL,
+		AttrTimeout:     &statTTL,
+		NegativeTimeout: &negTTL,
+		UID:             cfg.UID,
+		GID:             cfg.GID,
+	}
+	if cfg.ReadOnly {
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
+	}
+	if cfg.AllowOther {
+		// Permission checks by the kernel, against the modes we show.
+		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
+	}
+	return gofs.Mount(mountpoint, root, opts)
+}
+
+// ino derives a stable inode number from what a node is, so the same key
+// keeps its number across lookups and cache evictions.
+func ino(k kind, key string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte{byte(k >> 12)})
+	h.Write([]byte(key))
+	n := h.Sum64()
+	if n <= 1 { // 1 is the root's
+		n += 2
+	}
+	return n
+}
+
+// headers returns key's object with its headers, asking the bucket when the
+// cache only has what a listing said.
+func (f *filesystem) headers(ctx context.Context, key string) (backend.Object, error) {
+	obj, err := f.bucket.Head(ctx, key)
+	if err == nil && !obj.HasHeaders {
+		if hf, ok := f.bucket.(headerFetcher); ok {
+			return hf.Fresh(ctx, key)
+		}
+	}
+	return obj, err
+}
+
+// errno maps err through the table, logging unknown causes once.
+func (f *filesystem) errno(op, key string, err error) syscall.Errno {
+	return toErrno(f.log, op, key, err)
+}
+
+func isNotFound(err error) bool { return errors.Is(err, backend.ErrNotFound) }

@@ -1,0 +1,361 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/cache"
+)
+
+// testLogger logs through t.Log, so output shows only under -v or on failure.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// mountMemory mounts mem in-process and unmounts it when the test ends.
+func mountMemory(t *testing.T, mem *backend.Memory, tweak func(*Config)) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := Config{
+		UID: 1000, GID: 1000, FileMode: 0o644, DirMode: 0o755,
+		StatTTL: time.Minute, NegativeTTL: 5 * time.Second,
+		ReadAhead: 8 << 20, Logger: testLogger(t),
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	cfg.Bucket = cache.NewMeta(mem, cache.MetaOptions{TTL: cfg.StatTTL, NegativeTTL: cfg.NegativeTTL})
+	server, err := Mount(dir, cfg)
+	if err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := server.Unmount(); err != nil {
+			syscall.Unmount(dir, syscall.MNT_DETACH)
+		}
+	})
+	return dir
+}
+
+func put(t *testing.T, b backend.Bucket, key string, body []byte, meta map[string]string, contentType string) {
+	t.Helper()
+	_, err := b.Put(context.Background(), backend.PutInput{Key: key, Body: bytes.NewReader(body), Size: int64(len(body)), Metadata: meta, ContentType: contentType})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readDirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() {
+			n += "/"
+		}
+		names = append(names, n)
+	}
+	return names
+}
+
+func TestMountBrowse(t *testing.T) {
+	mem := backend.NewMemory("b")
+	put(t, mem, "top.txt", []byte("top\n"), nil, "")
+	put(t, mem, "marked/", nil, nil, "application/x-directory")
+	put(t, mem, "marked/in.txt", []byte("in"), nil, "")
+	put(t, mem, "implicit/deep/er/f", []byte("deep"), nil, "")
+	put(t, mem, "legacy_$folder$", nil, nil, "")
+	put(t, mem, "s3fsdir", nil, nil, "application/x-directory")
+	put(t, mem, "both", []byte("i am the file"), nil, "")
+	put(t, mem, "both/child", []byte("c"), nil, "")
+	put(t, mem, "sp ace ü.txt", []byte("unicode"), nil, "")
+	put(t, mem, "bad//name", []byte("x"), nil, "")
+	put(t, mem, "dots/../x", []byte("x"), nil, "")
+	put(t, mem, strings.Repeat("n", 300), []byte("x"), nil, "")
+	mnt := mountMemory(t, mem, nil)
+
+	got := readDirNames(t, mnt)
+	want := []string{"bad/", "both/", "both.__file__", "dots/", "implicit/", "legacy/", "marked/", "s3fsdir/", "sp ace ü.txt", "top.txt"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ls = %q\nwant %q", got, want)
+	}
+	if got := readDirNames(t, filepath.Join(mnt, "bad")); len(got) != 0 {
+		t.Errorf("bad/ lists %q; an empty component is not a name", got)
+	}
+	if got := readDirNames(t, filepath.Join(mnt, "dots")); len(got) != 0 {
+		t.Errorf("dots/ lists %q", got)
+	}
+	for path, want := range map[string]string{
+		"top.txt":            "top\n",
+		"marked/in.txt":      "in",
+		"implicit/deep/er/f": "deep",
+		"both/child":         "c",
+		"both.__file__":      "i am the file",
+		"sp ace ü.txt":       "unicode",
+	} {
+		data, err := os.ReadFile(filepath.Join(mnt, path))
+		if err != nil || string(data) != want {
+			t.Errorf("read %s = %q, %v; want %q", path, data, err, want)
+		}
+	}
+	for _, dir := range []string{"legacy", "s3fsdir", "marked", "implicit/deep"} {
+		if st, err := os.Stat(filepath.Join(mnt, dir)); err != nil || !st.IsDir() {
+			t.Errorf("stat %s: %v, dir=%v", dir, err, err == nil && st.IsDir())
+		}
+	}
+}
+
+func TestMountLookupsCold(t *testing.T) {
+	// Lookups without a listing first: each path resolved by requests.
+	mem := backend.NewMemory("b")
+	put(t, mem, "a/b/c.txt", []byte("abc"), nil, "")
+	put(t, mem, "old_$folder$", nil, nil, "")
+	put(t, mem, "both", []byte("file"), nil, "")
+	put(t, mem, "both/x", []byte("x"), nil, "")
+	mnt := mountMemory(t, mem, nil)
+	if data, err := os.ReadFile(filepath.Join(mnt, "a/b/c.txt")); err != nil || string(data) != "abc" {
+		t.Errorf("read = %q, %v", data, err)
+	}
+	if st, err := os.Stat(filepath.Join(mnt, "old")); err != nil || !st.IsDir() {
+		t.Errorf("legacy dir: %v", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(mnt, "both.__file__")); err != nil || string(data) != "file" {
+		t.Errorf("shadowed = %q, %v", data, err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "nope")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stat nope: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, strings.Repeat("x", 256))); !errors.Is(err, syscall.ENAMETOOLONG) {
+		t.Errorf("long name: %v, want ENAMETOOLONG", err)
+	}
+}
+
+func TestMountAttributesFromHeaders(t *testing.T) {
+	mem := backend.NewMemory("b")
+	put(t, mem, "script.sh", []byte("#!/bin/sh\n"), map[string]string{
+		"mode": "33261", "uid": "42", "gid": "43", "mtime": "1600000000.123456789",
+	}, "")
+	put(t, mem, "octal", []byte("x"), map[string]string{"mode": "0600"}, "")
+	put(t, mem, "private/", nil, map[string]string{"mode": "448"}, "") // s3fs 1.90: no type bits
+	put(t, mem, "plain", []byte("x"), nil, "")
+	put(t, mem, "link", []byte("plain"), map[string]string{"mode": "41471"}, "")
+	mnt := mountMemory(t, mem, nil)
+
+	tests := []struct {
+		path     string
+		mode     os.FileMode
+		uid, gid uint32
+		mtime    time.Time
+	}{
+		{"script.sh", 0o755, 42, 43, time.Unix(1600000000, 123456789)},
+		{"octal", 0o600, 1000, 1000, time.Time{}},
+		{"private", os.ModeDir | 0o700, 1000, 1000, time.Time{}},
+		{"plain", 0o644, 1000, 1000, time.Time{}},
+	}
+	for _, tt := range tests {
+		st, err := os.Lstat(filepath.Join(mnt, tt.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		if st.Mode() != tt.mode || sys.Uid != tt.uid || sys.Gid != tt.gid {
+			t.Errorf("%s: mode %v uid %d gid %d; want %v %d %d", tt.path, st.Mode(), sys.Uid, sys.Gid, tt.mode, tt.uid, tt.gid)
+		}
+		if !tt.mtime.IsZero() && !st.ModTime().Equal(tt.mtime) {
+			t.Errorf("%s: mtime %v, want %v", tt.path, st.ModTime(), tt.mtime)
+		}
+	}
+	target, err := os.Readlink(filepath.Join(mnt, "link"))
+	if err != nil || target != "plain" {
+		t.Errorf("readlink = %q, %v", target, err)
+	}
+	if data, err := os.ReadFile(filepath.Join(mnt, "link")); err != nil || string(data) != "x" {
+		t.Errorf("read through link = %q, %v", data, err)
+	}
+}
+
+func TestMountLsLongSendsNoHead(t *testing.T) {
+	mem := backend.NewMemory("b")
+	for i := range 300 {
+		put(t, mem, fmt.Sprintf("many/f%03d", i), []byte("x"), nil, "")
+	}
+	mnt := mountMemory(t, mem, nil)
+	heads, lists := mem.Requests("head"), mem.Requests("list")
+	entries, err := os.ReadDir(filepath.Join(mnt, "many"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if _, err := e.Info(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(entries) != 300 {
+		t.Fatalf("%d entries", len(entries))
+	}
+	// The lookup of "many" itself may cost a HEAD or two; its 300 files none.
+	if got := mem.Requests("head") - heads; got > 2 {
+		t.Errorf("ls -l sent %d HEAD requests, want none per entry", got)
+	}
+	if got := mem.Requests("list") - lists; got > 3 {
+		t.Errorf("ls -l sent %d LIST requests", got)
+	}
+}
+
+func TestMountReadLargeAndRanges(t *testing.T) {
+	mem := backend.NewMemory("b")
+	data := make([]byte, 20<<20+12345)
+	rand.Read(data)
+	put(t, mem, "big.bin", data, nil, "")
+	mnt := mountMemory(t, mem, func(c *Config) { c.ReadAhead = 4 << 20 })
+	got, err := os.ReadFile(filepath.Join(mnt, "big.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read big: %d bytes, %v, equal=%v", len(got), err, bytes.Equal(got, data))
+	}
+	f, err := os.Open(filepath.Join(mnt, "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, off := range []int64{0, 1, 7 << 20, int64(len(data)) - 10, 3<<20 + 17} {
+		buf := make([]byte, 10)
+		n, err := f.ReadAt(buf, off)
+		if (err != nil && err != io.EOF) || !bytes.Equal(buf[:n], data[off:off+int64(n)]) || n != 10 {
+			t.Errorf("ReadAt %d: n=%d err=%v", off, n, err)
+		}
+	}
+	if n, err := f.ReadAt(make([]byte, 10), int64(len(data))); n != 0 || err != io.EOF {
+		t.Errorf("read at EOF: %d, %v", n, err)
+	}
+}
+
+func TestMountVersionNeverMixed(t *testing.T) {
+	mem := backend.NewMemory("b")
+	old := bytes.Repeat([]byte("o"), 16<<20)
+	put(t, mem, "f", old, nil, "")
+	mnt := mountMemory(t, mem, func(c *Config) { c.ReadAhead = 1 << 20 })
+	f, err := os.Open(filepath.Join(mnt, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	put(t, mem, "f", bytes.Repeat([]byte("n"), 16<<20), nil, "") // another client
+	_, err = f.ReadAt(buf, 12<<20)
+	if err == nil {
+		if bytes.Contains(buf, []byte("n")) {
+			t.Fatal("one open file returned bytes of two versions")
+		}
+		t.Fatal("read of a changed object succeeded; want ESTALE")
+	}
+	if !errors.Is(err, syscall.ESTALE) {
+		t.Errorf("err = %v, want ESTALE", err)
+	}
+}
+
+func TestMountRefusesChanges(t *testing.T) {
+	mem := backend.NewMemory("b")
+	put(t, mem, "f", []byte("x"), nil, "")
+	for _, ro := range []bool{false, true} {
+		mnt := mountMemory(t, mem, func(c *Config) { c.ReadOnly = ro })
+		if _, err := os.OpenFile(filepath.Join(mnt, "f"), os.O_WRONLY, 0); err == nil {
+			t.Errorf("ro=%v: open for write succeeded", ro)
+		} else if ro && !errors.Is(err, syscall.EROFS) {
+			t.Errorf("ro=%v: open for write: %v, want EROFS", ro, err)
+		}
+		if ro {
+			for name, op := range map[string]func() error{
+				"mkdir":  func() error { return os.Mkdir(filepath.Join(mnt, "d"), 0o755) },
+				"create": func() error { return os.WriteFile(filepath.Join(mnt, "new"), nil, 0o644) },
+				"remove": func() error { return os.Remove(filepath.Join(mnt, "f")) },
+				"rename": func() error { return os.Rename(filepath.Join(mnt, "f"), filepath.Join(mnt, "g")) },
+				"chmod":  func() error { return os.Chmod(filepath.Join(mnt, "f"), 0o600) },
+				"setxattr": func() error {
+					return syscall.Setxattr(filepath.Join(mnt, "f"), "user.x", []byte("1"), 0)
+				},
+			} {
+				if err := op(); !errors.Is(err, syscall.EROFS) {
+					t.Errorf("read-only %s: %v, want EROFS", name, err)
+				}
+			}
+		}
+	}
+}
+
+func TestMountStatfsAndXattrs(t *testing.T) {
+	mem := backend.NewMemory("bkt")
+	put(t, mem, "f.txt", []byte("x"), map[string]string{"color": "blue", "mode": "33188"}, "text/plain")
+	mnt := mountMemory(t, mem, nil)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Bsize != 4096 || st.Namelen != 255 || st.Blocks == 0 || st.Bfree != st.Blocks {
+		t.Errorf("statfs = %+v", st)
+	}
+	buf := make([]byte, 1024)
+	for name, want := range map[string]string{
+		"user.s3.uri":           "s3://bkt/f.txt",
+		"user.s3.content_type":  "text/plain",
+		"user.color":            "blue",
+		"user.s3.storage_class": "STANDARD",
+	} {
+		n, err := syscall.Getxattr(filepath.Join(mnt, "f.txt"), name, buf)
+		if err != nil || string(buf[:n]) != want {
+			t.Errorf("getxattr %s = %q, %v; want %q", name, buf[:n], err, want)
+		}
+	}
+	if _, err := syscall.Getxattr(filepath.Join(mnt, "f.txt"), "user.mode", buf); !errors.Is(err, syscall.ENODATA) {
+		t.Errorf("POSIX header shown as xattr: %v", err)
+	}
+	n, err := syscall.Listxattr(filepath.Join(mnt, "f.txt"), buf)
+	if err != nil || !strings.Contains(string(buf[:n]), "user.s3.etag\x00") {
+		t.Errorf("listxattr = %q, %v", buf[:n], err)
+	}
+}
+
+func TestMountServerErrors(t *testing.T) {
+	mem := backend.NewMemory("b")
+	put(t, mem, "f", []byte("x"), nil, "")
+	mnt := mountMemory(t, mem, func(c *Config) { c.StatTTL, c.NegativeTTL = time.Millisecond, time.Millisecond })
+	mem.Fault = func(op, key string) error { return backend.ErrUnavailable }
+	time.Sleep(5 * time.Millisecond) // let the 1 ms TTLs lapse
+	if _, err := os.Stat(filepath.Join(mnt, "f")); !errors.Is(err, syscall.EIO) {
+		t.Errorf("stat with the server down: %v, want EIO", err)
+	}
+	mem.Fault = func(op, key string) error { return backend.ErrAccessDenied }
+	if _, err := os.Stat(filepath.Join(mnt, "g")); !errors.Is(err, syscall.EACCES) {
+		t.Errorf("stat with access denied: %v, want EACCES", err)
+	}
+	mem.Fault = nil
+	if _, err := os.Stat(filepath.Join(mnt, "f")); err != nil {
+		t.Errorf("stat after the server came back: %v", err)
+	}
+}
