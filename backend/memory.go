@@ -20,6 +20,10 @@ import (
 type Memory struct {
 	name string
 
+	// ListHeaders makes listings carry each object's headers, as MinIO's
+	// listing extension does; without it listings are plain S3's.
+	ListHeaders bool
+
 	// Fault, when set, is called before every request with the operation
 	// name ("head", "list", "get", "put", "delete") and key or prefix; a
 	// non-nil result fails the request.
@@ -137,8 +141,10 @@ func (m *Memory) List(ctx context.Context, in ListInput) (ListPage, error) {
 				continue
 			}
 		}
-		o := m.objects[k].Object
-		o.HasHeaders, o.ContentType, o.Metadata, o.VersionID = false, "", nil, ""
+		o := m.objects[k].withHeaders()
+		if !m.ListHeaders {
+			o.HasHeaders, o.ContentType, o.Metadata, o.VersionID = false, "", nil, ""
+		}
 		page.Objects = append(page.Objects, o)
 		n++
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/bucketfs/bucketfs/backend"
@@ -22,7 +23,14 @@ type MetaOptions struct {
 	NegativeTTL time.Duration    // age bound of "does not exist" (--negative-ttl)
 	Entries     int              // LRU capacity in objects (--cache-entries)
 	Now         func() time.Time // injected clock; time.Now when nil
+	// HeaderPrefetch is how many HEADs may run at once to fetch the headers
+	// of objects that a listing returned without them (plain S3 listings);
+	// 0 fetches them only when asked.
+	HeaderPrefetch int
 }
+
+// maxHeaderPrefetch bounds the HEADs one listing may start ahead of use.
+const maxHeaderPrefetch = 10000
 
 // Meta is a backend.Bucket that answers Head, List and HasPrefix from memory
 // when it can. A complete one-level listing of a directory answers, while
@@ -223,7 +231,40 @@ func (m *Meta) listAll(ctx context.Context, prefix string) (*listing, error) {
 		l.page.Objects[i] = l.objects[obj.Key]
 	}
 	m.listings.Add(prefix, l)
+	m.prefetchHeaders(l.page.Objects)
 	return l, nil
+}
+
+// prefetchHeaders fetches, a few at a time in the background, the headers
+// of listed objects that came without them: the lookups that follow a
+// listing (ls -l, find) then wait for at most one HEAD instead of sending
+// one after another.
+func (m *Meta) prefetchHeaders(objects []backend.Object) {
+	if m.opts.HeaderPrefetch <= 0 {
+		return
+	}
+	var keys []string
+	for _, obj := range objects {
+		if !obj.HasHeaders && len(keys) < maxHeaderPrefetch {
+			keys = append(keys, obj.Key)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var g errgroup.Group
+		g.SetLimit(m.opts.HeaderPrefetch)
+		for _, key := range keys {
+			g.Go(func() error {
+				m.Fresh(ctx, key) // errors surface on the lookup that needs it
+				return nil
+			})
+		}
+		g.Wait()
+	}()
 }
 
 // HasPrefix answers from a fresh listing of the level above prefix (when

@@ -49,9 +49,9 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 	if isDir {
 		return f.dirEntry(ctx, key+"/")
 	}
-	if headErr == nil && !obj.HasHeaders && obj.Size == 0 {
-		// An empty object may be one of s3fs's slash-less directories,
-		// which only its Content-Type tells: a listing does not show it.
+	if headErr == nil && !obj.HasHeaders {
+		// What a plain S3 listing says is not enough: only the headers
+		// tell a symlink, a mode or an s3fs directory object.
 		obj, headErr = f.headers(ctx, key)
 	}
 	if headErr == nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -164,6 +165,7 @@ func TestMountAttributesFromHeaders(t *testing.T) {
 	put(t, mem, "plain", []byte("x"), nil, "")
 	put(t, mem, "link", []byte("plain"), map[string]string{"mode": "41471"}, "")
 	mnt := mountMemory(t, mem, nil)
+	readDirNames(t, mnt) // a plain listing first: it has no headers to show
 
 	tests := []struct {
 		path     string
@@ -198,31 +200,58 @@ func TestMountAttributesFromHeaders(t *testing.T) {
 	}
 }
 
-func TestMountLsLongSendsNoHead(t *testing.T) {
-	mem := backend.NewMemory("b")
-	for i := range 300 {
-		put(t, mem, fmt.Sprintf("many/f%03d", i), []byte("x"), nil, "")
-	}
-	mnt := mountMemory(t, mem, nil)
-	heads, lists := mem.Requests("head"), mem.Requests("list")
-	entries, err := os.ReadDir(filepath.Join(mnt, "many"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if _, err := e.Info(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(entries) != 300 {
-		t.Fatalf("%d entries", len(entries))
-	}
-	// The lookup of "many" itself may cost a HEAD or two; its 300 files none.
-	if got := mem.Requests("head") - heads; got > 2 {
-		t.Errorf("ls -l sent %d HEAD requests, want none per entry", got)
-	}
-	if got := mem.Requests("list") - lists; got > 3 {
-		t.Errorf("ls -l sent %d LIST requests", got)
+func TestMountLsLong(t *testing.T) {
+	for _, listHeaders := range []bool{true, false} {
+		t.Run(fmt.Sprintf("listHeaders=%v", listHeaders), func(t *testing.T) {
+			mem := backend.NewMemory("b")
+			mem.ListHeaders = listHeaders
+			for i := range 300 {
+				var meta map[string]string
+				if i%3 == 0 {
+					meta = map[string]string{"mode": "33216"} // 0700
+				}
+				put(t, mem, fmt.Sprintf("many/f%03d", i), []byte("x"), meta, "")
+			}
+			put(t, mem, "many/link", []byte("f001"), map[string]string{"mode": "41471"}, "")
+			mnt := mountMemory(t, mem, nil)
+			if _, err := os.Stat(filepath.Join(mnt, "many")); err != nil {
+				t.Fatal(err)
+			}
+			heads, lists := mem.Requests("head"), mem.Requests("list")
+			entries, err := os.ReadDir(filepath.Join(mnt, "many"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				info, err := e.Info()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := os.FileMode(0o644)
+				switch {
+				case e.Name() == "link":
+					want = os.ModeSymlink | 0o777
+				case e.Name() != "link" && mustAtoi(t, e.Name()[1:])%3 == 0:
+					want = 0o700
+				}
+				if info.Mode() != want {
+					t.Errorf("%s: mode %v, want %v", e.Name(), info.Mode(), want)
+				}
+			}
+			if len(entries) != 301 {
+				t.Fatalf("%d entries", len(entries))
+			}
+			gotHeads := mem.Requests("head") - heads
+			if listHeaders && gotHeads != 0 {
+				t.Errorf("ls -l sent %d HEAD requests; listings with headers need none", gotHeads)
+			}
+			if !listHeaders && gotHeads > 301 {
+				t.Errorf("ls -l sent %d HEAD requests, want at most one per entry", gotHeads)
+			}
+			if got := mem.Requests("list") - lists; got != 1 {
+				t.Errorf("ls -l sent %d LIST requests, want 1", got)
+			}
+		})
 	}
 }
 
@@ -358,4 +387,12 @@ func TestMountServerErrors(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(mnt, "f")); err != nil {
 		t.Errorf("stat after the server came back: %v", err)
 	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
