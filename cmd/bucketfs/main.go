@@ -146,6 +146,9 @@ func serve(opts Options, ready func()) error {
 		TTL:         opts.StatTTL,
 		NegativeTTL: opts.NegativeTTL,
 		Entries:     opts.CacheEntries,
+		// Servers without listing metadata need a HEAD per listed file;
+		// this many run at once after a listing.
+		HeaderPrefetch: 16,
 	})
 	if opts.MetricsAddr != "" {
 		stop, err := serveMetrics(opts.MetricsAddr, s3, log)

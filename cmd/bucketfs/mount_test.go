@@ -90,10 +90,10 @@ func TestOrdinaryToolsReadTheBucket(t *testing.T) {
 	})
 	mnt := mountBackground(t, srv, bucket)
 
-	if got, want := sh(t, mnt, "ls"), "big.bin\nbin\ndeep\ndocs\nREADME.txt\nsp ace\n"; got != want {
+	if got, want := sh(t, mnt, "LC_ALL=C ls"), "README.txt\nbig.bin\nbin\ndeep\ndocs\nsp ace\n"; got != want {
 		t.Errorf("ls = %q, want %q", got, want)
 	}
-	if got := sh(t, mnt, "ls -l bin"); !strings.Contains(got, "-rwxr-xr-x 1 42 43 10 Sep 13  2020 run.sh") {
+	if got := sh(t, mnt, "LC_ALL=C ls -ln bin"); !strings.Contains(got, "-rwxr-xr-x 1 42 43 10 Sep 13  2020 run.sh") {
 		t.Errorf("ls -l bin = %q", got)
 	}
 	if got := sh(t, mnt, "stat -c '%a %u %g %Y %s' bin/run.sh"); got != "755 42 43 1600000000 10\n" {
@@ -107,10 +107,10 @@ func TestOrdinaryToolsReadTheBucket(t *testing.T) {
 	if got, _ := os.ReadFile(out + "/big.bin"); !bytes.Equal(got, big) {
 		t.Error("cp out of the mount changed the bytes")
 	}
-	if got, want := sh(t, mnt, "find . -type f | sort"), "./README.txt\n./big.bin\n./bin/run.sh\n./deep/er/still/f.txt\n./docs/a.txt\n./sp ace/Zürich 夜.txt\n"; got != want {
+	if got, want := sh(t, mnt, "find . -type f | LC_ALL=C sort"), "./README.txt\n./big.bin\n./bin/run.sh\n./deep/er/still/f.txt\n./docs/a.txt\n./sp ace/Zürich 夜.txt\n"; got != want {
 		t.Errorf("find = %q, want %q", got, want)
 	}
-	if got, want := sh(t, mnt, "find . -type d | sort"), ".\n./bin\n./deep\n./deep/er\n./deep/er/still\n./docs\n./sp ace\n"; got != want {
+	if got, want := sh(t, mnt, "find . -type d | LC_ALL=C sort"), ".\n./bin\n./deep\n./deep/er\n./deep/er/still\n./docs\n./sp ace\n"; got != want {
 		t.Errorf("find -type d = %q, want %q", got, want)
 	}
 	if got := sh(t, mnt, "du -b big.bin"); !strings.HasPrefix(got, "5243657\t") {

@@ -1,0 +1,407 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// checkTimeout bounds CheckBucket, so a mount against an unreachable
+// endpoint fails fast.
+const checkTimeout = 10 * time.Second
+
+// S3 is a Bucket backed by aws-sdk-go-v2. Create it with NewS3.
+type S3 struct {
+	client *s3.Client
+
+	bucket         string
+	region         string
+	endpoint       string
+	requestTimeout time.Duration
+	stallTimeout   time.Duration
+
+	log *slog.Logger
+
+	requests [opCount]atomic.Int64
+	// noListHeaders is set once the server refused listing metadata.
+	noListHeaders atomic.Bool
+}
+
+var _ Bucket = (*S3)(nil)
+
+func (s *S3) Name() string { return s.bucket }
+
+// Region is the bucket's region, as configured or discovered.
+func (s *S3) Region() string { return s.region }
+
+// Endpoint is the URL requests go to (without the bucket).
+func (s *S3) Endpoint() string { return s.endpoint }
+
+// Requests returns how many requests of an operation ("head", "list", "get",
+// "put", "delete") the bucket has sent; a Get at the end of an object may
+// send more than one. CheckBucket is not counted.
+func (s *S3) Requests(opName string) int64 {
+	for i, n := range opNames {
+		if n == opName {
+			return s.requests[i].Load()
+		}
+	}
+	return 0
+}
+
+// CheckBucket verifies that the bucket exists and that the credentials may
+// use it, with few retries so that a mount fails within about 10 s. The
+// error reads as one line naming the bucket, the endpoint and the cause.
+func (s *S3) CheckBucket(ctx context.Context) error {
+	reqCtx, cancel := context.WithTimeoutCause(ctx, checkTimeout, fmt.Errorf("no answer within %v", checkTimeout))
+	defer cancel()
+	_, err := s.client.HeadBucket(reqCtx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)}, func(o *s3.Options) {
+		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 2)
+	})
+	if err == nil {
+		return nil
+	}
+	err = s.fail(ctx, reqCtx, err)
+	if errors.Is(err, ErrNotFound) { // a bodiless 404 to HeadBucket
+		err = ErrNoSuchBucket
+	}
+	return fmt.Errorf("bucket %q at %s: %w", s.bucket, s.endpoint, err)
+}
+
+func (s *S3) Head(ctx context.Context, key string) (Object, error) {
+	s.requests[opHead].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	out, err := s.client.HeadObject(reqCtx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return Object{}, fmt.Errorf("head %q: %w", key, s.fail(ctx, reqCtx, err))
+	}
+	return headers(key, aws.ToInt64(out.ContentLength), out.ETag, out.LastModified, out.StorageClass,
+		out.ContentType, out.Metadata, out.VersionId), nil
+}
+
+func (s *S3) List(ctx context.Context, in ListInput) (ListPage, error) {
+	s.requests[opList].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	input := &s3.ListObjectsV2Input{
+		Bucket:    aws.String(s.bucket),
+		Prefix:    aws.String(in.Prefix),
+		Delimiter: nonEmpty(in.Delimiter),
+		// URL-encoded keys survive characters that XML 1.0 cannot carry.
+		EncodingType:      types.EncodingTypeUrl,
+		ContinuationToken: nonEmpty(in.Token),
+	}
+	if in.MaxKeys > 0 {
+		input.MaxKeys = aws.Int32(int32(min(in.MaxKeys, 1000)))
+	}
+	var listed map[string]listedHeaders
+	var optFns []func(*s3.Options)
+	if !s.noListHeaders.Load() {
+		optFns = append(optFns, withListingHeaders(&listed))
+	}
+	out, err := s.client.ListObjectsV2(reqCtx, input, optFns...)
+	if err != nil && len(optFns) > 0 && errors.Is(classify(err), ErrInvalid) {
+		// A server that refuses the listing extension gets plain listings.
+		s.noListHeaders.Store(true)
+		s.log.Info("server rejects listing metadata; file headers will need HEAD requests", "err", err)
+		out, err = s.client.ListObjectsV2(reqCtx, input)
+	}
+	if err != nil {
+		return ListPage{}, fmt.Errorf("list %q: %w", in.Prefix, s.fail(ctx, reqCtx, err))
+	}
+	decode := func(k *string) string {
+		key := aws.ToString(k)
+		if out.EncodingType != types.EncodingTypeUrl {
+			return key // the server ignored encoding-type
+		}
+		if d, err := url.QueryUnescape(key); err == nil {
+			return d
+		}
+		return key
+	}
+	var page ListPage
+	for _, o := range out.Contents {
+		obj := Object{
+			Key:          decode(o.Key),
+			Size:         aws.ToInt64(o.Size),
+			ETag:         unquote(aws.ToString(o.ETag)),
+			LastModified: aws.ToTime(o.LastModified),
+			StorageClass: storageClass(string(o.StorageClass)),
+		}
+		if h, ok := listed[obj.Key]; ok {
+			obj.HasHeaders, obj.ContentType, obj.Metadata = true, h.contentType, h.metadata
+		}
+		page.Objects = append(page.Objects, obj)
+	}
+	for _, p := range out.CommonPrefixes {
+		page.Prefixes = append(page.Prefixes, decode(p.Prefix))
+	}
+	if aws.ToBool(out.IsTruncated) {
+		page.NextToken = aws.ToString(out.NextContinuationToken)
+	}
+	return page, nil
+}
+
+func (s *S3) HasPrefix(ctx context.Context, prefix string) (bool, error) {
+	s.requests[opList].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	out, err := s.client.ListObjectsV2(reqCtx, &s3.ListObjectsV2Input{
+		Bucket:  aws.String(s.bucket),
+		Prefix:  aws.String(prefix),
+		MaxKeys: aws.Int32(1),
+	})
+	if err != nil {
+		return false, fmt.Errorf("list %q: %w", prefix, s.fail(ctx, reqCtx, err))
+	}
+	return len(out.Contents) > 0 || len(out.CommonPrefixes) > 0, nil
+}
+
+func (s *S3) Get(ctx context.Context, in GetInput) (io.ReadCloser, Object, error) {
+	in.Offset = max(in.Offset, 0)
+	rng := ""
+	switch {
+	case in.Length == 0:
+		// No range header means zero bytes; ask for one to learn the headers.
+		rng = fmt.Sprintf("bytes=%d-%d", in.Offset, in.Offset)
+	case in.Length > 0:
+		rng = fmt.Sprintf("bytes=%d-%d", in.Offset, in.Offset+in.Length-1)
+	case in.Offset > 0:
+		rng = fmt.Sprintf("bytes=%d-", in.Offset)
+	}
+	body, obj, err := s.get(ctx, in.Key, rng, in.IfMatch)
+	if errors.Is(err, errRangeNotSatisfiable) {
+		return s.getHeaders(ctx, in)
+	}
+	if err != nil {
+		return nil, Object{}, err
+	}
+	if in.Length == 0 {
+		body.Close()
+		return http.NoBody, obj, nil
+	}
+	return body, obj, nil
+}
+
+// getHeaders answers a read at or past the end of an object. S3 answers it
+// with 416 and no object headers (MinIO does not even send the size), so
+// ask for the last byte, which carries them, or for the whole object when
+// even that is out of range because the object is empty. No HEAD is sent.
+func (s *S3) getHeaders(ctx context.Context, in GetInput) (io.ReadCloser, Object, error) {
+	for _, rng := range []string{"bytes=-1", ""} {
+		body, obj, err := s.get(ctx, in.Key, rng, in.IfMatch)
+		if errors.Is(err, errRangeNotSatisfiable) {
+			continue
+		}
+		if err != nil {
+			return nil, Object{}, err
+		}
+		body.Close()
+		return http.NoBody, obj, nil
+	}
+	return nil, Object{}, fmt.Errorf("get %q: range not satisfiable even for the whole object", in.Key)
+}
+
+// get sends one GetObject. The request must answer within the request
+// timeout; after that, the returned body cancels it when it stalls.
+func (s *S3) get(ctx context.Context, key, rng, ifMatch string) (*watchedBody, Object, error) {
+	s.requests[opGet].Add(1)
+	reqCtx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(s.requestTimeout, func() {
+		cancel(fmt.Errorf("no answer within %v", s.requestTimeout))
+	})
+	input := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Range: nonEmpty(rng)}
+	if ifMatch != "" {
+		input.IfMatch = aws.String(quote(ifMatch))
+	}
+	out, err := s.client.GetObject(reqCtx, input)
+	timer.Stop()
+	if err != nil {
+		err = s.fail(ctx, reqCtx, err)
+		cancel(nil)
+		return nil, Object{}, fmt.Errorf("get %q: %w", key, err)
+	}
+	size := aws.ToInt64(out.ContentLength)
+	if total, ok := rangeTotal(aws.ToString(out.ContentRange)); ok {
+		size = total
+	}
+	obj := headers(key, size, out.ETag, out.LastModified, out.StorageClass, out.ContentType, out.Metadata, out.VersionId)
+	return newWatchedBody(ctx, reqCtx, cancel, out.Body, key, s.stallTimeout), obj, nil
+}
+
+func (s *S3) Put(ctx context.Context, in PutInput) (Object, error) {
+	s.requests[opPut].Add(1)
+	body, err := seekable(in)
+	if err != nil {
+		return Object{}, fmt.Errorf("put %q: %w", in.Key, err)
+	}
+	// Progress, not a fixed total, bounds an upload: any large body would
+	// outlast a fixed timeout on a slow link.
+	reqCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(s.requestTimeout, func() {
+		cancel(fmt.Errorf("no progress for %v", s.requestTimeout))
+	})
+	defer timer.Stop()
+	contentType := in.ContentType
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	input := &s3.PutObjectInput{
+		Bucket:      aws.String(s.bucket),
+		Key:         aws.String(in.Key),
+		Body:        &progressBody{ReadSeeker: body, timer: timer, timeout: s.requestTimeout},
+		ContentType: aws.String(contentType),
+		Metadata:    in.Metadata,
+	}
+	if in.Size >= 0 {
+		input.ContentLength = aws.Int64(in.Size)
+	}
+	if in.IfNoneMatch {
+		input.IfNoneMatch = aws.String("*")
+	}
+	if in.IfMatch != "" {
+		input.IfMatch = aws.String(quote(in.IfMatch))
+	}
+	out, err := s.client.PutObject(reqCtx, input)
+	if err != nil {
+		err = s.fail(ctx, reqCtx, err)
+		if in.IfMatch != "" && errors.Is(err, ErrNotFound) {
+			// S3 answers 404 when there is no object to match; the contract
+			// (and the caller's errno) is "precondition failed".
+			err = fmt.Errorf("%w: %v", ErrPrecondition, err)
+		}
+		return Object{}, fmt.Errorf("put %q: %w", in.Key, err)
+	}
+	size := in.Size
+	if size < 0 {
+		size = aws.ToInt64(out.Size)
+	}
+	// The answer has no Last-Modified; the server's Date is the closest.
+	modified := time.Now().UTC().Truncate(time.Second)
+	if raw, ok := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response); ok {
+		if t, err := http.ParseTime(raw.Header.Get("Date")); err == nil {
+			modified = t.UTC()
+		}
+	}
+	ct := aws.String(contentType)
+	return headers(in.Key, size, out.ETag, &modified, "", ct, in.Metadata, out.VersionId), nil
+}
+
+func (s *S3) Delete(ctx context.Context, key string) error {
+	s.requests[opDelete].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	_, err := s.client.DeleteObject(reqCtx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		err = s.fail(ctx, reqCtx, err)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return fmt.Errorf("delete %q: %w", key, err)
+	}
+	return nil
+}
+
+// withTimeout bounds one request without a streaming body.
+func (s *S3) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, s.requestTimeout, fmt.Errorf("no answer within %v", s.requestTimeout))
+}
+
+// fail maps the error of a request sent with reqCtx, derived from the
+// caller's ctx: the caller giving up stays a context error, our own
+// timeouts mean the server is unavailable.
+func (s *S3) fail(ctx, reqCtx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if reqCtx.Err() != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, context.Cause(reqCtx))
+	}
+	return classify(err)
+}
+
+// headers builds the Object of a Head, Get or Put answer.
+func headers(key string, size int64, etag *string, modified *time.Time, class types.StorageClass,
+	contentType *string, metadata map[string]string, versionID *string) Object {
+	meta := make(map[string]string, len(metadata))
+	for k, v := range metadata {
+		meta[strings.ToLower(k)] = v
+	}
+	version := aws.ToString(versionID)
+	if version == "" {
+		version = "null" // what S3 calls the version of an unversioned object
+	}
+	return Object{
+		Key:          key,
+		Size:         size,
+		ETag:         unquote(aws.ToString(etag)),
+		LastModified: aws.ToTime(modified),
+		StorageClass: storageClass(string(class)),
+		HasHeaders:   true,
+		ContentType:  aws.ToString(contentType),
+		Metadata:     meta,
+		VersionID:    version,
+	}
+}
+
+// storageClass fills in the class S3 leaves out for STANDARD objects.
+func storageClass(class string) string {
+	if class == "" {
+		return "STANDARD"
+	}
+	return class
+}
+
+// rangeTotal parses the object size out of "bytes 0-99/1234" or "bytes */1234".
+func rangeTotal(contentRange string) (int64, bool) {
+	i := strings.LastIndexByte(contentRange, '/')
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(contentRange[i+1:], 10, 64)
+	return n, err == nil
+}
+
+// seekable returns the body of a Put as a ReadSeeker: the SDK needs to hash
+// it and to rewind it for retries. Other readers are read into memory.
+func seekable(in PutInput) (io.ReadSeeker, error) {
+	if rs, ok := in.Body.(io.ReadSeeker); ok {
+		return rs, nil
+	}
+	data, err := io.ReadAll(in.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if in.Size >= 0 && int64(len(data)) != in.Size {
+		return nil, fmt.Errorf("body has %d bytes, want %d: %w", len(data), in.Size, ErrInvalid)
+	}
+	return bytes.NewReader(data), nil
+}
+
+func quote(etag string) string   { return `"` + etag + `"` }
+func unquote(etag string) string { return strings.Trim(etag, `"`) }
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

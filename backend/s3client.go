@@ -1,0 +1,189 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
+)
+
+// Transport limits. Together with the request timeout and the bounded
+// retries they make every call return within 60 s when the server is gone.
+const (
+	dialTimeout     = 5 * time.Second
+	tlsTimeout      = 15 * time.Second
+	headerTimeout   = 15 * time.Second // from the end of the request body
+	maxIdlePerHost  = 128              // the mount runs many ranged GETs at once
+	maxRetryBackoff = 3 * time.Second
+	defaultRegion   = "us-east-1"
+)
+
+// S3Config configures NewS3. Credentials always come from the standard AWS
+// chain (environment, profiles, SSO, web identity, instance roles).
+type S3Config struct {
+	Bucket   string
+	Endpoint string // "" for AWS (or AWS_ENDPOINT_URL)
+	Region   string // "" to use the SDK's region or discover the bucket's
+	Profile  string // shared config profile; "" for the default chain
+
+	PathStyle bool // path-style addressing, as MinIO needs
+	Logger    *slog.Logger
+
+	// RequestTimeout bounds a request without a streaming body, retries
+	// included, and a Put's wait for progress [30s].
+	RequestTimeout time.Duration
+	// StallTimeout cancels a Get whose body delivers no bytes for this long
+	// while the caller reads [20s].
+	StallTimeout time.Duration
+	// MaxAttempts bounds the attempts of one request, retries included [3].
+	MaxAttempts int
+}
+
+// NewS3 returns a Bucket backed by S3 or an S3-compatible server. It sends no
+// request except, when no region is configured anywhere, one anonymous
+// HeadBucket to discover the bucket's region. Call CheckBucket to find out
+// whether the bucket is reachable.
+func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
+	if cfg.Bucket == "" {
+		return nil, fmt.Errorf("s3: %w: no bucket name", ErrInvalid)
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = 20 * time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	opts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(newHTTPClient()),
+		config.WithRetryer(func() aws.Retryer { return newRetryer(cfg.MaxAttempts) }),
+		config.WithLogger(sdkLogger{log}),
+		config.WithClientLogMode(aws.LogRetries),
+		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+	}
+	if cfg.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
+	}
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
+	}
+	clientOpts := func(o *s3.Options) {
+		o.UsePathStyle = cfg.PathStyle
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	}
+	client := s3.NewFromConfig(awsCfg, clientOpts)
+	if awsCfg.Region == "" {
+		region := discoverRegion(ctx, client, cfg.Bucket)
+		log.Debug("bucket region", "bucket", cfg.Bucket, "region", region)
+		client = s3.NewFromConfig(awsCfg, clientOpts, func(o *s3.Options) { o.Region = region })
+	}
+
+	o := client.Options()
+	endpoint := fmt.Sprintf("https://s3.%s.amazonaws.com", o.Region)
+	if o.BaseEndpoint != nil {
+		endpoint = *o.BaseEndpoint
+	}
+	return &S3{
+		client:         client,
+		bucket:         cfg.Bucket,
+		region:         o.Region,
+		endpoint:       endpoint,
+		requestTimeout: cfg.RequestTimeout,
+		stallTimeout:   cfg.StallTimeout,
+		log:            log,
+	}, nil
+}
+
+// newHTTPClient returns the SDK's buildable client (the config loader needs
+// that type to apply AWS_CA_BUNDLE) with short connection timeouts and room
+// for many idle connections.
+func newHTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) {
+			d.Timeout = dialTimeout
+		}).
+		WithTransportOptions(func(t *http.Transport) {
+			t.TLSHandshakeTimeout = tlsTimeout
+			t.ResponseHeaderTimeout = headerTimeout
+			t.MaxIdleConns = 4 * maxIdlePerHost
+			t.MaxIdleConnsPerHost = maxIdlePerHost
+		})
+}
+
+// newRetryer is the SDK's standard retryer with bounded attempts and backoff.
+// Its client-side retry quota is off: with few attempts per request it would
+// only turn a short outage into failures that outlast it.
+func newRetryer(maxAttempts int) aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = maxAttempts
+		o.MaxBackoff = maxRetryBackoff
+		o.RateLimiter = ratelimit.None
+	})
+}
+
+// discoverRegion asks for the bucket's region the way the SDK's deprecated
+// manager.GetBucketRegion does: an anonymous HeadBucket against us-east-1,
+// whose answer (even a 301 or 403) names the region in x-amz-bucket-region.
+// Servers that do not say (MinIO, most custom endpoints) get us-east-1.
+func discoverRegion(ctx context.Context, client *s3.Client, bucket string) string {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	out, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}, func(o *s3.Options) {
+		o.Region = defaultRegion
+		o.Credentials = aws.AnonymousCredentials{}
+		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1)
+	})
+	if err == nil {
+		if out.BucketRegion != nil && *out.BucketRegion != "" {
+			return *out.BucketRegion
+		}
+		return defaultRegion
+	}
+	var resp *awshttp.ResponseError
+	if errors.As(err, &resp) {
+		if r := resp.Response.Header.Get("X-Amz-Bucket-Region"); r != "" {
+			return r
+		}
+	}
+	return defaultRegion
+}
+
+// sdkLogger routes the SDK's log lines (retries, warnings) into slog, so
+// the SDK never writes to stderr by itself.
+type sdkLogger struct{ log *slog.Logger }
+
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelDebug
+	if c == logging.Warn {
+		level = slog.LevelWarn
+	}
+	ctx := context.Background()
+	if l.log.Enabled(ctx, level) {
+		l.log.Log(ctx, level, fmt.Sprintf(format, v...), "component", "aws-sdk")
+	}
+}

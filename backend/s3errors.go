@@ -1,0 +1,159 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// errRangeNotSatisfiable is S3's answer (416 InvalidRange) to a read at or
+// past the end of an object; Get turns it into an empty body.
+var errRangeNotSatisfiable = errors.New("range not satisfiable")
+
+// errorsByCode maps S3 error codes to sentinels. Codes come first because
+// several sentinels share an HTTP status (400 and 403 mean many things).
+var errorsByCode = map[string]error{
+	"NoSuchKey":                  ErrNotFound,
+	"NotFound":                   ErrNotFound,
+	"NoSuchVersion":              ErrNotFound,
+	"NoSuchBucket":               ErrNoSuchBucket,
+	"AccessDenied":               ErrAccessDenied,
+	"Forbidden":                  ErrAccessDenied,
+	"AllAccessDisabled":          ErrAccessDenied,
+	"InvalidAccessKeyId":         ErrAccessDenied,
+	"SignatureDoesNotMatch":      ErrAccessDenied,
+	"InvalidToken":               ErrAccessDenied,
+	"ExpiredToken":               ErrAccessDenied,
+	"TokenRefreshRequired":       ErrAccessDenied,
+	"PreconditionFailed":         ErrPrecondition,
+	"ConditionalRequestConflict": ErrPrecondition,
+	"NotImplemented":             ErrNotImplemented,
+	"BucketNotEmpty":             ErrBucketNotEmpty,
+	"KeyTooLongError":            ErrKeyTooLong,
+	"EntityTooLarge":             ErrTooLarge,
+	"SlowDown":                   ErrThrottled,
+	"Throttling":                 ErrThrottled,
+	"ThrottlingException":        ErrThrottled,
+	"RequestLimitExceeded":       ErrThrottled,
+	"TooManyRequests":            ErrThrottled,
+	"InvalidArgument":            ErrInvalid,
+	"InvalidRequest":             ErrInvalid,
+	"InvalidBucketName":          ErrInvalid,
+	"PermanentRedirect":          ErrInvalid,
+	"InvalidRange":               errRangeNotSatisfiable,
+}
+
+// errorsByStatus is the fallback for answers without a known code, such as
+// the bodiless error answers to HEAD requests.
+var errorsByStatus = map[int]error{
+	http.StatusMovedPermanently:             ErrInvalid, // bucket in another region
+	http.StatusBadRequest:                   ErrInvalid,
+	http.StatusForbidden:                    ErrAccessDenied,
+	http.StatusNotFound:                     ErrNotFound,
+	http.StatusConflict:                     ErrPrecondition, // S3's only 409 on object writes
+	http.StatusPreconditionFailed:           ErrPrecondition,
+	http.StatusRequestEntityTooLarge:        ErrTooLarge,
+	http.StatusRequestedRangeNotSatisfiable: errRangeNotSatisfiable,
+	http.StatusTooManyRequests:              ErrThrottled,
+	http.StatusNotImplemented:               ErrNotImplemented,
+	http.StatusBadGateway:                   ErrUnavailable,
+	http.StatusServiceUnavailable:           ErrThrottled,
+	http.StatusGatewayTimeout:               ErrUnavailable,
+}
+
+// classify turns an SDK error into one that wraps a sentinel of this package
+// (when the cause is known) and reads as a short cause. It is the only place
+// that interprets S3 errors. SDK errors carry neither credentials nor
+// signatures, and the HTTP client strips passwords from URLs, so the text is
+// safe to show.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var signing *v4.SigningError
+	if errors.As(err, &signing) {
+		return fmt.Errorf("%w: no usable credentials: %v", ErrAccessDenied, signing.Err)
+	}
+
+	var resp *awshttp.ResponseError
+	status := 0
+	if errors.As(err, &resp) {
+		status = resp.HTTPStatusCode()
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		code, msg := apiErr.ErrorCode(), apiErr.ErrorMessage()
+		// Answers to HEAD have no body, so the SDK only knows a generic code
+		// from the status; MinIO names the real one in a header.
+		if resp != nil {
+			if c := resp.Response.Header.Get("X-Minio-Error-Code"); c != "" {
+				code, msg = c, strings.Trim(resp.Response.Header.Get("X-Minio-Error-Desc"), `"`)
+			}
+			if r := resp.Response.Header.Get("X-Amz-Bucket-Region"); status == http.StatusMovedPermanently && r != "" {
+				msg = "the bucket is in region " + r
+			}
+		}
+		cause := code
+		if msg != "" && msg != code {
+			cause += ": " + msg
+		}
+		if status != 0 {
+			cause = fmt.Sprintf("%s (HTTP %d)", cause, status)
+		}
+		if sentinel, ok := errorsByCode[code]; ok {
+			return fmt.Errorf("%w: %s", sentinel, cause)
+		}
+		if sentinel, ok := errorsByStatus[status]; ok {
+			return fmt.Errorf("%w: %s", sentinel, cause)
+		}
+		return errors.New(cause)
+	}
+	if sentinel, ok := errorsByStatus[status]; ok {
+		return fmt.Errorf("%w: HTTP %d", sentinel, status)
+	}
+
+	if isNetworkError(err) {
+		return fmt.Errorf("%w: %s", ErrUnavailable, networkCause(err))
+	}
+	return errors.New(err.Error())
+}
+
+// isNetworkError reports whether err means no usable answer came back.
+func isNetworkError(err error) bool {
+	var (
+		send    *smithyhttp.RequestSendError
+		timeout *awshttp.ResponseTimeoutError
+		netErr  net.Error
+	)
+	return errors.As(err, &send) || errors.As(err, &timeout) || errors.As(err, &netErr) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+// networkCause is the innermost useful part of a network error, such as
+// "dial tcp 127.0.0.1:9: connect: connection refused", without the SDK's
+// operation and retry prefixes.
+func networkCause(err error) string {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return opErr.Error()
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.Error()
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "request send failed, "); i >= 0 {
+		msg = msg[i+len("request send failed, "):]
+	}
+	return msg
+}
