@@ -78,6 +78,10 @@ func (m *Memory) begin(ctx context.Context, o op, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if key == "" && o != opList {
+		// S3 has no object without a key; the SDK refuses to send one.
+		return fmt.Errorf("%s: empty key: %w", opNames[o], ErrInvalid)
+	}
 	if f := m.Fault; f != nil {
 		if err := f(opNames[o], key); err != nil {
 			return fmt.Errorf("%s %q: %w", opNames[o], key, err)

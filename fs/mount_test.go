@@ -364,6 +364,12 @@ func TestMountStatfsAndXattrs(t *testing.T) {
 	if _, err := syscall.Getxattr(filepath.Join(mnt, "f.txt"), "user.mode", buf); !errors.Is(err, syscall.ENODATA) {
 		t.Errorf("POSIX header shown as xattr: %v", err)
 	}
+	if n, err := syscall.Getxattr(mnt, "user.s3.uri", buf); err != nil || string(buf[:n]) != "s3://bkt/" {
+		t.Errorf("root user.s3.uri = %q, %v", buf[:n], err)
+	}
+	if _, err := syscall.Getxattr(mnt, "system.posix_acl_access", buf); !errors.Is(err, syscall.ENODATA) {
+		t.Errorf("root ACL xattr: %v, want ENODATA", err)
+	}
 	n, err := syscall.Listxattr(filepath.Join(mnt, "f.txt"), buf)
 	if err != nil || !strings.Contains(string(buf[:n]), "user.s3.etag\x00") {
 		t.Errorf("listxattr = %q, %v", buf[:n], err)

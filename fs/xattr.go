@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"slices"
+	"strings"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -45,12 +46,20 @@ func (f *filesystem) objectXattrs(key string, obj backend.Object) [][2]string {
 // xattrsOf returns the attributes of the object behind a node: key for a
 // file, the marker for a directory prefix.
 func (f *filesystem) xattrsOf(ctx context.Context, key string) ([][2]string, syscall.Errno) {
+	if key == "" {
+		// The bucket's root has no object.
+		return f.objectXattrs(key, backend.Object{}), 0
+	}
 	obj, err := f.headers(ctx, key)
 	if err != nil && !(isNotFound(err) && (key == "" || key[len(key)-1] == '/')) {
 		return nil, f.errno("getxattr", key, err)
 	}
 	return f.objectXattrs(key, obj), 0
 }
+
+// ownXattr tells the names this filesystem has: the kernel also asks for
+// security.* and system.* ones (ls asks for ACLs), which need no request.
+func ownXattr(name string) bool { return strings.HasPrefix(name, "user.") }
 
 func getxattr(attrs [][2]string, name string, dest []byte) (uint32, syscall.Errno) {
 	for _, a := range attrs {
@@ -78,6 +87,9 @@ func listxattr(attrs [][2]string, dest []byte) (uint32, syscall.Errno) {
 var _ = (gofs.NodeGetxattrer)((*fileNode)(nil))
 
 func (n *fileNode) Getxattr(ctx context.Context, name string, dest []byte) (uint32, syscall.Errno) {
+	if !ownXattr(name) {
+		return 0, syscall.ENODATA
+	}
 	attrs, errno := n.fs.xattrsOf(ctx, n.key)
 	if errno != 0 {
 		return 0, errno
@@ -98,6 +110,9 @@ func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.
 var _ = (gofs.NodeGetxattrer)((*dirNode)(nil))
 
 func (d *dirNode) Getxattr(ctx context.Context, name string, dest []byte) (uint32, syscall.Errno) {
+	if !ownXattr(name) {
+		return 0, syscall.ENODATA
+	}
 	attrs, errno := d.fs.xattrsOf(ctx, d.prefix)
 	if errno != 0 {
 		return 0, errno

@@ -93,6 +93,9 @@ func TestOrdinaryToolsReadTheBucket(t *testing.T) {
 	if got, want := sh(t, mnt, "LC_ALL=C ls"), "README.txt\nbig.bin\nbin\ndeep\ndocs\nsp ace\n"; got != want {
 		t.Errorf("ls = %q, want %q", got, want)
 	}
+	if got := sh(t, mnt, "ls -la . 2>&1"); strings.Contains(got, "error") {
+		t.Errorf("ls -la of the root: %q", got)
+	}
 	if got := sh(t, mnt, "LC_ALL=C ls -ln bin"); !strings.Contains(got, "-rwxr-xr-x 1 42 43 10 Sep 13  2020 run.sh") {
 		t.Errorf("ls -l bin = %q", got)
 	}
