@@ -83,11 +83,14 @@ func Mount(mountpoint string, cfg Config) (*fuse.Server, error) {
 			AllowOther:  cfg.AllowOther,
 			DirectMount: true,
 			// 1 MiB requests: fewer round trips through the kernel.
-			MaxWrite:     1 << 20,
-			MaxReadAhead: 1 << 20,
+			MaxWrite:     maxRequest,
+			MaxReadAhead: maxRequest,
 			// Kernel read-ahead and async reads keep several requests of one
 			// file in flight; our own read-ahead handles the rest.
 			MaxBackground: 64,
+			// Replies come from memory, never from a file descriptor: the
+			// splice attempt would only cost a pipe resize per read.
+			DisableSplice: true,
 			Debug:         cfg.Debug,
 		},
 		EntryTimeout:    &statTTL,
@@ -103,8 +106,18 @@ func Mount(mountpoint string, cfg Config) (*fuse.Server, error) {
 		// Permission checks by the kernel, against the modes we show.
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
 	}
-	return gofs.Mount(mountpoint, root, opts)
+	server, err := gofs.Mount(mountpoint, root, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := setKernelReadAhead(mountpoint, maxRequest>>10); err != nil {
+		cfg.Logger.Debug("kernel read-ahead stays at its default", "err", err)
+	}
+	return server, nil
 }
+
+// maxRequest is the largest read or write the kernel sends in one request.
+const maxRequest = 1 << 20
 
 // ino derives a stable inode number from what a node is, so the same key
 // keeps its number across lookups and cache evictions.

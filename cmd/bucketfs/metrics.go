@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"time"
 )
@@ -39,6 +40,9 @@ func serveMetrics(addr string, counter requestCounter, log *slog.Logger) (stop f
 		fmt.Fprintln(w, "# TYPE bucketfs_heap_bytes gauge")
 		fmt.Fprintf(w, "bucketfs_heap_bytes %d\n", ms.HeapAlloc)
 	})
+	// Profiles of a live mount, on the same operator-chosen address.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
