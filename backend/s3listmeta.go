@@ -3,8 +3,8 @@ package backend
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
 	"fmt"
+	"html"
 	"io"
 	"net/url"
 	"strings"
@@ -24,20 +24,6 @@ import (
 type listedHeaders struct {
 	contentType string
 	metadata    map[string]string
-}
-
-// listMetadataXML is the part of a ListObjectsV2 answer that the SDK drops.
-type listMetadataXML struct {
-	EncodingType string `xml:"EncodingType"`
-	Contents     []struct {
-		Key          string `xml:"Key"`
-		UserMetadata *struct {
-			Items []struct {
-				XMLName xml.Name
-				Value   string `xml:",chardata"`
-			} `xml:",any"`
-		} `xml:"UserMetadata"`
-	} `xml:"Contents"`
 }
 
 // withListingHeaders asks the server for listing metadata and stores what
@@ -79,34 +65,94 @@ func withListingHeaders(found *map[string]listedHeaders) func(*s3.Options) {
 }
 
 // parseListingHeaders returns the headers of every entry that has them; a
-// server without the extension yields none.
+// server without the extension yields none. It scans for the few elements
+// it needs instead of decoding the whole answer a second time: a page of
+// 1000 entries decodes in a fraction of the time encoding/xml takes.
 func parseListingHeaders(body []byte) map[string]listedHeaders {
-	var doc listMetadataXML
-	if xml.Unmarshal(body, &doc) != nil {
-		return nil
-	}
+	urlKeys := bytes.Contains(elementText(body, "EncodingType"), []byte("url"))
 	found := map[string]listedHeaders{}
-	for _, c := range doc.Contents {
-		if c.UserMetadata == nil {
+	for {
+		entry, rest, ok := element(body, "Contents")
+		if !ok {
+			return found
+		}
+		body = rest
+		meta, _, ok := element(entry, "UserMetadata")
+		if !ok {
 			continue
 		}
-		key := c.Key
-		if strings.EqualFold(doc.EncodingType, "url") {
+		key := xmlText(elementText(entry, "Key"))
+		if urlKeys {
 			if k, err := url.QueryUnescape(key); err == nil {
 				key = k
 			}
 		}
 		h := listedHeaders{metadata: map[string]string{}}
-		for _, item := range c.UserMetadata.Items {
-			name := strings.ToLower(item.XMLName.Local)
-			switch {
+		for {
+			name, value, rest, ok := nextChild(meta)
+			if !ok {
+				break
+			}
+			meta = rest
+			switch name = strings.ToLower(name); {
 			case name == "content-type":
-				h.contentType = item.Value
+				h.contentType = xmlText(value)
 			case strings.HasPrefix(name, "x-amz-meta-"):
-				h.metadata[strings.TrimPrefix(name, "x-amz-meta-")] = item.Value
+				h.metadata[strings.TrimPrefix(name, "x-amz-meta-")] = xmlText(value)
 			}
 		}
 		found[key] = h
 	}
-	return found
+}
+
+// element finds the first <name>...</name> in doc and returns its content
+// and what follows it.
+func element(doc []byte, name string) (content, rest []byte, ok bool) {
+	open, close := "<"+name+">", "</"+name+">"
+	i := bytes.Index(doc, []byte(open))
+	if i < 0 {
+		return nil, nil, false
+	}
+	doc = doc[i+len(open):]
+	j := bytes.Index(doc, []byte(close))
+	if j < 0 {
+		return nil, nil, false
+	}
+	return doc[:j], doc[j+len(close):], true
+}
+
+func elementText(doc []byte, name string) []byte {
+	content, _, _ := element(doc, name)
+	return content
+}
+
+// nextChild returns the first simple child element <name>value</name>.
+func nextChild(doc []byte) (name string, value, rest []byte, ok bool) {
+	i := bytes.IndexByte(doc, '<')
+	if i < 0 || i+1 >= len(doc) || doc[i+1] == '/' {
+		return "", nil, nil, false
+	}
+	doc = doc[i+1:]
+	j := bytes.IndexByte(doc, '>')
+	if j < 0 {
+		return "", nil, nil, false
+	}
+	name = string(doc[:j])
+	if strings.HasSuffix(name, "/") { // <empty/>
+		return strings.TrimSuffix(name, "/"), nil, doc[j+1:], true
+	}
+	doc = doc[j+1:]
+	k := bytes.Index(doc, []byte("</"+name+">"))
+	if k < 0 {
+		return "", nil, nil, false
+	}
+	return name, doc[:k], doc[k+len(name)+3:], true
+}
+
+// xmlText undoes XML's escaping of character data.
+func xmlText(b []byte) string {
+	if bytes.IndexByte(b, '&') < 0 {
+		return string(b)
+	}
+	return html.UnescapeString(string(b))
 }
