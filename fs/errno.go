@@ -36,7 +36,9 @@ func toErrno(log *slog.Logger, op, key string, err error) syscall.Errno {
 	}
 	for _, e := range errnoTable {
 		if errors.Is(err, e.err) {
-			log.Debug("s3 request failed", "op", op, "key", key, "errno", e.errno, "err", err)
+			if e.errno != syscall.ENOENT { // a missing name is no failure
+				log.Debug("s3 request failed", "op", op, "key", key, "errno", e.errno, "err", err)
+			}
 			return e.errno
 		}
 	}
