@@ -54,6 +54,14 @@ func run(args []string) int {
 // until unmounted or signalled. Without --foreground it serves from a child
 // process and returns once the child reports the mount ready.
 func mount(opts Options) error {
+	// Parsed and checked already, but their features are not built yet:
+	// refusing beats mounting something other than what was asked for.
+	switch {
+	case opts.AllBuckets:
+		return errors.New("--all-buckets is not implemented yet")
+	case !opts.AsOf.IsZero():
+		return errors.New("--as-of is not implemented yet")
+	}
 	for _, p := range []*string{&opts.Mountpoint, &opts.LogFile, &opts.CacheDir} {
 		if *p != "" {
 			abs, err := filepath.Abs(*p)
