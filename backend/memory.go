@@ -24,10 +24,7 @@ type Memory struct {
 	// listing extension does; without it listings are plain S3's.
 	ListHeaders bool
 
-	// Fault, when set, is called before every request with the operation
-	// name ("head", "list", "get", "put", "delete") and key or prefix; a
-	// non-nil result fails the request.
-	Fault func(op, key string) error
+	fault atomic.Pointer[func(op, key string) error]
 
 	requests [opCount]atomic.Int64
 
@@ -71,6 +68,17 @@ func (m *Memory) Requests(opName string) int64 {
 	return 0
 }
 
+// SetFault makes every later request first call f with the operation name
+// ("head", "list", "get", "put", "delete") and the key or prefix; a non-nil
+// result fails the request. nil removes the fault. Safe while requests run.
+func (m *Memory) SetFault(f func(op, key string) error) {
+	if f == nil {
+		m.fault.Store(nil)
+		return
+	}
+	m.fault.Store(&f)
+}
+
 func (m *Memory) Name() string { return m.name }
 
 func (m *Memory) begin(ctx context.Context, o op, key string) error {
@@ -82,8 +90,8 @@ func (m *Memory) begin(ctx context.Context, o op, key string) error {
 		// S3 has no object without a key; the SDK refuses to send one.
 		return fmt.Errorf("%s: empty key: %w", opNames[o], ErrInvalid)
 	}
-	if f := m.Fault; f != nil {
-		if err := f(opNames[o], key); err != nil {
+	if f := m.fault.Load(); f != nil {
+		if err := (*f)(opNames[o], key); err != nil {
 			return fmt.Errorf("%s %q: %w", opNames[o], key, err)
 		}
 	}

@@ -27,19 +27,19 @@ func TestMemoryFaultAndRequests(t *testing.T) {
 	if _, err := m.Put(ctx, backend.PutInput{Key: "k", Body: strings.NewReader("x"), Size: 1}); err != nil {
 		t.Fatal(err)
 	}
-	m.Fault = func(op, key string) error {
+	m.SetFault(func(op, key string) error {
 		if op == "head" && key == "k" {
 			return backend.ErrUnavailable
 		}
 		return nil
-	}
+	})
 	if _, err := m.Head(ctx, "k"); !errors.Is(err, backend.ErrUnavailable) {
 		t.Errorf("Head with a fault: %v, want ErrUnavailable", err)
 	}
 	if _, _, err := m.Get(ctx, backend.GetInput{Key: "k", Length: -1}); err != nil {
 		t.Errorf("Get is not faulted: %v", err)
 	}
-	m.Fault = nil
+	m.SetFault(nil)
 	if _, err := m.Head(ctx, "k"); err != nil {
 		t.Errorf("Head without a fault: %v", err)
 	}

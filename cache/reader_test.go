@@ -321,12 +321,12 @@ func TestReaderFaultThenRetry(t *testing.T) {
 	data, obj := putRandom(t, mem, "k", size, 7)
 	boom := errors.New("boom")
 	var failing atomic.Bool
-	mem.Fault = func(op, key string) error {
+	mem.SetFault(func(op, key string) error {
 		if op == "get" && failing.Load() {
 			return boom
 		}
 		return nil
-	}
+	})
 	r := NewReader(mem, obj, smallOpts)
 	t.Cleanup(func() { r.Close() })
 	ctx := context.Background()
@@ -336,6 +336,9 @@ func TestReaderFaultThenRetry(t *testing.T) {
 	if _, err := r.ReadAt(ctx, buf, 0); !errors.Is(err, boom) {
 		t.Fatalf("ReadAt with a failing GET: %v, want %v", err, boom)
 	}
+	// Read-ahead fetches started meanwhile fail too; let them finish first,
+	// or a later read waiting on one of them rightly gets its error.
+	r.fetches.Wait()
 	failing.Store(false)
 	// The failed chunk was not cached: the same read now succeeds, and so
 	// does the whole object.

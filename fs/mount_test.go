@@ -394,16 +394,16 @@ func TestMountServerErrors(t *testing.T) {
 	mem := backend.NewMemory("b")
 	put(t, mem, "f", []byte("x"), nil, "")
 	mnt := mountMemory(t, mem, func(c *Config) { c.StatTTL, c.NegativeTTL = time.Millisecond, time.Millisecond })
-	mem.Fault = func(op, key string) error { return backend.ErrUnavailable }
+	mem.SetFault(func(op, key string) error { return backend.ErrUnavailable })
 	time.Sleep(5 * time.Millisecond) // let the 1 ms TTLs lapse
 	if _, err := os.Stat(filepath.Join(mnt, "f")); !errors.Is(err, syscall.EIO) {
 		t.Errorf("stat with the server down: %v, want EIO", err)
 	}
-	mem.Fault = func(op, key string) error { return backend.ErrAccessDenied }
+	mem.SetFault(func(op, key string) error { return backend.ErrAccessDenied })
 	if _, err := os.Stat(filepath.Join(mnt, "g")); !errors.Is(err, syscall.EACCES) {
 		t.Errorf("stat with access denied: %v, want EACCES", err)
 	}
-	mem.Fault = nil
+	mem.SetFault(nil)
 	if _, err := os.Stat(filepath.Join(mnt, "f")); err != nil {
 		t.Errorf("stat after the server came back: %v", err)
 	}
