@@ -9,12 +9,18 @@ DEMO := $(CURDIR)/.demo
 APT_PACKAGES := fuse3 attr curl
 BENCH_PACKAGES := s3fs rclone
 
-.PHONY: all build deps bench-deps test test-short vet demo demo-stop bench clean
+.PHONY: all build install deps bench-deps test test-short vet demo demo-stop bench clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/bucketfs
+
+# install puts the binary where mount(8) finds it for `mount -t fuse.bucketfs`
+# and /etc/fstab (mount runs helpers with a fixed PATH).
+PREFIX ?= /usr/local
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/bucketfs
 
 # deps installs what tests and the demo need on a fresh Debian machine:
 # fuse3 (fusermount3), attr (getfattr) and curl from apt, MinIO from source.
