@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,13 +48,21 @@ type Meta struct {
 	objects  *lru.Cache[string, objectEntry] // key -> object or not-found
 	listings *lru.Cache[string, *listing]    // prefix -> complete listing
 	prefixes *lru.Cache[string, prefixEntry] // prefix -> has keys
-	flight   singleflight.Group
+	// firstPages keeps the first page of a big directory's listing, fetched
+	// by a lookup, for the listing that usually follows.
+	firstPages *lru.Cache[string, firstPage]
+	flight     singleflight.Group
 }
 
 type objectEntry struct {
 	obj     backend.Object
 	missing bool
 	at      time.Time
+}
+
+type firstPage struct {
+	page backend.ListPage
+	at   time.Time
 }
 
 type prefixEntry struct {
@@ -85,7 +94,8 @@ func NewMeta(next backend.Bucket, opts MetaOptions) *Meta {
 	// directories is what a working set of `ls` and `find` needs.
 	listings, _ := lru.New[string, *listing](max(opts.Entries/100, 64))
 	prefixes, _ := lru.New[string, prefixEntry](max(opts.Entries/10, 64))
-	return &Meta{next: next, opts: opts, objects: objects, listings: listings, prefixes: prefixes}
+	firstPages, _ := lru.New[string, firstPage](64)
+	return &Meta{next: next, opts: opts, objects: objects, listings: listings, prefixes: prefixes, firstPages: firstPages}
 }
 
 func (m *Meta) Name() string { return m.next.Name() }
@@ -199,40 +209,87 @@ func (m *Meta) List(ctx context.Context, in backend.ListInput) (backend.ListPage
 }
 
 func (m *Meta) listAll(ctx context.Context, prefix string) (*listing, error) {
-	l := &listing{objects: map[string]backend.Object{}, prefixes: map[string]bool{}, at: m.opts.Now()}
+	at := m.opts.Now()
+	var objects []backend.Object
+	var prefixes []string
 	in := backend.ListInput{Prefix: prefix, Delimiter: "/"}
-	for {
+	if fp, ok := m.firstPages.Get(prefix); ok && m.fresh(fp.at, m.opts.TTL) {
+		// A lookup already fetched the first page: go on from there. The
+		// listing is as old as its oldest page.
+		m.firstPages.Remove(prefix)
+		objects, prefixes, in.Token, at = fp.page.Objects, fp.page.Prefixes, fp.page.NextToken, fp.at
+	} else {
 		page, err := m.next.List(ctx, in)
 		if err != nil {
 			return nil, err
 		}
-		l.page.Objects = append(l.page.Objects, page.Objects...)
-		l.page.Prefixes = append(l.page.Prefixes, page.Prefixes...)
-		if page.NextToken == "" {
-			break
+		objects, prefixes, in.Token = page.Objects, page.Prefixes, page.NextToken
+	}
+	for in.Token != "" {
+		page, err := m.next.List(ctx, in)
+		if err != nil {
+			return nil, err
 		}
+		objects = append(objects, page.Objects...)
+		prefixes = append(prefixes, page.Prefixes...)
 		in.Token = page.NextToken
 	}
-	for _, obj := range l.page.Objects {
-		l.objects[obj.Key] = obj
+	return m.storeListing(prefix, at, objects, prefixes), nil
+}
+
+// storeListing records a complete listing of prefix and its objects.
+func (m *Meta) storeListing(prefix string, at time.Time, objects []backend.Object, prefixes []string) *listing {
+	l := &listing{objects: map[string]backend.Object{}, prefixes: map[string]bool{}, at: at}
+	l.page.Objects = slices.Clone(objects)
+	l.page.Prefixes = prefixes
+	for i, obj := range l.page.Objects {
 		// A listing never downgrades an entry that has headers and the same
 		// ETag: the headers are still right.
 		if e, ok := m.objects.Peek(obj.Key); ok && !e.missing && e.obj.HasHeaders && e.obj.ETag == obj.ETag {
-			l.objects[obj.Key] = e.obj
-			m.objects.Add(obj.Key, objectEntry{obj: e.obj, at: l.at})
-			continue
+			obj = e.obj
+			l.page.Objects[i] = obj
 		}
-		m.objects.Add(obj.Key, objectEntry{obj: obj, at: l.at})
+		l.objects[obj.Key] = obj
+		m.objects.Add(obj.Key, objectEntry{obj: obj, at: at})
 	}
-	for _, p := range l.page.Prefixes {
+	for _, p := range prefixes {
 		l.prefixes[p] = true
-	}
-	for i, obj := range l.page.Objects {
-		l.page.Objects[i] = l.objects[obj.Key]
 	}
 	m.listings.Add(prefix, l)
 	m.prefetchHeaders(l.page.Objects)
-	return l, nil
+	return l
+}
+
+// firstPageOf fetches the first page of the listing of directory prefix:
+// for a small directory that is the whole listing, stored as such; for a
+// big one it is kept for the listing that usually follows a lookup. Either
+// way it shows the directory's marker, which sorts first.
+func (m *Meta) firstPageOf(ctx context.Context, prefix string) (backend.ListPage, error) {
+	if fp, ok := m.firstPages.Get(prefix); ok && m.fresh(fp.at, m.opts.TTL) {
+		return fp.page, nil
+	}
+	at := m.opts.Now()
+	v, err, _ := m.flight.Do("f\x00"+prefix, func() (any, error) {
+		page, err := m.next.List(ctx, backend.ListInput{Prefix: prefix, Delimiter: "/"})
+		if err != nil {
+			return nil, err
+		}
+		if page.NextToken == "" {
+			m.storeListing(prefix, at, page.Objects, page.Prefixes)
+			return page, nil
+		}
+		m.firstPages.Add(prefix, firstPage{page: page, at: at})
+		if len(page.Objects) > 0 && page.Objects[0].Key == prefix {
+			m.objects.Add(prefix, objectEntry{obj: page.Objects[0], at: at})
+		} else {
+			m.objects.Add(prefix, objectEntry{missing: true, at: at})
+		}
+		return page, nil
+	})
+	if err != nil {
+		return backend.ListPage{}, err
+	}
+	return v.(backend.ListPage), nil
 }
 
 // prefetchHeaders fetches, a few at a time in the background, the headers
@@ -277,6 +334,11 @@ func (m *Meta) HasPrefix(ctx context.Context, prefix string) (bool, error) {
 		if l := m.freshListing(parentPrefix(prefix)); l != nil {
 			return l.prefixes[prefix], nil
 		}
+		page, err := m.firstPageOf(ctx, prefix)
+		if err != nil {
+			return false, err
+		}
+		return len(page.Objects)+len(page.Prefixes) > 0, nil
 	}
 	if e, ok := m.prefixes.Get(prefix); ok {
 		if (e.exists && m.fresh(e.at, m.opts.TTL)) || (!e.exists && m.fresh(e.at, m.opts.NegativeTTL)) {
@@ -328,6 +390,7 @@ func (m *Meta) Forget(key string) {
 	m.objects.Remove(key)
 	parent := parentPrefix(key)
 	m.listings.Remove(parent)
+	m.firstPages.Remove(parent)
 	for p := parent; p != ""; p = parentPrefix(p) {
 		m.prefixes.Remove(p)
 	}

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -213,5 +214,50 @@ func TestMetaFreshHasHeaders(t *testing.T) {
 	// Headers now cached: Head returns them.
 	if obj, _ := m.Head(ctx, "d/a"); !obj.HasHeaders {
 		t.Error("Head after Fresh lost the headers")
+	}
+}
+
+func TestMetaLookupPageServesListing(t *testing.T) {
+	var keys []string
+	keys = append(keys, "small/", "small/a", "small/b")
+	for i := range 2500 {
+		keys = append(keys, fmt.Sprintf("big/f%04d", i))
+	}
+	m, mem, _ := newTestMeta(t, keys...)
+	ctx := context.Background()
+
+	// A small directory: the lookup's page is the whole listing, marker
+	// included.
+	if ok, err := m.HasPrefix(ctx, "small/"); !ok || err != nil {
+		t.Fatalf("HasPrefix(small/) = %v, %v", ok, err)
+	}
+	lists, heads := mem.Requests("list"), mem.Requests("head")
+	if _, err := m.Head(ctx, "small/"); err != nil {
+		t.Errorf("marker: %v", err)
+	}
+	if page, _ := m.List(ctx, backend.ListInput{Prefix: "small/", Delimiter: "/"}); len(page.Objects) != 3 {
+		t.Errorf("listing = %+v", page)
+	}
+	if mem.Requests("list") != lists || mem.Requests("head") != heads {
+		t.Errorf("the small directory's lookup page did not serve the listing and marker")
+	}
+
+	// A big directory: the listing goes on from the lookup's page.
+	if ok, err := m.HasPrefix(ctx, "big/"); !ok || err != nil {
+		t.Fatalf("HasPrefix(big/) = %v, %v", ok, err)
+	}
+	lists, heads = mem.Requests("list"), mem.Requests("head")
+	if _, err := m.Head(ctx, "big/"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("absent marker: %v", err)
+	}
+	page, err := m.List(ctx, backend.ListInput{Prefix: "big/", Delimiter: "/"})
+	if err != nil || len(page.Objects) != 2500 {
+		t.Fatalf("listing: %d objects, %v", len(page.Objects), err)
+	}
+	if got := mem.Requests("list") - lists; got != 2 {
+		t.Errorf("the listing sent %d pages, want the 2 after the lookup's", got)
+	}
+	if mem.Requests("head") != heads {
+		t.Error("the marker needed a HEAD")
 	}
 }

@@ -74,7 +74,7 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 // dirEntry describes the directory prefix, with its marker's headers when
 // there is a marker.
 func (f *filesystem) dirEntry(ctx context.Context, prefix string) (entry, error) {
-	marker, err := f.bucket.Head(ctx, prefix)
+	marker, err := f.headers(ctx, prefix)
 	if err != nil && !isNotFound(err) {
 		return entry{}, err
 	}

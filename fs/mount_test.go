@@ -214,9 +214,6 @@ func TestMountLsLong(t *testing.T) {
 			}
 			put(t, mem, "many/link", []byte("f001"), map[string]string{"mode": "41471"}, "")
 			mnt := mountMemory(t, mem, nil)
-			if _, err := os.Stat(filepath.Join(mnt, "many")); err != nil {
-				t.Fatal(err)
-			}
 			heads, lists := mem.Requests("head"), mem.Requests("list")
 			entries, err := os.ReadDir(filepath.Join(mnt, "many"))
 			if err != nil {
@@ -241,11 +238,13 @@ func TestMountLsLong(t *testing.T) {
 			if len(entries) != 301 {
 				t.Fatalf("%d entries", len(entries))
 			}
+			// The lookup of "many" costs one HEAD (is it a file?) and one
+			// LIST, whose page is the whole listing of a small directory.
 			gotHeads := mem.Requests("head") - heads
-			if listHeaders && gotHeads != 0 {
-				t.Errorf("ls -l sent %d HEAD requests; listings with headers need none", gotHeads)
+			if listHeaders && gotHeads != 1 {
+				t.Errorf("ls -l sent %d HEAD requests; listings with headers need none per entry", gotHeads)
 			}
-			if !listHeaders && gotHeads > 301 {
+			if !listHeaders && gotHeads > 1+301 {
 				t.Errorf("ls -l sent %d HEAD requests, want at most one per entry", gotHeads)
 			}
 			if got := mem.Requests("list") - lists; got != 1 {
@@ -381,8 +380,10 @@ func TestMountStatfsAndXattrs(t *testing.T) {
 	if n, err := syscall.Getxattr(mnt, "user.s3.uri", buf); err != nil || string(buf[:n]) != "s3://bkt/" {
 		t.Errorf("root user.s3.uri = %q, %v", buf[:n], err)
 	}
-	if _, err := syscall.Getxattr(mnt, "system.posix_acl_access", buf); !errors.Is(err, syscall.ENODATA) {
-		t.Errorf("root ACL xattr: %v, want ENODATA", err)
+	for _, name := range []string{"system.posix_acl_access", "security.selinux"} {
+		if _, err := syscall.Getxattr(filepath.Join(mnt, "f.txt"), name, buf); !errors.Is(err, syscall.ENOTSUP) {
+			t.Errorf("%s: %v, want ENOTSUP (an unsupported namespace)", name, err)
+		}
 	}
 	n, err := syscall.Listxattr(filepath.Join(mnt, "f.txt"), buf)
 	if err != nil || !strings.Contains(string(buf[:n]), "user.s3.etag\x00") {
