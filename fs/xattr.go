@@ -86,48 +86,46 @@ func listxattr(attrs [][2]string, dest []byte) (uint32, syscall.Errno) {
 	return uint32(copy(dest, names)), 0
 }
 
-var _ = (gofs.NodeGetxattrer)((*fileNode)(nil))
+// getxattrOf and listxattrOf serve the object behind a node: key for a
+// file, the prefix (its marker) for a directory.
+func (f *filesystem) getxattrOf(ctx context.Context, key, name string, dest []byte) (uint32, syscall.Errno) {
+	if !ownXattr(name) {
+		return 0, syscall.ENOTSUP
+	}
+	attrs, errno := f.xattrsOf(ctx, key)
+	if errno != 0 {
+		return 0, errno
+	}
+	return getxattr(attrs, name, dest)
+}
+
+func (f *filesystem) listxattrOf(ctx context.Context, key string, dest []byte) (uint32, syscall.Errno) {
+	attrs, errno := f.xattrsOf(ctx, key)
+	if errno != 0 {
+		return 0, errno
+	}
+	return listxattr(attrs, dest)
+}
+
+var (
+	_ = (gofs.NodeGetxattrer)((*fileNode)(nil))
+	_ = (gofs.NodeListxattrer)((*fileNode)(nil))
+	_ = (gofs.NodeGetxattrer)((*dirNode)(nil))
+	_ = (gofs.NodeListxattrer)((*dirNode)(nil))
+)
 
 func (n *fileNode) Getxattr(ctx context.Context, name string, dest []byte) (uint32, syscall.Errno) {
-	if !ownXattr(name) {
-		return 0, syscall.ENOTSUP
-	}
-	attrs, errno := n.fs.xattrsOf(ctx, n.key)
-	if errno != 0 {
-		return 0, errno
-	}
-	return getxattr(attrs, name, dest)
+	return n.fs.getxattrOf(ctx, n.key, name, dest)
 }
-
-var _ = (gofs.NodeListxattrer)((*fileNode)(nil))
 
 func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	attrs, errno := n.fs.xattrsOf(ctx, n.key)
-	if errno != 0 {
-		return 0, errno
-	}
-	return listxattr(attrs, dest)
+	return n.fs.listxattrOf(ctx, n.key, dest)
 }
-
-var _ = (gofs.NodeGetxattrer)((*dirNode)(nil))
 
 func (d *dirNode) Getxattr(ctx context.Context, name string, dest []byte) (uint32, syscall.Errno) {
-	if !ownXattr(name) {
-		return 0, syscall.ENOTSUP
-	}
-	attrs, errno := d.fs.xattrsOf(ctx, d.prefix)
-	if errno != 0 {
-		return 0, errno
-	}
-	return getxattr(attrs, name, dest)
+	return d.fs.getxattrOf(ctx, d.prefix, name, dest)
 }
 
-var _ = (gofs.NodeListxattrer)((*dirNode)(nil))
-
 func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	attrs, errno := d.fs.xattrsOf(ctx, d.prefix)
-	if errno != 0 {
-		return 0, errno
-	}
-	return listxattr(attrs, dest)
+	return d.fs.listxattrOf(ctx, d.prefix, dest)
 }
