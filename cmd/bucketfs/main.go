@@ -177,9 +177,9 @@ func serve(opts Options, ready func()) error {
 		ReadOnly:    opts.ReadOnly || !opts.AsOf.IsZero(),
 		AllowOther:  opts.AllowOther,
 		ReadAhead:   opts.ReadAhead,
-		// Four files reading ahead at full speed at once; more readers
-		// share it and fall back to smaller fetches.
-		ReadBudget: cache.NewBudget(4 * opts.ReadAhead),
+		// Two files reading ahead at full speed at once, so RSS stays
+		// bounded; more readers share it and fall back to smaller fetches.
+		ReadBudget: cache.NewBudget(2 * opts.ReadAhead),
 		Logger:     log,
 		Debug:      opts.Debug,
 	})
