@@ -69,6 +69,45 @@ type PutInput struct {
 	IfMatch string
 }
 
+// CopyInput describes a server-side copy of one object.
+type CopyInput struct {
+	Src, Dst string
+	// SrcETag, when set, makes the copy fail with ErrPrecondition unless the
+	// source is still that version.
+	SrcETag string
+	// SrcSize is the source's size, when known: a source over 5 GiB is
+	// copied in parts (UploadPartCopy), which S3 requires.
+	SrcSize int64
+	// ReplaceHeaders gives the copy ContentType and Metadata instead of the
+	// source's (S3's REPLACE metadata directive).
+	ReplaceHeaders bool
+	ContentType    string
+	Metadata       map[string]string
+}
+
+// PartInput is one part of a multipart upload.
+type PartInput struct {
+	Key, UploadID string
+	Number        int // 1 to 10,000
+	Body          io.ReadSeeker
+	Size          int64
+}
+
+// Part names an uploaded part when an upload is completed.
+type Part struct {
+	Number int
+	ETag   string
+}
+
+// CompleteInput assembles an upload's parts, in order, into the object.
+type CompleteInput struct {
+	Key, UploadID string
+	Parts         []Part
+	// IfNoneMatch and IfMatch work as in PutInput.
+	IfNoneMatch bool
+	IfMatch     string
+}
+
 // Bucket is one bucket of an S3-compatible store.
 //
 // Every method is safe for concurrent use. Errors wrap one of the sentinel
@@ -100,4 +139,24 @@ type Bucket interface {
 
 	// Delete removes key. Deleting a key that does not exist succeeds.
 	Delete(ctx context.Context, key string) error
+
+	// Copy copies an object server-side and returns the copy. A missing
+	// source fails with ErrNotFound.
+	Copy(ctx context.Context, in CopyInput) (Object, error)
+
+	// StartUpload begins a multipart upload of in.Key with in's headers (its
+	// Body and Size are not used) and returns the upload's ID.
+	StartUpload(ctx context.Context, in PutInput) (string, error)
+
+	// UploadPart stores one part of an upload and returns its ETag. Every
+	// part but the last must be at least 5 MiB.
+	UploadPart(ctx context.Context, in PartInput) (string, error)
+
+	// CompleteUpload makes the object out of the parts. With IfNoneMatch or
+	// IfMatch it fails with ErrPrecondition as Put does, and the upload
+	// stays open (abort it).
+	CompleteUpload(ctx context.Context, in CompleteInput) (Object, error)
+
+	// AbortUpload discards an upload and its parts.
+	AbortUpload(ctx context.Context, key, uploadID string) error
 }

@@ -28,10 +28,16 @@ type Memory struct {
 
 	requests [opCount]atomic.Int64
 
+	// MinPartSize is the smallest part but the last that CompleteUpload
+	// accepts: S3's 5 MiB unless a test lowers it.
+	MinPartSize int64
+
 	// mu protects the fields below.
-	mu      sync.Mutex
-	objects map[string]memObject
-	now     func() time.Time
+	mu       sync.Mutex
+	objects  map[string]memObject
+	uploads  map[string]*memUpload
+	uploadID int
+	now      func() time.Time
 }
 
 type memObject struct {
@@ -47,18 +53,21 @@ const (
 	opGet
 	opPut
 	opDelete
+	opCopy
+	opUpload // StartUpload, UploadPart, CompleteUpload, AbortUpload
 	opCount
 )
 
-var opNames = [opCount]string{"head", "list", "get", "put", "delete"}
+var opNames = [opCount]string{"head", "list", "get", "put", "delete", "copy", "upload"}
 
 // NewMemory returns an empty in-memory bucket.
 func NewMemory(name string) *Memory {
-	return &Memory{name: name, objects: map[string]memObject{}, now: time.Now}
+	return &Memory{name: name, objects: map[string]memObject{}, uploads: map[string]*memUpload{},
+		now: time.Now, MinPartSize: 5 << 20}
 }
 
 // Requests returns how many requests of an operation ("head", "list", "get",
-// "put", "delete") the bucket has served.
+// "put", "delete", "copy", "upload") the bucket has served.
 func (m *Memory) Requests(opName string) int64 {
 	for i, n := range opNames {
 		if n == opName {
@@ -216,6 +225,12 @@ func (m *Memory) Put(ctx context.Context, in PutInput) (Object, error) {
 	sum := md5.Sum(data)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.store(in, data, hex.EncodeToString(sum[:]))
+}
+
+// store writes an object after checking in's conditions. Called with m.mu
+// held.
+func (m *Memory) store(in PutInput, data []byte, etag string) (Object, error) {
 	old, exists := m.objects[in.Key]
 	if in.IfNoneMatch && exists {
 		return Object{}, fmt.Errorf("put %q if-none-match: %w", in.Key, ErrPrecondition)
@@ -231,7 +246,7 @@ func (m *Memory) Put(ctx context.Context, in PutInput) (Object, error) {
 		Object: Object{
 			Key:          in.Key,
 			Size:         int64(len(data)),
-			ETag:         hex.EncodeToString(sum[:]),
+			ETag:         etag,
 			LastModified: m.now().UTC().Truncate(time.Second),
 			StorageClass: "STANDARD",
 			ContentType:  ct,
