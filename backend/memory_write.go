@@ -27,6 +27,10 @@ func (m *Memory) Copy(ctx context.Context, in CopyInput) (Object, error) {
 	if !ok {
 		return Object{}, fmt.Errorf("copy %q: %w", in.Src, ErrNotFound)
 	}
+	if in.Src == in.Dst && !in.ReplaceHeaders {
+		// S3 refuses a copy onto itself that changes nothing.
+		return Object{}, fmt.Errorf("copy %q onto itself without new headers: %w", in.Src, ErrInvalid)
+	}
 	if in.SrcETag != "" && src.ETag != in.SrcETag {
 		return Object{}, fmt.Errorf("copy %q if-match %s: %w", in.Src, in.SrcETag, ErrPrecondition)
 	}

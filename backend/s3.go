@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,11 +14,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // checkTimeout bounds CheckBucket, so a mount against an unreachable
@@ -38,6 +35,11 @@ type S3 struct {
 
 	log *slog.Logger
 
+	// copyThreshold is the largest source copied by one CopyObject, and
+	// copyPartSize the smallest part of a multipart copy: fields, so that
+	// tests can exercise multipart copies with small objects.
+	copyThreshold, copyPartSize int64
+
 	requests [opCount]atomic.Int64
 	// noListHeaders is set once the server refused listing metadata.
 	noListHeaders atomic.Bool
@@ -54,8 +56,10 @@ func (s *S3) Region() string { return s.region }
 func (s *S3) Endpoint() string { return s.endpoint }
 
 // Requests returns how many requests of an operation ("head", "list", "get",
-// "put", "delete") the bucket has sent; a Get at the end of an object may
-// send more than one. CheckBucket is not counted.
+// "put", "delete", "copy", "upload") the bucket has sent; a Get at the end
+// of an object may send more than one. "copy" counts CopyObject, "upload"
+// every multipart request, UploadPartCopy included. CheckBucket is not
+// counted.
 func (s *S3) Requests(opName string) int64 {
 	for i, n := range opNames {
 		if n == opName {
@@ -260,10 +264,7 @@ func (s *S3) Put(ctx context.Context, in PutInput) (Object, error) {
 		cancel(fmt.Errorf("no progress for %v", s.requestTimeout))
 	})
 	defer timer.Stop()
-	contentType := in.ContentType
-	if contentType == "" {
-		contentType = "application/octet-stream"
-	}
+	contentType := contentTypeOrDefault(in.ContentType)
 	input := &s3.PutObjectInput{
 		Bucket:      aws.String(s.bucket),
 		Key:         aws.String(in.Key),
@@ -294,13 +295,7 @@ func (s *S3) Put(ctx context.Context, in PutInput) (Object, error) {
 	if size < 0 {
 		size = aws.ToInt64(out.Size)
 	}
-	// The answer has no Last-Modified; the server's Date is the closest.
-	modified := time.Now().UTC().Truncate(time.Second)
-	if raw, ok := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response); ok {
-		if t, err := http.ParseTime(raw.Header.Get("Date")); err == nil {
-			modified = t.UTC()
-		}
-	}
+	modified := responseDate(out.ResultMetadata)
 	ct := aws.String(contentType)
 	return headers(in.Key, size, out.ETag, &modified, "", ct, in.Metadata, out.VersionId), nil
 }
@@ -341,10 +336,6 @@ func (s *S3) fail(ctx, reqCtx context.Context, err error) error {
 // headers builds the Object of a Head, Get or Put answer.
 func headers(key string, size int64, etag *string, modified *time.Time, class types.StorageClass,
 	contentType *string, metadata map[string]string, versionID *string) Object {
-	meta := make(map[string]string, len(metadata))
-	for k, v := range metadata {
-		meta[strings.ToLower(k)] = v
-	}
 	version := aws.ToString(versionID)
 	if version == "" {
 		version = "null" // what S3 calls the version of an unversioned object
@@ -357,7 +348,7 @@ func headers(key string, size int64, etag *string, modified *time.Time, class ty
 		StorageClass: storageClass(string(class)),
 		HasHeaders:   true,
 		ContentType:  aws.ToString(contentType),
-		Metadata:     meta,
+		Metadata:     lowerKeys(metadata),
 		VersionID:    version,
 	}
 }
@@ -380,20 +371,14 @@ func rangeTotal(contentRange string) (int64, bool) {
 	return n, err == nil
 }
 
-// seekable returns the body of a Put as a ReadSeeker: the SDK needs to hash
-// it and to rewind it for retries. Other readers are read into memory.
-func seekable(in PutInput) (io.ReadSeeker, error) {
-	if rs, ok := in.Body.(io.ReadSeeker); ok {
-		return rs, nil
+// lowerKeys copies x-amz-meta-* headers with their names in lower case, as
+// S3 stores them; the result is never nil.
+func lowerKeys(metadata map[string]string) map[string]string {
+	meta := make(map[string]string, len(metadata))
+	for k, v := range metadata {
+		meta[strings.ToLower(k)] = v
 	}
-	data, err := io.ReadAll(in.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
-	}
-	if in.Size >= 0 && int64(len(data)) != in.Size {
-		return nil, fmt.Errorf("body has %d bytes, want %d: %w", len(data), in.Size, ErrInvalid)
-	}
-	return bytes.NewReader(data), nil
+	return meta
 }
 
 func quote(etag string) string   { return `"` + etag + `"` }

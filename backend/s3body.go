@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -66,4 +67,20 @@ type progressBody struct {
 func (b *progressBody) Read(p []byte) (int, error) {
 	b.timer.Reset(b.timeout)
 	return b.ReadSeeker.Read(p)
+}
+
+// seekable returns the body of a Put as a ReadSeeker: the SDK needs to hash
+// it and to rewind it for retries. Other readers are read into memory.
+func seekable(in PutInput) (io.ReadSeeker, error) {
+	if rs, ok := in.Body.(io.ReadSeeker); ok {
+		return rs, nil
+	}
+	data, err := io.ReadAll(in.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if in.Size >= 0 && int64(len(data)) != in.Size {
+		return nil, fmt.Errorf("body has %d bytes, want %d: %w", len(data), in.Size, ErrInvalid)
+	}
+	return bytes.NewReader(data), nil
 }

@@ -115,6 +115,8 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		endpoint:       endpoint,
 		requestTimeout: cfg.RequestTimeout,
 		stallTimeout:   cfg.StallTimeout,
+		copyThreshold:  maxCopySize,
+		copyPartSize:   defaultCopyPartSize,
 		log:            log,
 	}, nil
 }

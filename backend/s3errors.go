@@ -25,6 +25,7 @@ var errorsByCode = map[string]error{
 	"NoSuchKey":                  ErrNotFound,
 	"NotFound":                   ErrNotFound,
 	"NoSuchVersion":              ErrNotFound,
+	"NoSuchUpload":               ErrNotFound,
 	"NoSuchBucket":               ErrNoSuchBucket,
 	"AccessDenied":               ErrAccessDenied,
 	"Forbidden":                  ErrAccessDenied,
@@ -48,6 +49,10 @@ var errorsByCode = map[string]error{
 	"InvalidArgument":            ErrInvalid,
 	"InvalidRequest":             ErrInvalid,
 	"InvalidBucketName":          ErrInvalid,
+	"EntityTooSmall":             ErrInvalid, // a part but the last under 5 MiB
+	"InvalidPart":                ErrInvalid,
+	"InvalidPartOrder":           ErrInvalid,
+	"MalformedXML":               ErrInvalid, // e.g. completing without parts
 	"PermanentRedirect":          ErrInvalid,
 	"InvalidRange":               errRangeNotSatisfiable,
 }
@@ -125,6 +130,15 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %s", ErrUnavailable, networkCause(err))
 	}
 	return errors.New(err.Error())
+}
+
+// errorCode is the S3 error code of an SDK error, or "".
+func errorCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
 }
 
 // isNetworkError reports whether err means no usable answer came back.

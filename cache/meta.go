@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -52,6 +53,10 @@ type Meta struct {
 	// by a lookup, for the listing that usually follows.
 	firstPages *lru.Cache[string, firstPage]
 	flight     singleflight.Group
+
+	// editMu serialises the edits that this client's writes make to cached
+	// listings (listings are copied on write).
+	editMu sync.Mutex
 }
 
 type objectEntry struct {
@@ -193,6 +198,13 @@ func (m *Meta) Fresh(ctx context.Context, key string) (backend.Object, error) {
 // MaxKeys) from the cache when fresh, fetching every page otherwise and
 // returning them as one page. Other listings pass through uncached.
 func (m *Meta) List(ctx context.Context, in backend.ListInput) (backend.ListPage, error) {
+	if in.Delimiter == "/" && in.Token == "" && in.MaxKeys > 0 {
+		// A short page that a fresh listing holds whole (is this directory
+		// empty?) needs no request.
+		if l := m.freshListing(in.Prefix); l != nil && len(l.page.Objects)+len(l.page.Prefixes) <= in.MaxKeys {
+			return l.page, nil
+		}
+	}
 	if in.Delimiter != "/" || in.Token != "" || in.MaxKeys != 0 {
 		return m.next.List(ctx, in)
 	}
@@ -363,26 +375,6 @@ func (m *Meta) Get(ctx context.Context, in backend.GetInput) (io.ReadCloser, bac
 		m.Forget(in.Key)
 	}
 	return body, obj, err
-}
-
-// Put passes through and records the new object.
-func (m *Meta) Put(ctx context.Context, in backend.PutInput) (backend.Object, error) {
-	obj, err := m.next.Put(ctx, in)
-	if err != nil {
-		if errors.Is(err, backend.ErrPrecondition) {
-			m.Forget(in.Key)
-		}
-		return obj, err
-	}
-	m.Forget(in.Key)
-	return obj, nil
-}
-
-// Delete passes through and records that key is gone.
-func (m *Meta) Delete(ctx context.Context, key string) error {
-	err := m.next.Delete(ctx, key)
-	m.Forget(key)
-	return err
 }
 
 // Forget drops everything cached about key and the listing that holds it.

@@ -2,17 +2,56 @@ package cache
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"strings"
 
 	"github.com/bucketfs/bucketfs/backend"
 )
 
-// Writes pass through; whatever they change is forgotten, so the next
-// lookup sees the new state.
+// Writes pass through, and what they change is recorded in the cache: this
+// client sees its own changes at once, and a freshly listed directory keeps
+// answering lookups after a create or a delete in it (cp -r, rm -rf and
+// tar then cost one request per file).
 
+// Put passes through and records the new object.
+func (m *Meta) Put(ctx context.Context, in backend.PutInput) (backend.Object, error) {
+	obj, err := m.next.Put(ctx, in)
+	if err != nil {
+		m.forgetOnConflict(in.Key, err)
+		return obj, err
+	}
+	m.recordObject(obj)
+	return obj, nil
+}
+
+// Delete passes through and records that key is gone.
+func (m *Meta) Delete(ctx context.Context, key string) error {
+	if err := m.next.Delete(ctx, key); err != nil {
+		m.Forget(key)
+		return err
+	}
+	m.recordGone(key)
+	return nil
+}
+
+// Copy passes through and records the copy.
 func (m *Meta) Copy(ctx context.Context, in backend.CopyInput) (backend.Object, error) {
 	obj, err := m.next.Copy(ctx, in)
-	m.Forget(in.Dst)
-	return obj, err
+	if err != nil {
+		m.Forget(in.Dst)
+		m.forgetOnConflict(in.Src, err)
+		return obj, err
+	}
+	if obj.Size == 0 {
+		obj.Size = in.SrcSize
+	}
+	if !in.ReplaceHeaders {
+		// The answer does not carry the headers the copy kept.
+		obj.HasHeaders, obj.ContentType, obj.Metadata = false, "", nil
+	}
+	m.recordObject(obj)
+	return obj, nil
 }
 
 func (m *Meta) StartUpload(ctx context.Context, in backend.PutInput) (string, error) {
@@ -23,12 +62,98 @@ func (m *Meta) UploadPart(ctx context.Context, in backend.PartInput) (string, er
 	return m.next.UploadPart(ctx, in)
 }
 
+// CompleteUpload passes through and records the new object.
 func (m *Meta) CompleteUpload(ctx context.Context, in backend.CompleteInput) (backend.Object, error) {
 	obj, err := m.next.CompleteUpload(ctx, in)
-	m.Forget(in.Key)
-	return obj, err
+	if err != nil {
+		m.forgetOnConflict(in.Key, err)
+		return obj, err
+	}
+	m.recordObject(obj)
+	return obj, nil
 }
 
 func (m *Meta) AbortUpload(ctx context.Context, key, uploadID string) error {
 	return m.next.AbortUpload(ctx, key, uploadID)
+}
+
+// forgetOnConflict drops what the cache believes about key when the server
+// says it is not what we thought.
+func (m *Meta) forgetOnConflict(key string, err error) {
+	if errors.Is(err, backend.ErrPrecondition) || errors.Is(err, backend.ErrNotFound) {
+		m.Forget(key)
+	}
+}
+
+// recordObject makes the cache show obj, which this client just stored: in
+// its directory's listing, and as a prefix in every listing above.
+func (m *Meta) recordObject(obj backend.Object) {
+	at := m.opts.Now()
+	m.editMu.Lock()
+	defer m.editMu.Unlock()
+	m.objects.Add(obj.Key, objectEntry{obj: obj, at: at})
+	home := parentPrefix(obj.Key)
+	if strings.HasSuffix(obj.Key, "/") {
+		home = obj.Key // a marker lists under its own prefix
+	}
+	m.editListing(home, func(l *listing) { l.objects[obj.Key] = obj })
+	for p := home; p != ""; p = parentPrefix(p) {
+		m.prefixes.Add(p, prefixEntry{exists: true, at: at})
+		m.editListing(parentPrefix(p), func(l *listing) { l.prefixes[p] = true })
+	}
+}
+
+// recordGone makes the cache show that key no longer exists.
+func (m *Meta) recordGone(key string) {
+	at := m.opts.Now()
+	m.editMu.Lock()
+	defer m.editMu.Unlock()
+	m.objects.Add(key, objectEntry{missing: true, at: at})
+	home := parentPrefix(key)
+	if strings.HasSuffix(key, "/") {
+		home = key
+	}
+	m.editListing(home, func(l *listing) { delete(l.objects, key) })
+	// The directories above may have become empty; only a listing can tell.
+	for p := home; p != ""; p = parentPrefix(p) {
+		m.prefixes.Remove(p)
+		l := m.freshListing(p)
+		if l == nil {
+			m.listings.Remove(parentPrefix(p))
+			m.firstPages.Remove(parentPrefix(p))
+			return
+		}
+		if len(l.objects)+len(l.prefixes) > 0 {
+			return
+		}
+		m.editListing(parentPrefix(p), func(l *listing) { delete(l.prefixes, p) })
+	}
+}
+
+// editListing applies edit to a copy of prefix's listing, if one is cached
+// and fresh, and stores the copy with the original's age. Called with
+// m.editMu held.
+func (m *Meta) editListing(prefix string, edit func(*listing)) {
+	m.firstPages.Remove(prefix)
+	l := m.freshListing(prefix)
+	if l == nil {
+		return
+	}
+	c := &listing{objects: make(map[string]backend.Object, len(l.objects)+1), prefixes: make(map[string]bool, len(l.prefixes)+1), at: l.at}
+	for k, v := range l.objects {
+		c.objects[k] = v
+	}
+	for k, v := range l.prefixes {
+		c.prefixes[k] = v
+	}
+	edit(c)
+	for _, obj := range c.objects {
+		c.page.Objects = append(c.page.Objects, obj)
+	}
+	slices.SortFunc(c.page.Objects, func(a, b backend.Object) int { return strings.Compare(a.Key, b.Key) })
+	for p := range c.prefixes {
+		c.page.Prefixes = append(c.page.Prefixes, p)
+	}
+	slices.Sort(c.page.Prefixes)
+	m.listings.Add(prefix, c)
 }

@@ -12,20 +12,23 @@ import (
 	"github.com/bucketfs/bucketfs/backend"
 )
 
-// dirNode is a directory: the key prefix `prefix` ("" for the bucket root,
-// else ending in "/"). It exists through a marker object, an s3fs marker, or
-// any key below it.
+// dirNode is a directory: a key prefix ("" or the mount's prefix for the
+// root, else ending in "/"). It exists through a marker object, an s3fs
+// marker, or any key below it.
 type dirNode struct {
 	gofs.Inode
-	fs     *filesystem
-	prefix string
+	fs *filesystem
 }
+
+// prefix is the directory's key prefix, from its place in the tree.
+func (d *dirNode) prefix() (string, bool) { return d.fs.dirPrefix(&d.Inode) }
 
 // entry is what a name in a directory resolved to.
 type entry struct {
-	kind kind
-	key  string         // object key of a file; prefix of a directory
-	obj  backend.Object // the object (a directory's marker, if any)
+	kind     kind
+	key      string         // object key of a file; prefix of a directory
+	obj      backend.Object // the object (a directory's marker, if any)
+	shadowed bool           // a file shown as NAME.__file__
 }
 
 // resolve finds what key is: a directory (dir wins over a file of the same
@@ -84,20 +87,26 @@ func (f *filesystem) dirEntry(ctx context.Context, prefix string) (entry, error)
 	return entry{kind: kindDir, key: prefix, obj: marker}, nil
 }
 
-// newChild makes the node for e under parent and fills out.
-func (f *filesystem) newChild(ctx context.Context, parent *gofs.Inode, e entry, out *fuse.EntryOut) *gofs.Inode {
+// newChild makes the node for e, named name under parent, and fills out.
+func (f *filesystem) newChild(ctx context.Context, parent *gofs.Inode, name string, e entry, out *fuse.EntryOut) *gofs.Inode {
 	f.owner.attrOf(e.kind, e.obj, &out.Attr)
 	var node gofs.InodeEmbedder
 	switch e.kind {
 	case kindDir:
-		node = &dirNode{fs: f, prefix: e.key}
+		node = &dirNode{fs: f}
 	case kindSymlink:
-		node = &symlinkNode{fs: f, key: e.key}
+		node = &symlinkNode{fs: f}
 	default:
-		node = &fileNode{fs: f, key: e.key}
+		node = &fileNode{fs: f, shadowed: e.shadowed}
 	}
-	out.Attr.Ino = ino(e.kind, e.key)
-	return parent.NewInode(ctx, node, gofs.StableAttr{Mode: uint32(e.kind), Ino: out.Attr.Ino})
+	stable := gofs.StableAttr{Mode: uint32(e.kind), Ino: ino(e.kind, e.key)}
+	if old := parent.GetChild(name); old != nil && old.StableAttr().Mode == stable.Mode {
+		// Keep the number the kernel knows, also after a rename moved the
+		// node here: go-fuse then reuses the node.
+		stable = old.StableAttr()
+	}
+	out.Attr.Ino = stable.Ino
+	return parent.NewInode(ctx, node, stable)
 }
 
 var _ = (gofs.NodeLookuper)((*dirNode)(nil))
@@ -109,20 +118,24 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if !validName(name) {
 		return nil, syscall.ENOENT
 	}
-	key := d.prefix + name
+	prefix, ok := d.prefix()
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	key := prefix + name
 	if len(key) > maxKeyLen {
 		return nil, syscall.ENAMETOOLONG
 	}
 	e, err := d.fs.resolve(ctx, key)
 	if isNotFound(err) {
 		if base, ok := unshadow(name); ok {
-			e, err = d.fs.lookupShadowed(ctx, d.prefix+base)
+			e, err = d.fs.lookupShadowed(ctx, prefix+base)
 		}
 	}
 	if err != nil {
 		return nil, d.fs.errno("lookup", key, err)
 	}
-	return d.fs.newChild(ctx, d.EmbeddedInode(), e, out), 0
+	return d.fs.newChild(ctx, d.EmbeddedInode(), name, e, out), 0
 }
 
 // lookupShadowed finds the file key that a directory of the same name hides.
@@ -138,17 +151,21 @@ func (f *filesystem) lookupShadowed(ctx context.Context, key string) (entry, err
 	if !isDir || objectKind(obj) == kindDir {
 		return entry{}, notFoundErr(key)
 	}
-	return entry{kind: objectKind(obj), key: key, obj: obj}, nil
+	return entry{kind: objectKind(obj), key: key, obj: obj, shadowed: true}, nil
 }
 
 var _ = (gofs.NodeReaddirer)((*dirNode)(nil))
 
 func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	page, err := d.fs.bucket.List(ctx, backend.ListInput{Prefix: d.prefix, Delimiter: "/"})
-	if err != nil {
-		return nil, d.fs.errno("readdir", d.prefix, err)
+	prefix, ok := d.prefix()
+	if !ok {
+		return gofs.NewListDirStream(nil), 0
 	}
-	return gofs.NewListDirStream(dirEntries(d.prefix, page)), 0
+	page, err := d.fs.bucket.List(ctx, backend.ListInput{Prefix: prefix, Delimiter: "/"})
+	if err != nil {
+		return nil, d.fs.errno("readdir", prefix, err)
+	}
+	return gofs.NewListDirStream(dirEntries(prefix, page)), 0
 }
 
 // dirEntries turns one complete listing into directory entries: common
@@ -194,10 +211,10 @@ var _ = (gofs.NodeGetattrer)((*dirNode)(nil))
 
 func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	var marker backend.Object
-	if d.prefix != "" {
-		e, err := d.fs.dirEntry(ctx, d.prefix)
+	if prefix, ok := d.prefix(); ok && prefix != "" {
+		e, err := d.fs.dirEntry(ctx, prefix)
 		if err != nil {
-			return d.fs.errno("getattr", d.prefix, err)
+			return d.fs.errno("getattr", prefix, err)
 		}
 		marker = e.obj
 	}

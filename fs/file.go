@@ -13,18 +13,21 @@ import (
 	"github.com/bucketfs/bucketfs/cache"
 )
 
-// fileNode is a regular file: the object under key.
+// fileNode is a regular file (or a FIFO or socket): the object at its key.
 type fileNode struct {
 	gofs.Inode
-	fs  *filesystem
-	key string
+	fs       *filesystem
+	shadowed bool // shown as NAME.__file__ because a directory NAME/ exists
 
-	// mu protects the field below.
+	// mu protects the fields below.
 	mu sync.Mutex
 	// openedETag is the version the last open saw: the kernel may keep its
 	// page cache across opens only while the ETag stays the same.
 	openedETag string
+	dirty      *dirtyFile // while open for writing or holding unsaved changes
 }
+
+func (n *fileNode) key() (string, bool) { return n.fs.fileKey(&n.Inode, n.shadowed) }
 
 func notFoundErr(key string) error {
 	return fmt.Errorf("%q: %w", key, backend.ErrNotFound)
@@ -33,28 +36,65 @@ func notFoundErr(key string) error {
 var _ = (gofs.NodeGetattrer)((*fileNode)(nil))
 
 func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if h, ok := fh.(*fileHandle); ok {
-		// An open file shows the version it reads.
-		n.fs.owner.attrOf(kindFile, h.obj, &out.Attr)
+	n.mu.Lock()
+	if d := n.dirty; d != nil {
+		n.fs.dirtyAttr(d, &out.Attr)
+		n.mu.Unlock()
 		return 0
 	}
-	obj, err := n.fs.bucket.Head(ctx, n.key)
+	n.mu.Unlock()
+	if h, ok := fh.(*fileHandle); ok && h.reader != nil {
+		// An open file shows the version it reads.
+		n.fs.owner.attrOf(objectKind(h.obj), h.obj, &out.Attr)
+		return 0
+	}
+	key, ok := n.key()
+	if !ok {
+		return syscall.ENOENT
+	}
+	obj, err := n.fs.bucket.Head(ctx, key)
 	if err != nil {
-		return n.fs.errno("getattr", n.key, err)
+		return n.fs.errno("getattr", key, err)
 	}
 	n.fs.owner.attrOf(objectKind(obj), obj, &out.Attr)
 	return 0
 }
 
+// dirtyAttr fills the attributes of a file being written.
+func (f *filesystem) dirtyAttr(d *dirtyFile, out *fuse.Attr) {
+	h := d.headers
+	out.Mode = h.mode
+	out.Owner = fuse.Owner{Uid: h.uid, Gid: h.gid}
+	out.Nlink = 1
+	out.Size = uint64(d.contentSize())
+	out.Blocks = (out.Size + 511) / 512
+	out.Blksize = 4096
+	out.SetTimes(nil, &h.mtime, &h.mtime)
+}
+
 var _ = (gofs.NodeOpener)((*fileNode)(nil))
 
 func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
-		return nil, 0, syscall.EROFS
+	key, ok := n.key()
+	if !ok {
+		return nil, 0, syscall.ENOENT
 	}
-	obj, err := n.fs.bucket.Head(ctx, n.key)
+	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
+		if errno := n.openForWrite(ctx, key, flags&syscall.O_TRUNC != 0); errno != 0 {
+			return nil, 0, errno
+		}
+		return &fileHandle{node: n, write: true}, 0, 0
+	}
+	n.mu.Lock()
+	staged := n.dirty != nil
+	n.mu.Unlock()
+	if staged {
+		// Reads come from the staged copy that writers share.
+		return &fileHandle{node: n}, 0, 0
+	}
+	obj, err := n.fs.bucket.Head(ctx, key)
 	if err != nil {
-		return nil, 0, n.fs.errno("open", n.key, err)
+		return nil, 0, n.fs.errno("open", key, err)
 	}
 	var fuseFlags uint32
 	n.mu.Lock()
@@ -67,30 +107,249 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		MaxWindow: n.fs.cfg.ReadAhead,
 		Budget:    n.fs.cfg.ReadBudget,
 	})
-	return &fileHandle{fs: n.fs, obj: obj, reader: reader}, fuseFlags, 0
+	return &fileHandle{node: n, obj: obj, reader: reader}, fuseFlags, 0
 }
 
-// fileHandle reads one version of an object: every GET it sends is
-// conditional on the ETag seen at open.
+// openForWrite gives the node a dirty state, or one more handle on it. The
+// content is fetched only when a read or write needs it.
+func (n *fileNode) openForWrite(ctx context.Context, key string, trunc bool) syscall.Errno {
+	n.mu.Lock()
+	if d := n.dirty; d != nil {
+		d.handles++
+		n.mu.Unlock()
+		if trunc {
+			return n.truncate(ctx, d, 0)
+		}
+		return 0
+	}
+	n.mu.Unlock()
+
+	obj, err := n.fs.headers(ctx, key)
+	if err != nil && !isNotFound(err) {
+		return n.fs.errno("open", key, err)
+	}
+	d, err := n.fs.newDirty(key, obj, trunc)
+	if err != nil {
+		return n.fs.errno("open", key, err)
+	}
+	n.mu.Lock()
+	if winner := n.dirty; winner != nil { // another open won the race
+		winner.handles++
+		n.mu.Unlock()
+		d.staged.Remove()
+		if trunc {
+			return n.truncate(ctx, winner, 0)
+		}
+		return 0
+	}
+	n.dirty = d
+	n.mu.Unlock()
+	return 0
+}
+
+// newDirty stages key's object (obj; the zero Object if there is none).
+func (f *filesystem) newDirty(key string, obj backend.Object, trunc bool) (*dirtyFile, error) {
+	staged, err := f.staging.Create(key)
+	if err != nil {
+		return nil, err
+	}
+	d := &dirtyFile{staged: staged, handles: 1, base: obj.ETag, size: obj.Size}
+	if obj.Key == "" {
+		d.headers = f.newHeaders(syscall.S_IFREG|f.owner.fileMode, f.owner.uid, f.owner.gid, key)
+		d.pending = true
+	} else {
+		d.headers = f.headersOf(objectKind(obj), obj)
+	}
+	d.remote = !trunc && obj.Size > 0
+	if trunc {
+		d.pending = d.pending || obj.Size > 0
+		d.touch()
+		f.startStream(key, d)
+	}
+	return d, nil
+}
+
+// startStream begins uploading full parts while a new or truncated file is
+// written from its start.
+func (f *filesystem) startStream(key string, d *dirtyFile) {
+	in := d.headers.putInput(key)
+	in.IfNoneMatch, in.IfMatch = d.base == "", d.base
+	d.stream = cache.StartStream(f.bucket, d.staged, in, f.cfg.Upload)
+	d.streamHeaders = d.headers
+}
+
+// fileHandle is an open file. Reads come from the staged copy while the
+// file has one, else from S3, conditional on the ETag seen at open.
 type fileHandle struct {
-	fs     *filesystem
+	node   *fileNode
 	obj    backend.Object
-	reader *cache.Reader
+	reader *cache.Reader // nil for handles opened while the file was staged
+	write  bool
 }
 
 var _ = (gofs.FileReader)((*fileHandle)(nil))
 
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	n, err := h.reader.ReadAt(ctx, dest, off)
-	if err != nil {
-		return nil, h.fs.errno("read", h.obj.Key, err)
+	n := h.node
+	n.mu.Lock()
+	d := n.dirty
+	n.mu.Unlock()
+	if d != nil {
+		key, _ := n.key()
+		if err := n.loaded(ctx, d); err != nil {
+			return nil, n.fs.errno("read", key, err)
+		}
+		got, err := d.staged.ReadAt(dest, off)
+		if err != nil && got == 0 && off < d.staged.Size() {
+			return nil, n.fs.errno("read", key, err)
+		}
+		return fuse.ReadResultData(dest[:got]), 0
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	if h.reader == nil {
+		return fuse.ReadResultData(nil), 0 // staged then saved: reopen to read more
+	}
+	got, err := h.reader.ReadAt(ctx, dest, off)
+	if err != nil {
+		return nil, n.fs.errno("read", h.obj.Key, err)
+	}
+	return fuse.ReadResultData(dest[:got]), 0
+}
+
+var _ = (gofs.FileWriter)((*fileHandle)(nil))
+
+func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	n := h.node
+	n.mu.Lock()
+	d := n.dirty
+	n.mu.Unlock()
+	if d == nil || !h.write {
+		return 0, syscall.EBADF
+	}
+	key, _ := n.key()
+	if err := n.loaded(ctx, d); err != nil {
+		return 0, n.fs.errno("write", key, err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	written, err := d.staged.WriteAt(data, off)
+	if err != nil {
+		return uint32(written), n.fs.uploadErrno(key, d, err)
+	}
+	d.touch()
+	d.feedStream()
+	return uint32(written), 0
+}
+
+var _ = (gofs.FileFlusher)((*fileHandle)(nil))
+
+// Flush runs at every close(2): the upload happens here, and close returns
+// only once S3 has the object.
+func (h *fileHandle) Flush(ctx context.Context) syscall.Errno {
+	if !h.write {
+		return 0
+	}
+	return h.node.flush(ctx)
+}
+
+var _ = (gofs.FileFsyncer)((*fileHandle)(nil))
+
+func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return h.node.flush(ctx)
 }
 
 var _ = (gofs.FileReleaser)((*fileHandle)(nil))
 
 func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
-	h.reader.Close()
+	if h.reader != nil {
+		h.reader.Close()
+	}
+	if h.write {
+		h.node.release()
+	}
 	return 0
+}
+
+// flush uploads the file if it holds changes S3 does not have.
+func (n *fileNode) flush(ctx context.Context) syscall.Errno {
+	n.mu.Lock()
+	d := n.dirty
+	n.mu.Unlock()
+	if d == nil {
+		return 0
+	}
+	d.flushMu.Lock()
+	defer d.flushMu.Unlock()
+
+	n.mu.Lock()
+	key, ok := n.key()
+	if !ok || !d.needsUpload() {
+		n.mu.Unlock()
+		return 0
+	}
+	gen := d.staged.Version()
+	headers, base, size := d.headers, d.base, d.contentSize()
+	stream := d.stream
+	d.stream = nil
+	n.mu.Unlock()
+
+	in := headers.putInput(key)
+	in.IfNoneMatch, in.IfMatch = base == "", base
+	var obj backend.Object
+	var err error
+	if stream != nil {
+		obj, err = stream.Finish(ctx, size)
+		if err == nil && !sameHeaders(headers, d.streamHeaders) {
+			// A multipart upload keeps the headers it started with.
+			obj, err = n.fs.bucket.Copy(ctx, backend.CopyInput{Src: key, Dst: key, SrcETag: obj.ETag, SrcSize: size,
+				ReplaceHeaders: true, ContentType: in.ContentType, Metadata: in.Metadata})
+		}
+	} else {
+		obj, err = cache.Upload(ctx, n.fs.bucket, d.staged, size, in, n.fs.cfg.Upload)
+	}
+	if err != nil {
+		return n.fs.uploadErrno(key, d, err)
+	}
+	n.mu.Lock()
+	d.base, d.pending = obj.ETag, false
+	d.staged.MarkClean(gen)
+	n.openedETag = obj.ETag
+	n.mu.Unlock()
+	return 0
+}
+
+func sameHeaders(a, b fileHeaders) bool {
+	am, bm := a.metadata(), b.metadata()
+	if a.contentType != b.contentType || len(am) != len(bm) {
+		return false
+	}
+	for k, v := range am {
+		if bm[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// release drops a writer; the last one frees the staged copy, unless it
+// holds changes an upload failed to store.
+func (n *fileNode) release() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	d := n.dirty
+	if d == nil {
+		return
+	}
+	d.handles--
+	if d.handles > 0 {
+		return
+	}
+	if d.needsUpload() {
+		n.fs.log.Warn("file closed with changes S3 does not have; staged data kept", "staged", d.staged.Path())
+		return
+	}
+	if d.stream != nil {
+		d.stream.Abort()
+	}
+	d.staged.Remove()
+	n.dirty = nil
 }

@@ -33,18 +33,21 @@ type Config struct {
 	NegativeTTL       time.Duration
 	ReadOnly          bool
 	AllowOther        bool
-	ReadAhead         int64         // largest read-ahead window of one file
-	ReadBudget        *cache.Budget // bounds read-ahead memory of the mount
+	ReadAhead         int64               // largest read-ahead window of one file
+	ReadBudget        *cache.Budget       // bounds read-ahead memory of the mount
+	Staging           *cache.Staging      // where files being written are staged
+	Upload            cache.UploadOptions // part size and parallelism of uploads
 	Logger            *slog.Logger
 	Debug             bool // log every FUSE request
 }
 
 // filesystem is the state every node shares.
 type filesystem struct {
-	bucket backend.Bucket
-	owner  owner
-	cfg    Config
-	log    *slog.Logger
+	bucket  backend.Bucket
+	staging *cache.Staging
+	owner   owner
+	cfg     Config
+	log     *slog.Logger
 }
 
 // headerFetcher is implemented by caches (cache.Meta) whose Head may answer
@@ -59,16 +62,17 @@ func NewRoot(cfg Config) gofs.InodeEmbedder {
 		cfg.Logger = slog.Default()
 	}
 	f := &filesystem{
-		bucket: cfg.Bucket,
-		cfg:    cfg,
-		log:    cfg.Logger,
+		bucket:  cfg.Bucket,
+		staging: cfg.Staging,
+		cfg:     cfg,
+		log:     cfg.Logger,
 		owner: owner{
 			uid: cfg.UID, gid: cfg.GID,
 			fileMode: cfg.FileMode, dirMode: cfg.DirMode,
 			mountTime: time.Now(),
 		},
 	}
-	return &dirNode{fs: f, prefix: cfg.Prefix}
+	return &dirNode{fs: f}
 }
 
 // Mount mounts cfg at mountpoint and returns the running server; the caller

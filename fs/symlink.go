@@ -15,9 +15,10 @@ import (
 // body is the target and x-amz-meta-mode carries S_IFLNK.
 type symlinkNode struct {
 	gofs.Inode
-	fs  *filesystem
-	key string
+	fs *filesystem
 }
+
+func (n *symlinkNode) key() (string, bool) { return n.fs.fileKey(&n.Inode, false) }
 
 // maxTarget is PATH_MAX: a longer body is not a link target.
 const maxTarget = 4096
@@ -25,14 +26,18 @@ const maxTarget = 4096
 var _ = (gofs.NodeReadlinker)((*symlinkNode)(nil))
 
 func (n *symlinkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	body, _, err := n.fs.bucket.Get(ctx, backend.GetInput{Key: n.key, Length: maxTarget})
+	key, ok := n.key()
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	body, _, err := n.fs.bucket.Get(ctx, backend.GetInput{Key: key, Length: maxTarget})
 	if err != nil {
-		return nil, n.fs.errno("readlink", n.key, err)
+		return nil, n.fs.errno("readlink", key, err)
 	}
 	defer body.Close()
 	target, err := io.ReadAll(io.LimitReader(body, maxTarget))
 	if err != nil {
-		return nil, n.fs.errno("readlink", n.key, err)
+		return nil, n.fs.errno("readlink", key, err)
 	}
 	return target, 0
 }
@@ -40,9 +45,13 @@ func (n *symlinkNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 var _ = (gofs.NodeGetattrer)((*symlinkNode)(nil))
 
 func (n *symlinkNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	obj, err := n.fs.bucket.Head(ctx, n.key)
+	key, ok := n.key()
+	if !ok {
+		return syscall.ENOENT
+	}
+	obj, err := n.fs.bucket.Head(ctx, key)
 	if err != nil {
-		return n.fs.errno("getattr", n.key, err)
+		return n.fs.errno("getattr", key, err)
 	}
 	n.fs.owner.attrOf(kindSymlink, obj, &out.Attr)
 	return 0

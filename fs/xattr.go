@@ -115,17 +115,33 @@ var (
 )
 
 func (n *fileNode) Getxattr(ctx context.Context, name string, dest []byte) (uint32, syscall.Errno) {
-	return n.fs.getxattrOf(ctx, n.key, name, dest)
+	key, ok := n.key()
+	if !ok {
+		return 0, syscall.ENOENT
+	}
+	return n.fs.getxattrOf(ctx, key, name, dest)
 }
 
 func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	return n.fs.listxattrOf(ctx, n.key, dest)
+	key, ok := n.key()
+	if !ok {
+		return 0, syscall.ENOENT
+	}
+	return n.fs.listxattrOf(ctx, key, dest)
 }
 
 func (d *dirNode) Getxattr(ctx context.Context, name string, dest []byte) (uint32, syscall.Errno) {
-	return d.fs.getxattrOf(ctx, d.prefix, name, dest)
+	prefix, ok := d.prefix()
+	if !ok {
+		return 0, syscall.ENOENT
+	}
+	return d.fs.getxattrOf(ctx, prefix, name, dest)
 }
 
 func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	return d.fs.listxattrOf(ctx, d.prefix, dest)
+	prefix, ok := d.prefix()
+	if !ok {
+		return 0, syscall.ENOENT
+	}
+	return d.fs.listxattrOf(ctx, prefix, dest)
 }

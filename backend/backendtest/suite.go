@@ -37,6 +37,12 @@ func Run(t *testing.T, newBucket func(t *testing.T) backend.Bucket) {
 		{"ConditionalPut", testConditionalPut},
 		{"Delete", testDelete},
 		{"KeyNames", testKeyNames},
+		{"Copy", testCopy},
+		{"CopyKeyNames", testCopyKeyNames},
+		{"Multipart", testMultipart},
+		{"MultipartInvalid", testMultipartInvalid},
+		{"ConditionalComplete", testConditionalComplete},
+		{"AbortUpload", testAbortUpload},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

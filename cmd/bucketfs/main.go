@@ -158,6 +158,14 @@ func serve(opts Options, ready func()) error {
 		// this many run at once after a listing.
 		HeaderPrefetch: 16,
 	})
+	// Each mount stages under its own directory; one left non-empty by a
+	// failed upload or a crash stays for inspection.
+	stagingDir := filepath.Join(opts.CacheDir, "staging", fmt.Sprintf("%s-%d", opts.Bucket, os.Getpid()))
+	staging, err := cache.NewStaging(stagingDir)
+	if err != nil {
+		return fmt.Errorf("cache dir: %w", err)
+	}
+	defer os.Remove(stagingDir) // only if empty
 	if opts.MetricsAddr != "" {
 		stop, err := serveMetrics(opts.MetricsAddr, s3, log)
 		if err != nil {
@@ -180,8 +188,14 @@ func serve(opts Options, ready func()) error {
 		// Two files reading ahead at full speed at once, so RSS stays
 		// bounded; more readers share it and fall back to smaller fetches.
 		ReadBudget: cache.NewBudget(2 * opts.ReadAhead),
-		Logger:     log,
-		Debug:      opts.Debug,
+		Staging:    staging,
+		Upload: cache.UploadOptions{
+			PartSize:    opts.PartSize,
+			Concurrency: opts.UploadConcurrency,
+			Logger:      log,
+		},
+		Logger: log,
+		Debug:  opts.Debug,
 	})
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", opts.Mountpoint, err)

@@ -17,7 +17,7 @@ type requestCounter interface {
 	Requests(op string) int64
 }
 
-var metricOps = []string{"head", "list", "get", "put", "delete"}
+var metricOps = []string{"head", "list", "get", "put", "delete", "copy", "upload"}
 
 // serveMetrics exports request counters and memory use in Prometheus text
 // format at http://addr/metrics.

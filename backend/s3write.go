@@ -1,0 +1,336 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"golang.org/x/sync/errgroup"
+)
+
+// Server-side copies and multipart uploads.
+
+const (
+	maxCopySize         = 5 << 30   // the largest source one CopyObject may copy
+	defaultCopyPartSize = 512 << 20 // parts of a multipart copy; 10,000 of them cover 5 TiB
+	copyConcurrency     = 8         // UploadPartCopy requests in flight per Copy
+	maxParts            = 10000
+	// minCopyRate is the slowest server-side copy we wait for: a copy sends
+	// no body, so its timeout grows with the bytes the server has to move.
+	minCopyRate = 16 << 20 // bytes per second
+	// completePartTime is the extra time a CompleteMultipartUpload gets per
+	// part: S3 may take minutes to assemble thousands of them.
+	completePartTime = 20 * time.Millisecond
+)
+
+// Copy sends one CopyObject, or for a source over 5 GiB (which CopyObject
+// refuses) a multipart upload of UploadPartCopy parts. When in.SrcSize is 0
+// or the copy takes parts, the source is HEADed first: that learns its size
+// and headers and pins every part to one version. The returned Object has
+// HasHeaders set when the headers are known without another request.
+func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
+	var src *Object
+	if in.SrcSize <= 0 || in.SrcSize > s.copyThreshold {
+		head, err := s.Head(ctx, in.Src)
+		if err != nil {
+			return Object{}, fmt.Errorf("copy to %q: %w", in.Dst, err)
+		}
+		if in.SrcETag != "" && head.ETag != in.SrcETag {
+			return Object{}, fmt.Errorf("copy %q to %q: source is %s, not %s: %w", in.Src, in.Dst, head.ETag, in.SrcETag, ErrPrecondition)
+		}
+		src = &head
+	}
+	if src != nil && src.Size > s.copyThreshold {
+		return s.copyParts(ctx, in, *src)
+	}
+	size := in.SrcSize
+	if src != nil {
+		size = src.Size
+	}
+
+	s.requests[opCopy].Add(1)
+	reqCtx, cancel := s.withCopyTimeout(ctx, size)
+	defer cancel()
+	input := &s3.CopyObjectInput{
+		Bucket:            aws.String(s.bucket),
+		Key:               aws.String(in.Dst),
+		CopySource:        aws.String(copySource(s.bucket, in.Src)),
+		MetadataDirective: types.MetadataDirectiveCopy,
+	}
+	if in.SrcETag != "" {
+		input.CopySourceIfMatch = aws.String(quote(in.SrcETag))
+	}
+	if in.ReplaceHeaders {
+		input.MetadataDirective = types.MetadataDirectiveReplace
+		input.ContentType = aws.String(contentTypeOrDefault(in.ContentType))
+		input.Metadata = in.Metadata
+	}
+	out, err := s.client.CopyObject(reqCtx, input)
+	if err != nil {
+		return Object{}, fmt.Errorf("copy %q to %q: %w", in.Src, in.Dst, s.fail(ctx, reqCtx, err))
+	}
+	var etag *string
+	var modified *time.Time
+	if r := out.CopyObjectResult; r != nil {
+		etag, modified = r.ETag, r.LastModified
+	}
+	obj := headers(in.Dst, size, etag, modified, "", nil, nil, out.VersionId)
+	return copiedHeaders(obj, in, src), nil
+}
+
+// copyParts copies src with a multipart upload of UploadPartCopy parts, up
+// to copyConcurrency at a time, and aborts the upload on any error.
+func (s *S3) copyParts(ctx context.Context, in CopyInput, src Object) (Object, error) {
+	start := PutInput{Key: in.Dst, ContentType: src.ContentType, Metadata: src.Metadata}
+	if in.ReplaceHeaders {
+		start.ContentType, start.Metadata = in.ContentType, in.Metadata
+	}
+	id, err := s.StartUpload(ctx, start)
+	if err != nil {
+		return Object{}, fmt.Errorf("copy %q to %q: %w", in.Src, in.Dst, err)
+	}
+	parts, err := s.copyPartsOf(ctx, in, src, id)
+	var obj Object
+	if err == nil {
+		obj, err = s.complete(ctx, CompleteInput{Key: in.Dst, UploadID: id, Parts: parts})
+	}
+	if err != nil {
+		s.abortAfterFailure(ctx, in.Dst, id)
+		return Object{}, fmt.Errorf("copy %q to %q in parts: %w", in.Src, in.Dst, err)
+	}
+	obj.Size = src.Size
+	return copiedHeaders(obj, in, &src), nil
+}
+
+// copyPartsOf sends the UploadPartCopy requests of one upload. Every part
+// requires the source's ETag, so a source replaced mid-copy fails the copy
+// instead of mixing two versions.
+func (s *S3) copyPartsOf(ctx context.Context, in CopyInput, src Object, uploadID string) ([]Part, error) {
+	partSize := max(s.copyPartSize, (src.Size+maxParts-1)/maxParts)
+	parts := make([]Part, (src.Size+partSize-1)/partSize)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(copyConcurrency)
+	for i := range parts {
+		first := int64(i) * partSize
+		last := min(first+partSize, src.Size) - 1
+		g.Go(func() error {
+			s.requests[opUpload].Add(1)
+			reqCtx, cancel := s.withCopyTimeout(gctx, last-first+1)
+			defer cancel()
+			out, err := s.client.UploadPartCopy(reqCtx, &s3.UploadPartCopyInput{
+				Bucket:            aws.String(s.bucket),
+				Key:               aws.String(in.Dst),
+				UploadId:          aws.String(uploadID),
+				PartNumber:        aws.Int32(int32(i + 1)),
+				CopySource:        aws.String(copySource(s.bucket, in.Src)),
+				CopySourceRange:   aws.String(fmt.Sprintf("bytes=%d-%d", first, last)),
+				CopySourceIfMatch: aws.String(quote(src.ETag)),
+			})
+			if err != nil {
+				return fmt.Errorf("part %d: %w", i+1, s.fail(gctx, reqCtx, err))
+			}
+			if out.CopyPartResult == nil {
+				return fmt.Errorf("part %d: answer without an ETag", i+1)
+			}
+			parts[i] = Part{Number: i + 1, ETag: unquote(aws.ToString(out.CopyPartResult.ETag))}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	return parts, nil
+}
+
+// copiedHeaders fills in the headers of a copy when they are known: given
+// by the caller, or read from the source by the HEAD before the copy.
+func copiedHeaders(obj Object, in CopyInput, src *Object) Object {
+	switch {
+	case in.ReplaceHeaders:
+		obj.ContentType = contentTypeOrDefault(in.ContentType)
+		obj.Metadata = lowerKeys(in.Metadata)
+	case src != nil:
+		obj.ContentType, obj.Metadata = src.ContentType, src.Metadata
+	default:
+		obj.HasHeaders, obj.ContentType, obj.Metadata = false, "", nil
+	}
+	return obj
+}
+
+func (s *S3) StartUpload(ctx context.Context, in PutInput) (string, error) {
+	s.requests[opUpload].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	out, err := s.client.CreateMultipartUpload(reqCtx, &s3.CreateMultipartUploadInput{
+		Bucket:      aws.String(s.bucket),
+		Key:         aws.String(in.Key),
+		ContentType: aws.String(contentTypeOrDefault(in.ContentType)),
+		Metadata:    in.Metadata,
+	})
+	if err != nil {
+		return "", fmt.Errorf("start upload %q: %w", in.Key, s.fail(ctx, reqCtx, err))
+	}
+	return aws.ToString(out.UploadId), nil
+}
+
+func (s *S3) UploadPart(ctx context.Context, in PartInput) (string, error) {
+	s.requests[opUpload].Add(1)
+	if in.Number < 1 || in.Number > maxParts {
+		return "", fmt.Errorf("upload part %d of %q: part numbers run from 1 to %d: %w", in.Number, in.Key, maxParts, ErrInvalid)
+	}
+	// As for Put, progress rather than a fixed total bounds the upload.
+	reqCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(s.requestTimeout, func() {
+		cancel(fmt.Errorf("no progress for %v", s.requestTimeout))
+	})
+	defer timer.Stop()
+	out, err := s.client.UploadPart(reqCtx, &s3.UploadPartInput{
+		Bucket:        aws.String(s.bucket),
+		Key:           aws.String(in.Key),
+		UploadId:      aws.String(in.UploadID),
+		PartNumber:    aws.Int32(int32(in.Number)),
+		Body:          &progressBody{ReadSeeker: in.Body, timer: timer, timeout: s.requestTimeout},
+		ContentLength: aws.Int64(in.Size),
+	})
+	if err != nil {
+		return "", fmt.Errorf("upload part %d of %q: %w", in.Number, in.Key, s.fail(ctx, reqCtx, err))
+	}
+	return unquote(aws.ToString(out.ETag)), nil
+}
+
+// CompleteUpload completes the upload, then HEADs the new object: S3's
+// answer names neither its size nor its headers. The HEAD requires the new
+// ETag; when it fails (another writer was faster), the Object carries what
+// the completion said, with HasHeaders false and no Size.
+func (s *S3) CompleteUpload(ctx context.Context, in CompleteInput) (Object, error) {
+	obj, err := s.complete(ctx, in)
+	if err != nil {
+		return Object{}, fmt.Errorf("complete upload %q: %w", in.Key, err)
+	}
+	s.requests[opHead].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	out, err := s.client.HeadObject(reqCtx, &s3.HeadObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(in.Key), IfMatch: aws.String(quote(obj.ETag)),
+	})
+	if err != nil {
+		s.log.Debug("no headers after completing an upload", "key", in.Key, "err", s.fail(ctx, reqCtx, err))
+		return obj, nil
+	}
+	return headers(in.Key, aws.ToInt64(out.ContentLength), out.ETag, out.LastModified, out.StorageClass,
+		out.ContentType, out.Metadata, out.VersionId), nil
+}
+
+// complete sends CompleteMultipartUpload and returns the object without
+// Size or headers.
+func (s *S3) complete(ctx context.Context, in CompleteInput) (Object, error) {
+	s.requests[opUpload].Add(1)
+	timeout := s.requestTimeout + time.Duration(len(in.Parts))*completePartTime
+	reqCtx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer within %v", timeout))
+	defer cancel()
+	parts := make([]types.CompletedPart, len(in.Parts))
+	for i, p := range in.Parts {
+		parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(p.Number)), ETag: aws.String(quote(p.ETag))}
+	}
+	input := &s3.CompleteMultipartUploadInput{
+		Bucket:          aws.String(s.bucket),
+		Key:             aws.String(in.Key),
+		UploadId:        aws.String(in.UploadID),
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	}
+	if in.IfNoneMatch {
+		input.IfNoneMatch = aws.String("*")
+	}
+	if in.IfMatch != "" {
+		input.IfMatch = aws.String(quote(in.IfMatch))
+	}
+	out, err := s.client.CompleteMultipartUpload(reqCtx, input)
+	if err != nil {
+		code := errorCode(err)
+		err = s.fail(ctx, reqCtx, err)
+		if in.IfMatch != "" && code == "NoSuchKey" {
+			// No object to match, as for Put; NoSuchUpload stays "not found".
+			err = fmt.Errorf("%w: %v", ErrPrecondition, err)
+		}
+		return Object{}, err
+	}
+	modified := responseDate(out.ResultMetadata)
+	obj := headers(in.Key, 0, out.ETag, &modified, "", nil, nil, out.VersionId)
+	obj.HasHeaders, obj.Metadata = false, nil
+	return obj, nil
+}
+
+// AbortUpload treats an upload that is already gone as aborted: an abort
+// retried after a lost answer must not fail.
+func (s *S3) AbortUpload(ctx context.Context, key, uploadID string) error {
+	s.requests[opUpload].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	_, err := s.client.AbortMultipartUpload(reqCtx, &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
+	})
+	if err != nil {
+		err = s.fail(ctx, reqCtx, err)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return fmt.Errorf("abort upload %q: %w", key, err)
+	}
+	return nil
+}
+
+// abortAfterFailure aborts an upload whose copy failed, even when the
+// failure was the caller giving up: its parts would be billed forever.
+func (s *S3) abortAfterFailure(ctx context.Context, key, uploadID string) {
+	if err := s.AbortUpload(context.WithoutCancel(ctx), key, uploadID); err != nil {
+		s.log.Warn("multipart upload left open", "key", key, "upload", uploadID, "err", err)
+	}
+}
+
+// withCopyTimeout bounds a server-side copy of n bytes.
+func (s *S3) withCopyTimeout(ctx context.Context, n int64) (context.Context, context.CancelFunc) {
+	timeout := s.requestTimeout + time.Duration(n/minCopyRate)*time.Second
+	return context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer within %v", timeout))
+}
+
+// copySource is the x-amz-copy-source header naming bucket/key: escaped per
+// path segment, with '+' as %2B because servers decode it as a space.
+func copySource(bucket, key string) string {
+	segments := strings.Split(bucket+"/"+key, "/")
+	for i, seg := range segments {
+		segments[i] = strings.ReplaceAll(url.PathEscape(seg), "+", "%2B")
+	}
+	return strings.Join(segments, "/")
+}
+
+func contentTypeOrDefault(contentType string) string {
+	if contentType == "" {
+		return "application/octet-stream"
+	}
+	return contentType
+}
+
+// responseDate is the Date of a write's answer, which has no Last-Modified:
+// the server's clock is closer to the truth than ours.
+func responseDate(md middleware.Metadata) time.Time {
+	if raw, ok := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response); ok {
+		if t, err := http.ParseTime(raw.Header.Get("Date")); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}

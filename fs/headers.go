@@ -1,0 +1,89 @@
+package fs
+
+import (
+	"fmt"
+	"maps"
+	"mime"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/bucketfs/bucketfs/backend"
+)
+
+// fileHeaders is what an object's headers say about it as a file: the
+// POSIX metadata written s3fs's way, its Content-Type, and the user
+// metadata that every rewrite must carry over.
+type fileHeaders struct {
+	mode        uint32 // st_mode, type bits included
+	uid, gid    uint32
+	mtime       time.Time
+	contentType string
+	user        map[string]string // x-amz-meta-* other than the POSIX ones
+}
+
+// headersOf reads an object's headers, filling what they lack from the
+// mount's defaults, as attrOf does.
+func (f *filesystem) headersOf(k kind, obj backend.Object) fileHeaders {
+	var a fuse.Attr
+	f.owner.attrOf(k, obj, &a)
+	h := fileHeaders{
+		mode: a.Mode, uid: a.Uid, gid: a.Gid,
+		mtime:       time.Unix(int64(a.Mtime), int64(a.Mtimensec)),
+		contentType: obj.ContentType,
+		user:        map[string]string{},
+	}
+	for name, v := range obj.Metadata {
+		if !posixHeaders[name] {
+			h.user[name] = v
+		}
+	}
+	return h
+}
+
+// newHeaders are the headers of a file or directory this mount creates.
+func (f *filesystem) newHeaders(mode uint32, uid, gid uint32, name string) fileHeaders {
+	return fileHeaders{
+		mode: mode, uid: uid, gid: gid,
+		mtime:       time.Now(),
+		contentType: contentTypeOf(mode, name),
+		user:        map[string]string{},
+	}
+}
+
+// metadata renders the headers as x-amz-meta-* values: mode in decimal,
+// mtime as seconds with nine digits of fraction (design.md §3).
+func (h fileHeaders) metadata() map[string]string {
+	m := maps.Clone(h.user)
+	if m == nil {
+		m = map[string]string{}
+	}
+	m["mode"] = fmt.Sprint(h.mode)
+	m["uid"] = fmt.Sprint(h.uid)
+	m["gid"] = fmt.Sprint(h.gid)
+	m["mtime"] = fmt.Sprintf("%d.%09d", h.mtime.Unix(), h.mtime.Nanosecond())
+	return m
+}
+
+// putInput is an upload of key with these headers.
+func (h fileHeaders) putInput(key string) backend.PutInput {
+	return backend.PutInput{Key: key, ContentType: h.contentType, Metadata: h.metadata(), Size: -1}
+}
+
+// contentTypeOf guesses a Content-Type from the file name's extension,
+// without parameters ("text/plain", not "text/plain; charset=utf-8"), as
+// design.md §3 asks; directories get s3fs's application/x-directory.
+func contentTypeOf(mode uint32, name string) string {
+	if mode&syscall.S_IFMT == syscall.S_IFDIR {
+		return "application/x-directory"
+	}
+	t := mime.TypeByExtension(path.Ext(name))
+	if t == "" {
+		return "application/octet-stream"
+	}
+	t, _, _ = strings.Cut(t, ";")
+	return strings.TrimSpace(t)
+}

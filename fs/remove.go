@@ -1,0 +1,98 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+
+	"github.com/bucketfs/bucketfs/backend"
+)
+
+// childFileKey is the key of the file or symlink named name in d, from its
+// node when the kernel has one (a shadowed file's name is not its key).
+func (d *dirNode) childFileKey(name string) (key string, node *fileNode, ok bool) {
+	if child := d.GetChild(name); child != nil {
+		switch c := child.Operations().(type) {
+		case *fileNode:
+			key, ok = c.key()
+			return key, c, ok
+		case *symlinkNode:
+			key, ok = c.key()
+			return key, nil, ok
+		}
+	}
+	prefix, ok := d.prefix()
+	return prefix + name, nil, ok
+}
+
+var _ = (gofs.NodeUnlinker)((*dirNode)(nil))
+
+func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	key, node, ok := d.childFileKey(name)
+	if !ok {
+		return syscall.ENOENT
+	}
+	if node != nil {
+		node.mu.Lock()
+		if node.dirty != nil {
+			// Still open: its writes go nowhere now.
+			node.dirty.gone = true
+		}
+		node.mu.Unlock()
+	}
+	if err := d.fs.bucket.Delete(ctx, key); err != nil {
+		return d.fs.errno("unlink", key, err)
+	}
+	return 0
+}
+
+var _ = (gofs.NodeRmdirer)((*dirNode)(nil))
+
+// Rmdir removes an empty directory's markers: "name/", and s3fs's
+// "name_$folder$" and slash-less "name" when they exist.
+func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	prefix, ok := d.prefix()
+	if !ok {
+		return syscall.ENOENT
+	}
+	dir := prefix + name + "/"
+	empty, err := d.fs.isEmptyDir(ctx, dir)
+	if err != nil {
+		return d.fs.errno("rmdir", dir, err)
+	}
+	if !empty {
+		return syscall.ENOTEMPTY
+	}
+	for _, key := range []string{dir, prefix + name + legacyDirSuffix, prefix + name} {
+		obj, err := d.fs.bucket.Head(ctx, key)
+		if isNotFound(err) || (key == prefix+name && objectKind(obj) != kindDir) {
+			continue
+		}
+		if err == nil {
+			err = d.fs.bucket.Delete(ctx, key)
+		}
+		if err != nil {
+			return d.fs.errno("rmdir", key, err)
+		}
+	}
+	return 0
+}
+
+// isEmptyDir tells whether nothing but the directory's own marker lies
+// under prefix.
+func (f *filesystem) isEmptyDir(ctx context.Context, prefix string) (bool, error) {
+	page, err := f.bucket.List(ctx, backend.ListInput{Prefix: prefix, Delimiter: "/", MaxKeys: 2})
+	if err != nil {
+		return false, err
+	}
+	if len(page.Prefixes) > 0 {
+		return false, nil
+	}
+	for _, obj := range page.Objects {
+		if obj.Key != prefix {
+			return false, nil
+		}
+	}
+	return true, nil
+}

@@ -1,0 +1,151 @@
+package fs
+
+import (
+	"context"
+	"strings"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bucketfs/bucketfs/backend"
+)
+
+// Linux's renameat2 flags.
+const (
+	renameNoReplace = 1
+	renameExchange  = 2
+)
+
+// renameConcurrency bounds the copies and deletes of a directory rename.
+const renameConcurrency = 16
+
+var _ = (gofs.NodeRenamer)((*dirNode)(nil))
+
+// Rename copies server-side, then deletes the source: a file with one
+// CopyObject (in parts above 5 GiB), a directory key by key.
+func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if flags&renameExchange != 0 {
+		return syscall.ENOTSUP
+	}
+	dst, ok := newParent.(*dirNode)
+	if !ok {
+		return syscall.EXDEV
+	}
+	dstKey, errno := dst.childKey(newName)
+	if errno != 0 {
+		return errno
+	}
+	if child := d.GetChild(name); child != nil {
+		if _, isDir := child.Operations().(*dirNode); isDir {
+			return d.fs.renameDir(ctx, child, dstKey+"/", flags)
+		}
+	}
+	srcKey, node, ok := d.childFileKey(name)
+	if !ok {
+		return syscall.ENOENT
+	}
+	if flags&renameNoReplace != 0 {
+		if _, err := d.fs.bucket.Head(ctx, dstKey); err == nil {
+			return syscall.EEXIST
+		}
+	}
+	if node != nil {
+		// A file still being written moves with its latest content.
+		if errno := node.flush(ctx); errno != 0 {
+			return errno
+		}
+	}
+	obj, err := d.fs.bucket.Head(ctx, srcKey)
+	if err != nil {
+		return d.fs.errno("rename", srcKey, err)
+	}
+	moved, err := d.fs.move(ctx, obj, dstKey)
+	if err != nil {
+		return d.fs.errno("rename", srcKey, err)
+	}
+	if node != nil {
+		node.mu.Lock()
+		if node.dirty != nil {
+			node.dirty.base = moved.ETag // later uploads replace the copy
+		}
+		node.mu.Unlock()
+	}
+	return 0
+}
+
+// move copies obj to dst, conditional on obj's version, then deletes it.
+func (f *filesystem) move(ctx context.Context, obj backend.Object, dst string) (backend.Object, error) {
+	if obj.Key == dst {
+		return obj, nil
+	}
+	copied, err := f.bucket.Copy(ctx, backend.CopyInput{Src: obj.Key, Dst: dst, SrcETag: obj.ETag, SrcSize: obj.Size})
+	if err != nil {
+		return copied, err
+	}
+	return copied, f.bucket.Delete(ctx, obj.Key)
+}
+
+// renameDir moves every key under the directory node src to dstPrefix.
+// An existing target directory must be empty; it is replaced.
+func (f *filesystem) renameDir(ctx context.Context, src *gofs.Inode, dstPrefix string, flags uint32) syscall.Errno {
+	srcPrefix, ok := f.dirPrefix(src)
+	if !ok {
+		return syscall.ENOENT
+	}
+	if strings.HasPrefix(dstPrefix, srcPrefix) {
+		return syscall.EINVAL // into itself
+	}
+	exists, err := f.bucket.HasPrefix(ctx, dstPrefix)
+	if err != nil {
+		return f.errno("rename", dstPrefix, err)
+	}
+	if exists {
+		if flags&renameNoReplace != 0 {
+			return syscall.EEXIST
+		}
+		empty, err := f.isEmptyDir(ctx, dstPrefix)
+		if err != nil {
+			return f.errno("rename", dstPrefix, err)
+		}
+		if !empty {
+			return syscall.ENOTEMPTY
+		}
+		if err := f.bucket.Delete(ctx, dstPrefix); err != nil {
+			return f.errno("rename", dstPrefix, err)
+		}
+	}
+	objects, err := f.listAll(ctx, srcPrefix)
+	if err != nil {
+		return f.errno("rename", srcPrefix, err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(renameConcurrency)
+	for _, obj := range objects {
+		g.Go(func() error {
+			_, err := f.move(gctx, obj, dstPrefix+strings.TrimPrefix(obj.Key, srcPrefix))
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return f.errno("rename", srcPrefix, err)
+	}
+	return 0
+}
+
+// listAll returns every object under prefix, at any depth.
+func (f *filesystem) listAll(ctx context.Context, prefix string) ([]backend.Object, error) {
+	var objects []backend.Object
+	in := backend.ListInput{Prefix: prefix}
+	for {
+		page, err := f.bucket.List(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		objects = append(objects, page.Objects...)
+		if page.NextToken == "" {
+			return objects, nil
+		}
+		in.Token = page.NextToken
+	}
+}
