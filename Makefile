@@ -6,7 +6,7 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 TOOLS := $(HOME)/.cache/bucketfs/bin
 MINIO := $(TOOLS)/minio
 DEMO := $(CURDIR)/.demo
-APT_PACKAGES := fuse3 attr curl
+APT_PACKAGES := fuse3 attr curl rsync sqlite3 git
 BENCH_PACKAGES := s3fs rclone
 
 .PHONY: all build install deps bench-deps test test-short vet demo demo-stop bench clean

@@ -39,7 +39,10 @@ func (m *Memory) Copy(ctx context.Context, in CopyInput) (Object, error) {
 		headers.ContentType, headers.Metadata = in.ContentType, in.Metadata
 	}
 	// The stored slice is never modified in place: sharing it is a copy.
-	return m.store(headers, src.data, src.ETag)
+	// The copy is stored whole, so its ETag is the MD5 of the data even
+	// when the source's was a multipart one, as on S3.
+	sum := md5.Sum(src.data)
+	return m.store(headers, src.data, hex.EncodeToString(sum[:]))
 }
 
 func (m *Memory) StartUpload(ctx context.Context, in PutInput) (string, error) {

@@ -160,10 +160,11 @@ func (s *S3) copyPartsOf(ctx context.Context, in CopyInput, src Object, uploadID
 func copiedHeaders(obj Object, in CopyInput, src *Object) Object {
 	switch {
 	case in.ReplaceHeaders:
+		obj.HasHeaders = true
 		obj.ContentType = contentTypeOrDefault(in.ContentType)
 		obj.Metadata = lowerKeys(in.Metadata)
 	case src != nil:
-		obj.ContentType, obj.Metadata = src.ContentType, src.Metadata
+		obj.HasHeaders, obj.ContentType, obj.Metadata = true, src.ContentType, src.Metadata
 	default:
 		obj.HasHeaders, obj.ContentType, obj.Metadata = false, "", nil
 	}

@@ -287,7 +287,7 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 		return 0
 	}
 	gen := d.staged.Version()
-	headers, base, size := d.headers, d.base, d.contentSize()
+	headers, base, size, remote := d.headers, d.base, d.contentSize(), d.remote
 	stream := d.stream
 	d.stream = nil
 	n.mu.Unlock()
@@ -296,14 +296,19 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 	in.IfNoneMatch, in.IfMatch = base == "", base
 	var obj backend.Object
 	var err error
-	if stream != nil {
+	switch {
+	case remote:
+		// The content is still the object's: only headers changed.
+		obj, err = n.fs.bucket.Copy(ctx, backend.CopyInput{Src: key, Dst: key, SrcETag: base, SrcSize: size,
+			ReplaceHeaders: true, ContentType: in.ContentType, Metadata: in.Metadata})
+	case stream != nil:
 		obj, err = stream.Finish(ctx, size)
 		if err == nil && !sameHeaders(headers, d.streamHeaders) {
 			// A multipart upload keeps the headers it started with.
 			obj, err = n.fs.bucket.Copy(ctx, backend.CopyInput{Src: key, Dst: key, SrcETag: obj.ETag, SrcSize: size,
 				ReplaceHeaders: true, ContentType: in.ContentType, Metadata: in.Metadata})
 		}
-	} else {
+	default:
 		obj, err = cache.Upload(ctx, n.fs.bucket, d.staged, size, in, n.fs.cfg.Upload)
 	}
 	if err != nil {

@@ -146,6 +146,14 @@ func testMultipart(t *testing.T, b backend.Bucket, prefix string) {
 	if err != nil || got != "defthe" {
 		t.Errorf("Get across the parts = %q, %v; want \"defthe\"", got, err)
 	}
+
+	// A copy is stored whole: its ETag is the MD5 of the data.
+	whole := string(first) + string(last)
+	copied, err := b.Copy(ctx, backend.CopyInput{Src: key, Dst: key + " copy", SrcSize: size})
+	if err != nil {
+		t.Fatalf("Copy of a multipart object: %v", err)
+	}
+	checkCopy(t, b, copied, key+" copy", whole, "text/plain", meta)
 }
 
 func testMultipartInvalid(t *testing.T, b backend.Bucket, prefix string) {
@@ -281,7 +289,7 @@ func checkCopy(t *testing.T, b backend.Bucket, obj backend.Object, key, data, co
 		t.Errorf("Head(%q) headers = %q %v, want %q %v", key, head.ContentType, head.Metadata, contentType, meta)
 	}
 	if got, _, err := get(t, b, backend.GetInput{Key: key, Length: -1}); err != nil || got != data {
-		t.Errorf("Get(%q) after Copy = %q, %v; want %q", key, got, err, data)
+		t.Errorf("Get(%q) after Copy: %d bytes (MD5 %s), %v; want %d bytes (MD5 %s)", key, len(got), md5hex(got), err, len(data), md5hex(data))
 	}
 }
 
