@@ -84,8 +84,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	d.fs.startStream(key, dirty)
 	node := &fileNode{fs: d.fs, dirty: dirty}
 	d.fs.dirtyAttr(dirty, &out.Attr)
-	out.Attr.Ino = ino(kindFile, key)
-	child := d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG, Ino: out.Attr.Ino})
+	child := d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG})
 	return child, &fileHandle{node: node, write: true}, 0, 0
 }
 

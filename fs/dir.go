@@ -99,14 +99,19 @@ func (f *filesystem) newChild(ctx context.Context, parent *gofs.Inode, name stri
 	default:
 		node = &fileNode{fs: f, shadowed: e.shadowed}
 	}
-	stable := gofs.StableAttr{Mode: uint32(e.kind), Ino: ino(e.kind, e.key)}
-	if old := parent.GetChild(name); old != nil && old.StableAttr().Mode == stable.Mode {
-		// Keep the number the kernel knows, also after a rename moved the
-		// node here: go-fuse then reuses the node.
-		stable = old.StableAttr()
+	return parent.NewInode(ctx, node, childAttr(parent, name, e.kind))
+}
+
+// childAttr numbers a node for name under parent: the number the kernel
+// already knows for that child, else a new one from go-fuse. Numbers are
+// not derived from keys: a key freed by a rename is taken by a new file
+// while the renamed node still lives, and go-fuse identifies nodes by
+// number.
+func childAttr(parent *gofs.Inode, name string, k kind) gofs.StableAttr {
+	if old := parent.GetChild(name); old != nil && old.StableAttr().Mode == uint32(k) {
+		return old.StableAttr()
 	}
-	out.Attr.Ino = stable.Ino
-	return parent.NewInode(ctx, node, stable)
+	return gofs.StableAttr{Mode: uint32(k)}
 }
 
 var _ = (gofs.NodeLookuper)((*dirNode)(nil))

@@ -23,12 +23,15 @@ type dirtyFile struct {
 	loadMu  sync.Mutex
 
 	staged  *cache.StagedFile
-	handles int         // open handles on the file
-	base    string      // ETag the content started from; "" for a new file
-	size    int64       // the object's size while remote
-	remote  bool        // the staged copy is not loaded yet: the object at base is the content
-	pending bool        // must be uploaded even if no byte changed (new file, truncate, new headers)
-	gone    bool        // unlinked while open: nothing is uploaded
+	handles int    // open handles on the file
+	base    string // ETag the content started from; "" for a new file
+	size    int64  // the object's size while remote
+	remote  bool   // the staged copy is not loaded yet: the object at base is the content
+	pending bool   // must be uploaded even if no byte changed (new file, truncate, new headers)
+	gone    bool   // unlinked while open: nothing is uploaded
+	// broken is the error of a failed local write (a full --cache-dir):
+	// the staged copy is incomplete and is never uploaded.
+	broken  error
 	headers fileHeaders // what the upload writes
 	stream  *cache.Stream
 	// streamHeaders are the headers the stream's upload started with;
@@ -78,7 +81,7 @@ func (d *dirtyFile) contentSize() int64 {
 
 // needsUpload tells whether the file holds something S3 does not.
 func (d *dirtyFile) needsUpload() bool {
-	return !d.gone && (d.pending || (!d.remote && d.staged.Dirty()))
+	return !d.gone && d.broken == nil && (d.pending || (!d.remote && d.staged.Dirty()))
 }
 
 // feedStream tells the streaming upload how far the file is final, or

@@ -26,6 +26,8 @@ var errnoTable = []struct {
 	{backend.ErrNotImplemented, syscall.ENOTSUP},
 	{backend.ErrInvalid, syscall.EINVAL},
 	{context.Canceled, syscall.EINTR},
+	{syscall.ENOSPC, syscall.ENOSPC}, // a full --cache-dir
+	{syscall.EDQUOT, syscall.EDQUOT},
 }
 
 // toErrno turns an error of an operation on key into an errno. Errors the

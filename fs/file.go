@@ -233,7 +233,9 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	defer n.mu.Unlock()
 	written, err := d.staged.WriteAt(data, off)
 	if err != nil {
-		return uint32(written), n.fs.uploadErrno(key, d, err)
+		d.broken = err
+		n.fs.log.Error("staging a write failed; the file will not be uploaded", "key", key, "err", err)
+		return uint32(written), n.fs.errno("write", key, err)
 	}
 	d.touch()
 	d.feedStream()
@@ -282,6 +284,10 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 
 	n.mu.Lock()
 	key, ok := n.key()
+	if d.broken != nil {
+		n.mu.Unlock()
+		return n.fs.errno("flush", key, d.broken)
+	}
 	if !ok || !d.needsUpload() {
 		n.mu.Unlock()
 		return 0

@@ -115,17 +115,27 @@ func (n *fileNode) setSize(ctx context.Context, key string, size int64) syscall.
 // rewriteHeaders changes an object's headers in place with a server-side
 // copy onto itself (S3's REPLACE directive), conditional on its version.
 func (f *filesystem) rewriteHeaders(ctx context.Context, key string, in *fuse.SetAttrIn) syscall.Errno {
+	return f.editHeaders(ctx, key, func(h *fileHeaders) (bool, syscall.Errno) {
+		return changeHeaders(h, in), 0
+	})
+}
+
+// editHeaders applies change to key's headers and stores them with a
+// server-side copy when it reports a change.
+func (f *filesystem) editHeaders(ctx context.Context, key string, change func(*fileHeaders) (bool, syscall.Errno)) syscall.Errno {
 	obj, err := f.headers(ctx, key)
 	if err != nil {
 		return f.errno("setattr", key, err)
 	}
 	h := f.headersOf(objectKind(obj), obj)
-	if !changeHeaders(&h, in) {
-		return 0
+	h.contentType = obj.ContentType
+	changed, errno := change(&h)
+	if errno != 0 || !changed {
+		return errno
 	}
 	_, err = f.bucket.Copy(ctx, backend.CopyInput{
 		Src: key, Dst: key, SrcETag: obj.ETag, SrcSize: obj.Size,
-		ReplaceHeaders: true, ContentType: obj.ContentType, Metadata: h.metadata(),
+		ReplaceHeaders: true, ContentType: h.contentType, Metadata: h.metadata(),
 	})
 	return f.errno("setattr", key, err)
 }

@@ -1,0 +1,145 @@
+package fs
+
+import (
+	"context"
+	"strings"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+)
+
+// maxUserMetadata is S3's limit on the x-amz-meta-* headers of an object
+// (names and values, POSIX ones included).
+const maxUserMetadata = 2048
+
+// userXattr returns the metadata name behind a writable user.* xattr.
+// user.s3.* names are the object's own attributes, not metadata.
+func userXattr(attr string) (string, syscall.Errno) {
+	name, ok := strings.CutPrefix(attr, "user.")
+	switch {
+	case !ok:
+		return "", syscall.ENOTSUP // security.*, system.* (ACLs), trusted.*
+	case strings.HasPrefix(name, "s3."):
+		return "", syscall.ENOTSUP
+	case name == "" || posixHeaders[strings.ToLower(name)]:
+		return "", syscall.EINVAL
+	}
+	return strings.ToLower(name), 0 // S3 keeps metadata names lower-case
+}
+
+// setUserMetadata is the header change of setfattr: set (value non-nil) or
+// remove one metadata entry.
+func setUserMetadata(name string, value []byte, flags uint32) func(*fileHeaders) (bool, syscall.Errno) {
+	return func(h *fileHeaders) (bool, syscall.Errno) {
+		_, exists := h.user[name]
+		switch {
+		case value == nil && !exists:
+			return false, syscall.ENODATA
+		case value == nil:
+			delete(h.user, name)
+			return true, 0
+		case flags&xattrCreate != 0 && exists:
+			return false, syscall.EEXIST
+		case flags&xattrReplace != 0 && !exists:
+			return false, syscall.ENODATA
+		}
+		h.user[name] = string(value)
+		size := 0
+		for k, v := range h.metadata() {
+			size += len(k) + len(v)
+		}
+		if size > maxUserMetadata {
+			return false, syscall.E2BIG
+		}
+		return true, 0
+	}
+}
+
+// setxattr flags of setxattr(2).
+const (
+	xattrCreate  = 1
+	xattrReplace = 2
+)
+
+// editFileHeaders changes a file's headers: in its dirty state while it is
+// being written (stored by the next upload), else in place.
+func (n *fileNode) editFileHeaders(ctx context.Context, change func(*fileHeaders) (bool, syscall.Errno)) syscall.Errno {
+	key, ok := n.key()
+	if !ok {
+		return syscall.ENOENT
+	}
+	n.mu.Lock()
+	if d := n.dirty; d != nil {
+		changed, errno := change(&d.headers)
+		if changed {
+			d.pending = true
+		}
+		n.mu.Unlock()
+		return errno
+	}
+	n.mu.Unlock()
+	return n.fs.editHeaders(ctx, key, change)
+}
+
+var (
+	_ = (gofs.NodeSetxattrer)((*fileNode)(nil))
+	_ = (gofs.NodeRemovexattrer)((*fileNode)(nil))
+	_ = (gofs.NodeSetxattrer)((*dirNode)(nil))
+	_ = (gofs.NodeRemovexattrer)((*dirNode)(nil))
+)
+
+func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	name, errno := userXattr(attr)
+	if errno != 0 {
+		return errno
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return n.editFileHeaders(ctx, setUserMetadata(name, data, flags))
+}
+
+func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	name, errno := userXattr(attr)
+	if errno != 0 {
+		return errno
+	}
+	return n.editFileHeaders(ctx, setUserMetadata(name, nil, 0))
+}
+
+func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	name, errno := userXattr(attr)
+	if errno != 0 {
+		return errno
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return d.editMarkerHeaders(ctx, setUserMetadata(name, data, flags))
+}
+
+func (d *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	name, errno := userXattr(attr)
+	if errno != 0 {
+		return errno
+	}
+	return d.editMarkerHeaders(ctx, setUserMetadata(name, nil, 0))
+}
+
+// editMarkerHeaders changes the headers of a directory's marker, which an
+// implicit directory gets for the purpose.
+func (d *dirNode) editMarkerHeaders(ctx context.Context, change func(*fileHeaders) (bool, syscall.Errno)) syscall.Errno {
+	prefix, ok := d.prefix()
+	if !ok || prefix == "" {
+		return syscall.ENOTSUP // the bucket's root has no object to hold metadata
+	}
+	if _, err := d.fs.headers(ctx, prefix); isNotFound(err) {
+		h := d.fs.newHeaders(syscall.S_IFDIR|d.fs.owner.dirMode, d.fs.owner.uid, d.fs.owner.gid, "")
+		if _, errno := change(&h); errno != 0 {
+			return errno
+		}
+		_, err := d.fs.putEmpty(ctx, prefix, h, false)
+		return d.fs.errno("setxattr", prefix, err)
+	}
+	return d.fs.editHeaders(ctx, prefix, change)
+}
