@@ -85,6 +85,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	node := &fileNode{fs: d.fs, dirty: dirty}
 	d.fs.dirtyAttr(dirty, &out.Attr)
 	child := d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG})
+	d.fs.track(node, true)
 	return child, &fileHandle{node: node, write: true}, 0, 0
 }
 

@@ -144,6 +144,7 @@ func (n *fileNode) openForWrite(ctx context.Context, key string, trunc bool) sys
 	}
 	n.dirty = d
 	n.mu.Unlock()
+	n.fs.track(n, true)
 	return 0
 }
 
@@ -279,6 +280,10 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 	if d == nil {
 		return 0
 	}
+	if !n.fs.beginFlush() {
+		return syscall.EIO // shutting down: the data stays staged
+	}
+	defer n.fs.flushes.Done()
 	d.flushMu.Lock()
 	defer d.flushMu.Unlock()
 
@@ -363,4 +368,5 @@ func (n *fileNode) release() {
 	}
 	d.staged.Remove()
 	n.dirty = nil
+	n.fs.track(n, false)
 }

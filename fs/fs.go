@@ -12,6 +12,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"log/slog"
+	"sync"
 	"syscall"
 	"time"
 
@@ -48,6 +49,16 @@ type filesystem struct {
 	owner   owner
 	cfg     Config
 	log     *slog.Logger
+
+	// flushes counts uploads in progress, so shutdown can wait for them.
+	flushes sync.WaitGroup
+	// mu protects the fields below.
+	mu sync.Mutex
+	// writing holds the files that have a dirty state, for shutdown to
+	// report what it leaves staged.
+	writing map[*fileNode]bool
+	// closing is set at shutdown: no new upload starts after it.
+	closing bool
 }
 
 // headerFetcher is implemented by caches (cache.Meta) whose Head may answer
@@ -62,6 +73,7 @@ func NewRoot(cfg Config) gofs.InodeEmbedder {
 		cfg.Logger = slog.Default()
 	}
 	f := &filesystem{
+		writing: map[*fileNode]bool{},
 		bucket:  cfg.Bucket,
 		staging: cfg.Staging,
 		cfg:     cfg,
@@ -75,9 +87,15 @@ func NewRoot(cfg Config) gofs.InodeEmbedder {
 	return &dirNode{fs: f}
 }
 
+// Mounted is a running mount.
+type Mounted struct {
+	*fuse.Server
+	fs *filesystem
+}
+
 // Mount mounts cfg at mountpoint and returns the running server; the caller
-// waits on it (Wait) and unmounts it (Unmount).
-func Mount(mountpoint string, cfg Config) (*fuse.Server, error) {
+// waits on it (Wait), and unmounts it (Unmount) after Drain.
+func Mount(mountpoint string, cfg Config) (*Mounted, error) {
 	root := NewRoot(cfg)
 	statTTL, negTTL := cfg.StatTTL, cfg.NegativeTTL
 	opts := &gofs.Options{
@@ -117,7 +135,51 @@ func Mount(mountpoint string, cfg Config) (*fuse.Server, error) {
 	if err := setKernelReadAhead(mountpoint, maxRequest>>10); err != nil {
 		cfg.Logger.Debug("kernel read-ahead stays at its default", "err", err)
 	}
-	return server, nil
+	return &Mounted{Server: server, fs: root.(*dirNode).fs}, nil
+}
+
+// Drain prepares a shutdown: it waits for the uploads that close and fsync
+// started, stops new ones, and logs where the files still open for writing
+// (or whose upload failed) keep their staged data, which is not uploaded
+// half-written.
+func (m *Mounted) Drain() {
+	f := m.fs
+	f.mu.Lock()
+	f.closing = true
+	f.mu.Unlock()
+	f.flushes.Wait()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for n := range f.writing {
+		n.mu.Lock()
+		if d := n.dirty; d != nil && (d.handles > 0 || d.needsUpload()) {
+			key, _ := n.key()
+			f.log.Warn("not uploaded at shutdown; staged data kept", "key", key, "staged", d.staged.Path())
+		}
+		n.mu.Unlock()
+	}
+}
+
+// beginFlush registers an upload; it fails once shutdown has begun.
+func (f *filesystem) beginFlush() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing {
+		return false
+	}
+	f.flushes.Add(1)
+	return true
+}
+
+// track records whether n has a dirty state.
+func (f *filesystem) track(n *fileNode, dirty bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if dirty {
+		f.writing[n] = true
+	} else {
+		delete(f.writing, n)
+	}
 }
 
 // maxRequest is the largest read or write the kernel sends in one request.

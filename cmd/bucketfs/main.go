@@ -205,12 +205,26 @@ func serve(opts Options, ready func()) error {
 
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	stopped := make(chan struct{})
 	go func() {
 		sig := <-signals
-		log.Info("unmounting", "signal", sig.String())
+		log.Info("finishing uploads, then unmounting", "signal", sig.String())
+		server.Drain()
 		unmount(server, opts.Mountpoint, log)
+		close(stopped)
 	}()
-	server.Wait()
+	waited := make(chan struct{})
+	go func() { server.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-stopped:
+		// A busy mount was detached: files still open keep it alive, but
+		// everything that can be saved is, and the rest is staged.
+		select {
+		case <-waited:
+		case <-time.After(2 * time.Second):
+		}
+	}
 	log.Info("unmounted", "mountpoint", opts.Mountpoint)
 	return nil
 }
