@@ -75,13 +75,60 @@ type prefixEntry struct {
 	at     time.Time
 }
 
-// listing is every entry of one directory level. It is never modified after
-// it is stored; writes replace it with an edited copy.
+// listing is every entry of one directory level. This client's writes
+// edit it in place; the sorted page is rebuilt when next asked for, so a
+// thousand creates in one directory cost a thousand map updates, not a
+// thousand copies of the listing.
 type listing struct {
+	at time.Time
+
+	// mu protects the fields below.
+	mu       sync.Mutex
 	objects  map[string]backend.Object // by full key
 	prefixes map[string]bool           // common prefixes, full
-	page     backend.ListPage          // the same, as one sorted page
-	at       time.Time
+	page     backend.ListPage          // the same, sorted; replaced, never modified
+	stale    bool                      // page needs rebuilding
+}
+
+func (l *listing) object(key string) (backend.Object, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	obj, ok := l.objects[key]
+	return obj, ok
+}
+
+func (l *listing) hasPrefix(p string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.prefixes[p]
+}
+
+func (l *listing) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.objects) + len(l.prefixes)
+}
+
+// snapshot returns the listing as one sorted page.
+func (l *listing) snapshot() backend.ListPage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stale {
+		page := backend.ListPage{
+			Objects:  make([]backend.Object, 0, len(l.objects)),
+			Prefixes: make([]string, 0, len(l.prefixes)),
+		}
+		for _, obj := range l.objects {
+			page.Objects = append(page.Objects, obj)
+		}
+		slices.SortFunc(page.Objects, func(a, b backend.Object) int { return strings.Compare(a.Key, b.Key) })
+		for p := range l.prefixes {
+			page.Prefixes = append(page.Prefixes, p)
+		}
+		slices.Sort(page.Prefixes)
+		l.page, l.stale = page, false
+	}
+	return l.page
 }
 
 var _ backend.Bucket = (*Meta)(nil)
@@ -136,16 +183,16 @@ func (m *Meta) fromListing(key string) (obj backend.Object, found, known bool) {
 		// A marker shows in the listing of its own prefix; the level above
 		// only says whether anything is under it.
 		if l := m.freshListing(key); l != nil {
-			obj, found = l.objects[key]
+			obj, found = l.object(key)
 			return obj, found, true
 		}
-		if l := m.freshListing(parentPrefix(key)); l != nil && !l.prefixes[key] {
+		if l := m.freshListing(parentPrefix(key)); l != nil && !l.hasPrefix(key) {
 			return backend.Object{}, false, true
 		}
 		return backend.Object{}, false, false
 	}
 	if l := m.freshListing(parentPrefix(key)); l != nil {
-		obj, found = l.objects[key]
+		obj, found = l.object(key)
 		return obj, found, true
 	}
 	return backend.Object{}, false, false
@@ -201,15 +248,15 @@ func (m *Meta) List(ctx context.Context, in backend.ListInput) (backend.ListPage
 	if in.Delimiter == "/" && in.Token == "" && in.MaxKeys > 0 {
 		// A short page that a fresh listing holds whole (is this directory
 		// empty?) needs no request.
-		if l := m.freshListing(in.Prefix); l != nil && len(l.page.Objects)+len(l.page.Prefixes) <= in.MaxKeys {
-			return l.page, nil
+		if l := m.freshListing(in.Prefix); l != nil && l.size() <= in.MaxKeys {
+			return l.snapshot(), nil
 		}
 	}
 	if in.Delimiter != "/" || in.Token != "" || in.MaxKeys != 0 {
 		return m.next.List(ctx, in)
 	}
 	if l := m.freshListing(in.Prefix); l != nil {
-		return l.page, nil
+		return l.snapshot(), nil
 	}
 	v, err, _ := m.flight.Do("l\x00"+in.Prefix, func() (any, error) {
 		return m.listAll(ctx, in.Prefix)
@@ -217,7 +264,7 @@ func (m *Meta) List(ctx context.Context, in backend.ListInput) (backend.ListPage
 	if err != nil {
 		return backend.ListPage{}, err
 	}
-	return v.(*listing).page, nil
+	return v.(*listing).snapshot(), nil
 }
 
 func (m *Meta) listAll(ctx context.Context, prefix string) (*listing, error) {
@@ -341,10 +388,10 @@ func (m *Meta) prefetchHeaders(objects []backend.Object) {
 func (m *Meta) HasPrefix(ctx context.Context, prefix string) (bool, error) {
 	if strings.HasSuffix(prefix, "/") {
 		if l := m.freshListing(prefix); l != nil {
-			return len(l.page.Objects)+len(l.page.Prefixes) > 0, nil
+			return l.size() > 0, nil
 		}
 		if l := m.freshListing(parentPrefix(prefix)); l != nil {
-			return l.prefixes[prefix], nil
+			return l.hasPrefix(prefix), nil
 		}
 		page, err := m.firstPageOf(ctx, prefix)
 		if err != nil {

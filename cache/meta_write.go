@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 
 	"github.com/bucketfs/bucketfs/backend"
@@ -123,37 +122,23 @@ func (m *Meta) recordGone(key string) {
 			m.firstPages.Remove(parentPrefix(p))
 			return
 		}
-		if len(l.objects)+len(l.prefixes) > 0 {
+		if l.size() > 0 {
 			return
 		}
 		m.editListing(parentPrefix(p), func(l *listing) { delete(l.prefixes, p) })
 	}
 }
 
-// editListing applies edit to a copy of prefix's listing, if one is cached
-// and fresh, and stores the copy with the original's age. Called with
-// m.editMu held.
+// editListing applies edit to prefix's listing, if one is cached and
+// fresh. Called with m.editMu held.
 func (m *Meta) editListing(prefix string, edit func(*listing)) {
 	m.firstPages.Remove(prefix)
 	l := m.freshListing(prefix)
 	if l == nil {
 		return
 	}
-	c := &listing{objects: make(map[string]backend.Object, len(l.objects)+1), prefixes: make(map[string]bool, len(l.prefixes)+1), at: l.at}
-	for k, v := range l.objects {
-		c.objects[k] = v
-	}
-	for k, v := range l.prefixes {
-		c.prefixes[k] = v
-	}
-	edit(c)
-	for _, obj := range c.objects {
-		c.page.Objects = append(c.page.Objects, obj)
-	}
-	slices.SortFunc(c.page.Objects, func(a, b backend.Object) int { return strings.Compare(a.Key, b.Key) })
-	for p := range c.prefixes {
-		c.page.Prefixes = append(c.page.Prefixes, p)
-	}
-	slices.Sort(c.page.Prefixes)
-	m.listings.Add(prefix, c)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	edit(l)
+	l.stale = true
 }

@@ -121,6 +121,20 @@ func StartStream(b backend.Bucket, src io.ReaderAt, in backend.PutInput, opts Up
 	return s
 }
 
+// SetHeaders replaces the headers and conditions the object is stored
+// with. It reports false when a multipart upload has already started: S3
+// fixed its headers then, and they stay.
+func (s *Stream) SetHeaders(in backend.PutInput) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return false
+	}
+	in.Body, in.Size = nil, 0
+	s.in = in
+	return true
+}
+
 // Written tells the stream that bytes [0, n) of src are final. Every full
 // part below n is queued and uploaded in the background; Written never waits.
 func (s *Stream) Written(n int64) {

@@ -378,3 +378,20 @@ func TestStreamFromStagedFile(t *testing.T) {
 	}
 	checkStored(t, mem, "k", data, backend.PutInput{})
 }
+
+func TestStreamSetHeaders(t *testing.T) {
+	mem := backend.NewMemory("b")
+	data := bytes.Repeat([]byte("x"), 100)
+	s := StartStream(mem, bytes.NewReader(data), backend.PutInput{Key: "k", ContentType: "a/b"}, UploadOptions{PartSize: 5 << 20})
+	if !s.SetHeaders(backend.PutInput{Key: "k", ContentType: "c/d", Metadata: map[string]string{"mtime": "2"}}) {
+		t.Fatal("SetHeaders before any part: false")
+	}
+	obj, err := s.Finish(t.Context(), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := mem.Head(t.Context(), "k")
+	if obj.Size != 100 || got.ContentType != "c/d" || got.Metadata["mtime"] != "2" {
+		t.Errorf("stored %+v", got)
+	}
+}

@@ -313,8 +313,9 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 		obj, err = n.fs.bucket.Copy(ctx, backend.CopyInput{Src: key, Dst: key, SrcETag: base, SrcSize: size,
 			ReplaceHeaders: true, ContentType: in.ContentType, Metadata: in.Metadata})
 	case stream != nil:
+		fixed := !stream.SetHeaders(in)
 		obj, err = stream.Finish(ctx, size)
-		if err == nil && !sameHeaders(headers, d.streamHeaders) {
+		if err == nil && fixed && !sameHeaders(headers, d.streamHeaders) {
 			// A multipart upload keeps the headers it started with.
 			obj, err = n.fs.bucket.Copy(ctx, backend.CopyInput{Src: key, Dst: key, SrcETag: obj.ETag, SrcSize: size,
 				ReplaceHeaders: true, ContentType: in.ContentType, Metadata: in.Metadata})

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bucketfs/bucketfs/backend/miniotest"
+)
+
+// benchWrites measures the write figures of issue 3 and returns their rows.
+func benchWrites(t *testing.T, srv *miniotest.Server, bucket string) [][]string {
+	client := srv.Client()
+	const size = 1 << 30
+	zeros := make([]byte, size)
+
+	rawWrite := best(2, func() time.Duration { return rawMultipart(t, client, bucket, "raw/1GiB", zeros, 8<<20, 8) })
+	var rss int64
+	mountWrite := best(2, func() time.Duration {
+		cmd, mnt, _ := mountForeground(t, srv, bucket)
+		start := time.Now()
+		sh(t, mnt, "dd if=/dev/zero of=w1GiB bs=1M count=1024 conv=fsync status=none")
+		d := time.Since(start)
+		rss = max(rss, peakRSS(cmd.Process.Pid))
+		unmountForTest(t, mnt)
+		return d
+	})
+	if got := mustGet(t, srv, bucket, "w1GiB"); len(got.body) != size || !bytes.Equal(got.body, zeros) {
+		t.Fatalf("the mount stored %d bytes", len(got.body))
+	}
+	mib := func(d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
+
+	// 1,000 files of 4 KiB: cp -r into the mount, rm -rf of them.
+	src := t.TempDir()
+	body := bytes.Repeat([]byte("x"), 4096)
+	for i := range 1000 {
+		os.WriteFile(filepath.Join(src, fmt.Sprintf("f%04d", i)), body, 0o644)
+	}
+	rawPut := best(2, func() time.Duration {
+		start := time.Now()
+		for i := range 1000 {
+			if _, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket,
+				Key: aws.String(fmt.Sprintf("rawsmall/f%04d", i)), Body: bytes.NewReader(body)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	})
+	rawDelete := best(1, func() time.Duration {
+		start := time.Now()
+		for i := range 1000 {
+			if _, err := client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: &bucket,
+				Key: aws.String(fmt.Sprintf("rawsmall/f%04d", i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	})
+	addr := freeAddr(t)
+	_, mnt, _ := mountForeground(t, srv, bucket, "--metrics-addr", addr)
+	requests := func() map[string]int64 {
+		m := map[string]int64{}
+		for _, op := range []string{"head", "list", "get", "put", "delete", "copy", "upload"} {
+			m[op] = metric(t, addr, op)
+		}
+		return m
+	}
+	before := requests()
+	start := time.Now()
+	sh(t, mnt, "cp -r '"+src+"' small")
+	cpTime := time.Since(start)
+	afterCp := requests()
+	start = time.Now()
+	sh(t, mnt, "rm -rf small")
+	rmTime := time.Since(start)
+	afterRm := requests()
+	if n := len(listKeys(t, srv, bucket, "small/")); n != 0 {
+		t.Fatalf("rm -rf left %d objects", n)
+	}
+	unmountForTest(t, mnt)
+	perFile := func(a, b map[string]int64) string {
+		var parts []string
+		for _, op := range []string{"put", "head", "list", "delete", "copy", "upload"} {
+			if d := b[op] - a[op]; d > 0 {
+				parts = append(parts, op+" "+strconv.FormatFloat(float64(d)/1000, 'f', 2, 64))
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	return [][]string{
+		{"write 1 GiB, dd bs=1M conv=fsync", fmt.Sprintf("%.0f MiB/s (%.2fs)", mib(mountWrite), mountWrite.Seconds()),
+			fmt.Sprintf("%.0f MiB/s (%.2fs, multipart 8x8 MiB)", mib(rawWrite), rawWrite.Seconds()),
+			fmt.Sprintf("%.2fx", mib(mountWrite)/mib(rawWrite)), ">= 0.8x"},
+		{"mount peak RSS, writing 1 GiB", fmt.Sprintf("%d MiB", rss>>20), "", "", "<= 200 MiB"},
+		{"cp -r 1,000 files of 4 KiB", fmt.Sprintf("%.2fs", cpTime.Seconds()), fmt.Sprintf("%.2fs (1,000 PutObject)", rawPut.Seconds()),
+			fmt.Sprintf("%.2fx", cpTime.Seconds()/rawPut.Seconds()), "<= 1.5x"},
+		{"  requests per file", perFile(before, afterCp), "", "", "about 1 PUT"},
+		{"rm -rf of them", fmt.Sprintf("%.2fs", rmTime.Seconds()), fmt.Sprintf("%.2fs (1,000 DeleteObject)", rawDelete.Seconds()),
+			fmt.Sprintf("%.2fx", rmTime.Seconds()/rawDelete.Seconds()), "<= 1.5x"},
+		{"  requests per file", perFile(afterCp, afterRm), "", "", ""},
+	}
+}
+
+// rawMultipart uploads data as the SDK would: parts of partSize, n at a time.
+func rawMultipart(t *testing.T, c *s3.Client, bucket, key string, data []byte, partSize, n int) time.Duration {
+	ctx := context.Background()
+	start := time.Now()
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := make([]types.CompletedPart, (len(data)+partSize-1)/partSize)
+	var g errgroup.Group
+	g.SetLimit(n)
+	for i := range parts {
+		g.Go(func() error {
+			num := int32(i + 1)
+			chunk := data[i*partSize : min((i+1)*partSize, len(data))]
+			out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: &key, UploadId: up.UploadId,
+				PartNumber: &num, Body: bytes.NewReader(chunk), ContentLength: aws.Int64(int64(len(chunk)))})
+			if err == nil {
+				parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: &num}
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &bucket, Key: &key,
+		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+		t.Fatal(err)
+	}
+	return time.Since(start)
+}
