@@ -17,7 +17,8 @@ import (
 // reads of the source, never while holding Stream.mu.
 
 const (
-	defaultPartSize    = 8 << 20
+	// DefaultPartSize is the part size when none is configured.
+	DefaultPartSize    = 8 << 20
 	defaultConcurrency = 8
 	maxParts           = 10000 // S3's limit on the parts of one upload
 	// abortTimeout bounds the abort of a failed upload, which must run even
@@ -38,7 +39,7 @@ type UploadOptions struct {
 
 func (o UploadOptions) withDefaults() UploadOptions {
 	if o.PartSize <= 0 {
-		o.PartSize = defaultPartSize
+		o.PartSize = DefaultPartSize
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = defaultConcurrency

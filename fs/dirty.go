@@ -34,9 +34,12 @@ type dirtyFile struct {
 	broken  error
 	headers fileHeaders // what the upload writes
 	stream  *cache.Stream
-	// streamHeaders are the headers the stream's upload started with;
+	// streamHeaders are the headers the stream's upload starts with;
 	// multipart uploads fix headers at their start.
 	streamHeaders fileHeaders
+	streamKey     string
+	partSize      int64 // of the stream's parts
+	streamedParts int64 // full parts reported to the stream
 }
 
 // loaded fetches the object into the staged copy, once, before the first
@@ -92,6 +95,16 @@ func (d *dirtyFile) feedStream() {
 		return
 	}
 	if end, ok := d.staged.Sequential(); ok {
+		if parts := end / d.partSize; parts > d.streamedParts {
+			// A part is complete and its upload may start now: with the
+			// headers of now, the mtime above all.
+			d.streamedParts = parts
+			in := d.headers.putInput(d.streamKey)
+			in.IfNoneMatch, in.IfMatch = d.base == "", d.base
+			if d.stream.SetHeaders(in) {
+				d.streamHeaders = d.headers
+			}
+		}
 		d.stream.Written(end)
 		return
 	}

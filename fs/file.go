@@ -176,7 +176,11 @@ func (f *filesystem) startStream(key string, d *dirtyFile) {
 	in := d.headers.putInput(key)
 	in.IfNoneMatch, in.IfMatch = d.base == "", d.base
 	d.stream = cache.StartStream(f.bucket, d.staged, in, f.cfg.Upload)
-	d.streamHeaders = d.headers
+	d.streamHeaders, d.streamKey = d.headers, key
+	d.partSize = f.cfg.Upload.PartSize
+	if d.partSize <= 0 {
+		d.partSize = cache.DefaultPartSize
+	}
 }
 
 // fileHandle is an open file. Reads come from the staged copy while the
@@ -274,6 +278,7 @@ func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 
 // flush uploads the file if it holds changes S3 does not have.
 func (n *fileNode) flush(ctx context.Context) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	n.mu.Lock()
 	d := n.dirty
 	n.mu.Unlock()
@@ -314,11 +319,23 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 			ReplaceHeaders: true, ContentType: in.ContentType, Metadata: in.Metadata})
 	case stream != nil:
 		fixed := !stream.SetHeaders(in)
+		if fixed {
+			// The multipart upload started with the headers of that time,
+			// and S3 keeps them. Its mtime stands (the writer's later writes
+			// moved it by at most the upload's time): correcting it would
+			// copy the whole object again. Other changes are worth a copy.
+			headers.mtime = d.streamHeaders.mtime
+		}
 		obj, err = stream.Finish(ctx, size)
 		if err == nil && fixed && !sameHeaders(headers, d.streamHeaders) {
-			// A multipart upload keeps the headers it started with.
+			in = headers.putInput(key)
 			obj, err = n.fs.bucket.Copy(ctx, backend.CopyInput{Src: key, Dst: key, SrcETag: obj.ETag, SrcSize: size,
 				ReplaceHeaders: true, ContentType: in.ContentType, Metadata: in.Metadata})
+		}
+		if err == nil && fixed {
+			n.mu.Lock()
+			d.headers.mtime = headers.mtime // what S3 now says
+			n.mu.Unlock()
 		}
 	default:
 		obj, err = cache.Upload(ctx, n.fs.bucket, d.staged, size, in, n.fs.cfg.Upload)

@@ -64,6 +64,7 @@ const (
 // editFileHeaders changes a file's headers: in its dirty state while it is
 // being written (stored by the next upload), else in place.
 func (n *fileNode) editFileHeaders(ctx context.Context, change func(*fileHeaders) (bool, syscall.Errno)) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	key, ok := n.key()
 	if !ok {
 		return syscall.ENOENT
@@ -129,6 +130,7 @@ func (d *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
 // editMarkerHeaders changes the headers of a directory's marker, which an
 // implicit directory gets for the purpose.
 func (d *dirNode) editMarkerHeaders(ctx context.Context, change func(*fileHeaders) (bool, syscall.Errno)) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	prefix, ok := d.prefix()
 	if !ok || prefix == "" {
 		return syscall.ENOTSUP // the bucket's root has no object to hold metadata
