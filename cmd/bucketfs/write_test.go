@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -51,6 +52,27 @@ func TestCreateWriteClose(t *testing.T) {
 	// Start, 4 parts, complete; no PutObject.
 	if got := metric(t, addr, "upload") - uploads; got != 6 || metric(t, addr, "put") != puts {
 		t.Errorf("17 MiB in 5 MiB parts sent %d multipart requests and %d puts, want 6 and 0", got, metric(t, addr, "put")-puts)
+	}
+
+	// A sequential writer's full parts go up while it is still writing.
+	f, err := os.Create(filepath.Join(mnt, "stream.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := metric(t, addr, "upload")
+	chunk := make([]byte, 1<<20)
+	for range 12 {
+		f.Write(chunk)
+	}
+	for deadline := time.Now().Add(10 * time.Second); metric(t, addr, "upload")-before < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no part uploaded while writing: %d multipart requests", metric(t, addr, "upload")-before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	closeOK(t, f)
+	if got := mustGet(t, srv, bucket, "stream.bin"); len(got.body) != 12<<20 {
+		t.Errorf("stream.bin: %d bytes", len(got.body))
 	}
 
 	// dd with conv=fsync: the same through fsync.
