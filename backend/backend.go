@@ -23,6 +23,10 @@ type Object struct {
 
 	HasHeaders  bool
 	ContentType string
+	// SSE is the server-side encryption: "AES256", "aws:kms", or "" for
+	// none; SSEKMSKeyID names the KMS key with "aws:kms".
+	SSE         string
+	SSEKMSKeyID string
 	// Metadata holds the x-amz-meta-* headers, names lower-case and without
 	// the prefix ("mode", "uid", "mtime", ...).
 	Metadata  map[string]string
@@ -67,6 +71,12 @@ type PutInput struct {
 	// IfMatch makes the upload fail with ErrPrecondition unless the current
 	// object has this ETag.
 	IfMatch string
+	// Storage and access settings of the new object; "" leaves each to the
+	// bucket's default.
+	StorageClass string
+	SSE          string // "AES256" or "aws:kms"
+	SSEKMSKeyID  string
+	ACL          string // a canned ACL, e.g. "public-read"
 }
 
 // CopyInput describes a server-side copy of one object.
@@ -78,11 +88,44 @@ type CopyInput struct {
 	// SrcSize is the source's size, when known: a source over 5 GiB is
 	// copied in parts (UploadPartCopy), which S3 requires.
 	SrcSize int64
+	// SrcVersionID copies that version of the source rather than the
+	// current one.
+	SrcVersionID string
 	// ReplaceHeaders gives the copy ContentType and Metadata instead of the
 	// source's (S3's REPLACE metadata directive).
 	ReplaceHeaders bool
 	ContentType    string
 	Metadata       map[string]string
+	// Storage and access settings of the copy. S3 does not carry them over
+	// by itself: callers pass the source's to keep them; "" means the
+	// bucket's default.
+	StorageClass string
+	SSE          string
+	SSEKMSKeyID  string
+	ACL          string
+}
+
+// Grant is one entry of an object's access control list.
+type Grant struct {
+	Grantee    string `json:"grantee"` // canonical user ID, e-mail, or group URI
+	Type       string `json:"type"`    // CanonicalUser, AmazonCustomerByEmail or Group
+	Permission string `json:"permission"`
+}
+
+// ACL is an object's access control list.
+type ACL struct {
+	Owner  string  `json:"owner"`
+	Grants []Grant `json:"grants"`
+}
+
+// Version is one version of a key, as ListObjectVersions reports it.
+type Version struct {
+	ID           string
+	LastModified time.Time
+	Size         int64
+	ETag         string
+	Latest       bool
+	DeleteMarker bool
 }
 
 // PartInput is one part of a multipart upload.
@@ -159,4 +202,30 @@ type Bucket interface {
 
 	// AbortUpload discards an upload and its parts.
 	AbortUpload(ctx context.Context, key, uploadID string) error
+
+	// GetACL returns an object's access control list.
+	GetACL(ctx context.Context, key string) (ACL, error)
+
+	// PutACL gives an object a canned ACL ("private", "public-read", ...).
+	// Servers without ACLs fail with ErrNotImplemented.
+	PutACL(ctx context.Context, key, canned string) error
+
+	// Versions lists the versions and delete markers of exactly key, newest
+	// first. An unversioned bucket has one version, "null".
+	Versions(ctx context.Context, key string) ([]Version, error)
+
+	// Presign returns a URL that lets anyone GET or PUT key until expires
+	// passes. It is computed locally, without a request.
+	Presign(ctx context.Context, key, method string, expires time.Duration) (string, error)
+
+	// Versioning returns the bucket's versioning state: "Unversioned",
+	// "Enabled" or "Suspended". SetVersioning sets "Enabled" or "Suspended".
+	Versioning(ctx context.Context) (string, error)
+	SetVersioning(ctx context.Context, status string) error
+
+	// Policy returns the bucket policy (JSON), or ErrNotFound when there is
+	// none. SetPolicy replaces it; DeletePolicy removes it.
+	Policy(ctx context.Context) (string, error)
+	SetPolicy(ctx context.Context, policy string) error
+	DeletePolicy(ctx context.Context) error
 }

@@ -33,16 +33,21 @@ type Memory struct {
 	MinPartSize int64
 
 	// mu protects the fields below.
-	mu       sync.Mutex
-	objects  map[string]memObject
-	uploads  map[string]*memUpload
-	uploadID int
-	now      func() time.Time
+	mu         sync.Mutex
+	objects    map[string]memObject
+	uploads    map[string]*memUpload
+	uploadID   int
+	now        func() time.Time
+	versioning string                  // "", "Enabled" or "Suspended"
+	versions   map[string][]memVersion // per key, oldest first, once versioned
+	versionSeq int
+	policy     string
 }
 
 type memObject struct {
 	Object
 	data []byte
+	acl  string // canned ACL
 }
 
 type op int
@@ -55,10 +60,11 @@ const (
 	opDelete
 	opCopy
 	opUpload // StartUpload, UploadPart, CompleteUpload, AbortUpload
+	opBucket // versioning and policy
 	opCount
 )
 
-var opNames = [opCount]string{"head", "list", "get", "put", "delete", "copy", "upload"}
+var opNames = [opCount]string{"head", "list", "get", "put", "delete", "copy", "upload", "bucket"}
 
 // NewMemory returns an empty in-memory bucket.
 func NewMemory(name string) *Memory {
@@ -95,7 +101,7 @@ func (m *Memory) begin(ctx context.Context, o op, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if key == "" && o != opList {
+	if key == "" && o != opList && o != opBucket {
 		// S3 has no object without a key; the SDK refuses to send one.
 		return fmt.Errorf("%s: empty key: %w", opNames[o], ErrInvalid)
 	}
@@ -242,20 +248,28 @@ func (m *Memory) store(in PutInput, data []byte, etag string) (Object, error) {
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
+	class := in.StorageClass
+	if class == "" {
+		class = "STANDARD"
+	}
 	o := memObject{
 		Object: Object{
 			Key:          in.Key,
 			Size:         int64(len(data)),
 			ETag:         etag,
 			LastModified: m.now().UTC().Truncate(time.Second),
-			StorageClass: "STANDARD",
+			StorageClass: class,
 			ContentType:  ct,
 			Metadata:     maps.Clone(in.Metadata),
-			VersionID:    "null",
+			SSE:          in.SSE,
+			SSEKMSKeyID:  in.SSEKMSKeyID,
+			VersionID:    m.newVersionID(),
 		},
 		data: data,
+		acl:  in.ACL,
 	}
 	m.objects[in.Key] = o
+	m.recordVersion(in.Key, memVersion{obj: o})
 	return o.withHeaders(), nil
 }
 
@@ -265,6 +279,9 @@ func (m *Memory) Delete(ctx context.Context, key string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if _, ok := m.objects[key]; ok && m.versioning == "Enabled" {
+		m.recordVersion(key, memVersion{deleteMarker: true, id: m.newVersionID(), at: m.now().UTC()})
+	}
 	delete(m.objects, key)
 	return nil
 }

@@ -24,17 +24,21 @@ func (m *Memory) Copy(ctx context.Context, in CopyInput) (Object, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	src, ok := m.objects[in.Src]
+	if in.SrcVersionID != "" {
+		src, ok = m.version(in.Src, in.SrcVersionID)
+	}
 	if !ok {
 		return Object{}, fmt.Errorf("copy %q: %w", in.Src, ErrNotFound)
 	}
-	if in.Src == in.Dst && !in.ReplaceHeaders {
+	if in.Src == in.Dst && !in.ReplaceHeaders && in.SrcVersionID == "" && in.StorageClass == "" && in.SSE == "" {
 		// S3 refuses a copy onto itself that changes nothing.
 		return Object{}, fmt.Errorf("copy %q onto itself without new headers: %w", in.Src, ErrInvalid)
 	}
 	if in.SrcETag != "" && src.ETag != in.SrcETag {
 		return Object{}, fmt.Errorf("copy %q if-match %s: %w", in.Src, in.SrcETag, ErrPrecondition)
 	}
-	headers := PutInput{Key: in.Dst, ContentType: src.ContentType, Metadata: src.Metadata}
+	headers := PutInput{Key: in.Dst, ContentType: src.ContentType, Metadata: src.Metadata,
+		StorageClass: in.StorageClass, SSE: in.SSE, SSEKMSKeyID: in.SSEKMSKeyID, ACL: in.ACL}
 	if in.ReplaceHeaders {
 		headers.ContentType, headers.Metadata = in.ContentType, in.Metadata
 	}

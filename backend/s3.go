@@ -26,6 +26,8 @@ const checkTimeout = 10 * time.Second
 // S3 is a Bucket backed by aws-sdk-go-v2. Create it with NewS3.
 type S3 struct {
 	client *s3.Client
+	// presigner signs URLs locally; built once, as it is used in bulk.
+	presigner *s3.PresignClient
 
 	bucket         string
 	region         string
@@ -40,7 +42,8 @@ type S3 struct {
 	// tests can exercise multipart copies with small objects.
 	copyThreshold, copyPartSize int64
 
-	requests [opCount]atomic.Int64
+	requests        [opCount]atomic.Int64
+	featureRequests [featureOpCount]atomic.Int64
 	// noListHeaders is set once the server refused listing metadata.
 	noListHeaders atomic.Bool
 }
@@ -56,11 +59,17 @@ func (s *S3) Region() string { return s.region }
 func (s *S3) Endpoint() string { return s.endpoint }
 
 // Requests returns how many requests of an operation ("head", "list", "get",
-// "put", "delete", "copy", "upload") the bucket has sent; a Get at the end
-// of an object may send more than one. "copy" counts CopyObject, "upload"
-// every multipart request, UploadPartCopy included. CheckBucket is not
-// counted.
+// "put", "delete", "copy", "upload", "acl", "versions", "bucket") the bucket
+// has sent; a Get at the end of an object may send more than one. "copy"
+// counts CopyObject, "upload" every multipart request, UploadPartCopy
+// included, "acl" GetACL and PutACL, "bucket" the versioning and policy
+// requests. CheckBucket and Presign are not counted.
 func (s *S3) Requests(opName string) int64 {
+	for i, n := range featureOpNames {
+		if n == opName {
+			return s.featureRequests[i].Load()
+		}
+	}
 	for i, n := range opNames {
 		if n == opName {
 			return s.requests[i].Load()
@@ -89,15 +98,26 @@ func (s *S3) CheckBucket(ctx context.Context) error {
 }
 
 func (s *S3) Head(ctx context.Context, key string) (Object, error) {
+	return s.headVersion(ctx, key, "")
+}
+
+// headVersion heads one version of key, or the current one when versionID
+// is "".
+func (s *S3) headVersion(ctx context.Context, key, versionID string) (Object, error) {
 	s.requests[opHead].Add(1)
 	reqCtx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	out, err := s.client.HeadObject(reqCtx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	out, err := s.client.HeadObject(reqCtx, &s3.HeadObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), VersionId: nonEmpty(versionID),
+	})
 	if err != nil {
+		if versionID != "" {
+			return Object{}, fmt.Errorf("head %q version %q: %w", key, versionID, s.fail(ctx, reqCtx, err))
+		}
 		return Object{}, fmt.Errorf("head %q: %w", key, s.fail(ctx, reqCtx, err))
 	}
 	return headers(key, aws.ToInt64(out.ContentLength), out.ETag, out.LastModified, out.StorageClass,
-		out.ContentType, out.Metadata, out.VersionId), nil
+		out.ContentType, out.Metadata, out.VersionId, out.ServerSideEncryption, out.SSEKMSKeyId), nil
 }
 
 func (s *S3) List(ctx context.Context, in ListInput) (ListPage, error) {
@@ -246,7 +266,8 @@ func (s *S3) get(ctx context.Context, key, rng, ifMatch string) (*watchedBody, O
 	if total, ok := rangeTotal(aws.ToString(out.ContentRange)); ok {
 		size = total
 	}
-	obj := headers(key, size, out.ETag, out.LastModified, out.StorageClass, out.ContentType, out.Metadata, out.VersionId)
+	obj := headers(key, size, out.ETag, out.LastModified, out.StorageClass, out.ContentType, out.Metadata, out.VersionId,
+		out.ServerSideEncryption, out.SSEKMSKeyId)
 	return newWatchedBody(ctx, reqCtx, cancel, out.Body, key, s.stallTimeout), obj, nil
 }
 
@@ -281,6 +302,10 @@ func (s *S3) Put(ctx context.Context, in PutInput) (Object, error) {
 	if in.IfMatch != "" {
 		input.IfMatch = aws.String(quote(in.IfMatch))
 	}
+	input.StorageClass = types.StorageClass(in.StorageClass)
+	input.ServerSideEncryption = types.ServerSideEncryption(in.SSE)
+	input.SSEKMSKeyId = nonEmpty(in.SSEKMSKeyID)
+	input.ACL = types.ObjectCannedACL(in.ACL)
 	out, err := s.client.PutObject(reqCtx, input)
 	if err != nil {
 		err = s.fail(ctx, reqCtx, err)
@@ -297,7 +322,8 @@ func (s *S3) Put(ctx context.Context, in PutInput) (Object, error) {
 	}
 	modified := responseDate(out.ResultMetadata)
 	ct := aws.String(contentType)
-	return headers(in.Key, size, out.ETag, &modified, "", ct, in.Metadata, out.VersionId), nil
+	return headers(in.Key, size, out.ETag, &modified, types.StorageClass(in.StorageClass), ct, in.Metadata, out.VersionId,
+		out.ServerSideEncryption, out.SSEKMSKeyId), nil
 }
 
 func (s *S3) Delete(ctx context.Context, key string) error {
@@ -335,7 +361,8 @@ func (s *S3) fail(ctx, reqCtx context.Context, err error) error {
 
 // headers builds the Object of a Head, Get or Put answer.
 func headers(key string, size int64, etag *string, modified *time.Time, class types.StorageClass,
-	contentType *string, metadata map[string]string, versionID *string) Object {
+	contentType *string, metadata map[string]string, versionID *string,
+	sse types.ServerSideEncryption, kmsKeyID *string) Object {
 	version := aws.ToString(versionID)
 	if version == "" {
 		version = "null" // what S3 calls the version of an unversioned object
@@ -350,7 +377,18 @@ func headers(key string, size int64, etag *string, modified *time.Time, class ty
 		ContentType:  aws.ToString(contentType),
 		Metadata:     lowerKeys(metadata),
 		VersionID:    version,
+		SSE:          sseName(sse),
+		SSEKMSKeyID:  aws.ToString(kmsKeyID),
 	}
+}
+
+// sseName maps the SDK's encryption to the contract's names: dual-layer
+// KMS is KMS to a caller; other values pass through as the server said.
+func sseName(sse types.ServerSideEncryption) string {
+	if sse == types.ServerSideEncryptionAwsKmsDsse {
+		return string(types.ServerSideEncryptionAwsKms)
+	}
+	return string(sse)
 }
 
 // storageClass fills in the class S3 leaves out for STANDARD objects.

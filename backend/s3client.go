@@ -110,6 +110,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	}
 	return &S3{
 		client:         client,
+		presigner:      s3.NewPresignClient(client),
 		bucket:         cfg.Bucket,
 		region:         o.Region,
 		endpoint:       endpoint,

@@ -26,6 +26,7 @@ var errorsByCode = map[string]error{
 	"NotFound":                   ErrNotFound,
 	"NoSuchVersion":              ErrNotFound,
 	"NoSuchUpload":               ErrNotFound,
+	"NoSuchBucketPolicy":         ErrNotFound,
 	"NoSuchBucket":               ErrNoSuchBucket,
 	"AccessDenied":               ErrAccessDenied,
 	"Forbidden":                  ErrAccessDenied,
@@ -53,6 +54,7 @@ var errorsByCode = map[string]error{
 	"InvalidPart":                ErrInvalid,
 	"InvalidPartOrder":           ErrInvalid,
 	"MalformedXML":               ErrInvalid, // e.g. completing without parts
+	"MalformedPolicy":            ErrInvalid,
 	"PermanentRedirect":          ErrInvalid,
 	"InvalidRange":               errRangeNotSatisfiable,
 }

@@ -41,7 +41,7 @@ const (
 func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 	var src *Object
 	if in.SrcSize <= 0 || in.SrcSize > s.copyThreshold {
-		head, err := s.Head(ctx, in.Src)
+		head, err := s.headVersion(ctx, in.Src, in.SrcVersionID)
 		if err != nil {
 			return Object{}, fmt.Errorf("copy to %q: %w", in.Dst, err)
 		}
@@ -64,8 +64,14 @@ func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 	input := &s3.CopyObjectInput{
 		Bucket:            aws.String(s.bucket),
 		Key:               aws.String(in.Dst),
-		CopySource:        aws.String(copySource(s.bucket, in.Src)),
+		CopySource:        aws.String(copySourceVersion(s.bucket, in.Src, in.SrcVersionID)),
 		MetadataDirective: types.MetadataDirectiveCopy,
+		// S3 does not carry these over: each is the caller's choice or the
+		// bucket's default.
+		StorageClass:         types.StorageClass(in.StorageClass),
+		ServerSideEncryption: types.ServerSideEncryption(in.SSE),
+		SSEKMSKeyId:          nonEmpty(in.SSEKMSKeyID),
+		ACL:                  types.ObjectCannedACL(in.ACL),
 	}
 	if in.SrcETag != "" {
 		input.CopySourceIfMatch = aws.String(quote(in.SrcETag))
@@ -84,14 +90,16 @@ func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 	if r := out.CopyObjectResult; r != nil {
 		etag, modified = r.ETag, r.LastModified
 	}
-	obj := headers(in.Dst, size, etag, modified, "", nil, nil, out.VersionId)
+	obj := headers(in.Dst, size, etag, modified, types.StorageClass(in.StorageClass), nil, nil, out.VersionId,
+		out.ServerSideEncryption, out.SSEKMSKeyId)
 	return copiedHeaders(obj, in, src), nil
 }
 
 // copyParts copies src with a multipart upload of UploadPartCopy parts, up
 // to copyConcurrency at a time, and aborts the upload on any error.
 func (s *S3) copyParts(ctx context.Context, in CopyInput, src Object) (Object, error) {
-	start := PutInput{Key: in.Dst, ContentType: src.ContentType, Metadata: src.Metadata}
+	start := PutInput{Key: in.Dst, ContentType: src.ContentType, Metadata: src.Metadata,
+		StorageClass: in.StorageClass, SSE: in.SSE, SSEKMSKeyID: in.SSEKMSKeyID, ACL: in.ACL}
 	if in.ReplaceHeaders {
 		start.ContentType, start.Metadata = in.ContentType, in.Metadata
 	}
@@ -108,7 +116,7 @@ func (s *S3) copyParts(ctx context.Context, in CopyInput, src Object) (Object, e
 		s.abortAfterFailure(ctx, in.Dst, id)
 		return Object{}, fmt.Errorf("copy %q to %q in parts: %w", in.Src, in.Dst, err)
 	}
-	obj.Size = src.Size
+	obj.Size, obj.StorageClass = src.Size, storageClass(in.StorageClass)
 	return copiedHeaders(obj, in, &src), nil
 }
 
@@ -132,7 +140,7 @@ func (s *S3) copyPartsOf(ctx context.Context, in CopyInput, src Object, uploadID
 				Key:               aws.String(in.Dst),
 				UploadId:          aws.String(uploadID),
 				PartNumber:        aws.Int32(int32(i + 1)),
-				CopySource:        aws.String(copySource(s.bucket, in.Src)),
+				CopySource:        aws.String(copySourceVersion(s.bucket, in.Src, in.SrcVersionID)),
 				CopySourceRange:   aws.String(fmt.Sprintf("bytes=%d-%d", first, last)),
 				CopySourceIfMatch: aws.String(quote(src.ETag)),
 			})
@@ -176,10 +184,14 @@ func (s *S3) StartUpload(ctx context.Context, in PutInput) (string, error) {
 	reqCtx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	out, err := s.client.CreateMultipartUpload(reqCtx, &s3.CreateMultipartUploadInput{
-		Bucket:      aws.String(s.bucket),
-		Key:         aws.String(in.Key),
-		ContentType: aws.String(contentTypeOrDefault(in.ContentType)),
-		Metadata:    in.Metadata,
+		Bucket:               aws.String(s.bucket),
+		Key:                  aws.String(in.Key),
+		ContentType:          aws.String(contentTypeOrDefault(in.ContentType)),
+		Metadata:             in.Metadata,
+		StorageClass:         types.StorageClass(in.StorageClass),
+		ServerSideEncryption: types.ServerSideEncryption(in.SSE),
+		SSEKMSKeyId:          nonEmpty(in.SSEKMSKeyID),
+		ACL:                  types.ObjectCannedACL(in.ACL),
 	})
 	if err != nil {
 		return "", fmt.Errorf("start upload %q: %w", in.Key, s.fail(ctx, reqCtx, err))
@@ -233,7 +245,7 @@ func (s *S3) CompleteUpload(ctx context.Context, in CompleteInput) (Object, erro
 		return obj, nil
 	}
 	return headers(in.Key, aws.ToInt64(out.ContentLength), out.ETag, out.LastModified, out.StorageClass,
-		out.ContentType, out.Metadata, out.VersionId), nil
+		out.ContentType, out.Metadata, out.VersionId, out.ServerSideEncryption, out.SSEKMSKeyId), nil
 }
 
 // complete sends CompleteMultipartUpload and returns the object without
@@ -270,7 +282,7 @@ func (s *S3) complete(ctx context.Context, in CompleteInput) (Object, error) {
 		return Object{}, err
 	}
 	modified := responseDate(out.ResultMetadata)
-	obj := headers(in.Key, 0, out.ETag, &modified, "", nil, nil, out.VersionId)
+	obj := headers(in.Key, 0, out.ETag, &modified, "", nil, nil, out.VersionId, out.ServerSideEncryption, out.SSEKMSKeyId)
 	obj.HasHeaders, obj.Metadata = false, nil
 	return obj, nil
 }
@@ -316,6 +328,15 @@ func copySource(bucket, key string) string {
 		segments[i] = strings.ReplaceAll(url.PathEscape(seg), "+", "%2B")
 	}
 	return strings.Join(segments, "/")
+}
+
+// copySourceVersion is copySource naming one version of the key; the
+// version ID goes in a query string, after the escaped key.
+func copySourceVersion(bucket, key, versionID string) string {
+	if versionID == "" {
+		return copySource(bucket, key)
+	}
+	return copySource(bucket, key) + "?versionId=" + url.QueryEscape(versionID)
 }
 
 func contentTypeOrDefault(contentType string) string {

@@ -20,6 +20,9 @@ func (m *Meta) Put(ctx context.Context, in backend.PutInput) (backend.Object, er
 		m.forgetOnConflict(in.Key, err)
 		return obj, err
 	}
+	if obj.SSE == "" && in.SSE != "" {
+		obj.SSE, obj.SSEKMSKeyID = in.SSE, in.SSEKMSKeyID
+	}
 	m.recordObject(obj)
 	return obj, nil
 }
@@ -45,10 +48,9 @@ func (m *Meta) Copy(ctx context.Context, in backend.CopyInput) (backend.Object, 
 	if obj.Size == 0 {
 		obj.Size = in.SrcSize
 	}
-	if !in.ReplaceHeaders {
-		// The answer does not carry the headers the copy kept.
-		obj.HasHeaders, obj.ContentType, obj.Metadata = false, "", nil
-	}
+	// A copy's answer does not carry all the headers the copy has (its
+	// encryption, for one): the next caller that needs them asks.
+	obj.HasHeaders = false
 	m.recordObject(obj)
 	return obj, nil
 }

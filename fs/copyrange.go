@@ -5,8 +5,6 @@ import (
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
-
-	"github.com/bucketfs/bucketfs/backend"
 )
 
 var _ = (gofs.NodeCopyFileRanger)((*fileNode)(nil))
@@ -58,10 +56,9 @@ func (src *fileNode) CopyFileRange(ctx context.Context, fhIn gofs.FileHandle, of
 		d.stream = nil
 	}
 	dst.mu.Unlock()
-	copied, err := src.fs.bucket.Copy(ctx, backend.CopyInput{
-		Src: srcKey, Dst: dstKey, SrcETag: obj.ETag, SrcSize: obj.Size,
-		ReplaceHeaders: true, ContentType: headers.contentType, Metadata: headers.metadata(),
-	})
+	in := headers.copyInput(obj)
+	in.Dst = dstKey
+	copied, err := src.fs.bucket.Copy(ctx, in)
 	if err != nil {
 		return 0, src.fs.errno("copy_file_range", srcKey, err)
 	}

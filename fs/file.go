@@ -315,8 +315,7 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 	switch {
 	case remote:
 		// The content is still the object's: only headers changed.
-		obj, err = n.fs.bucket.Copy(ctx, backend.CopyInput{Src: key, Dst: key, SrcETag: base, SrcSize: size,
-			ReplaceHeaders: true, ContentType: in.ContentType, Metadata: in.Metadata})
+		obj, err = n.fs.bucket.Copy(ctx, headers.copyInput(backend.Object{Key: key, ETag: base, Size: size}))
 	case stream != nil:
 		fixed := !stream.SetHeaders(in)
 		if fixed {
@@ -328,9 +327,7 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 		}
 		obj, err = stream.Finish(ctx, size)
 		if err == nil && fixed && !sameHeaders(headers, d.streamHeaders) {
-			in = headers.putInput(key)
-			obj, err = n.fs.bucket.Copy(ctx, backend.CopyInput{Src: key, Dst: key, SrcETag: obj.ETag, SrcSize: size,
-				ReplaceHeaders: true, ContentType: in.ContentType, Metadata: in.Metadata})
+			obj, err = n.fs.bucket.Copy(ctx, headers.copyInput(backend.Object{Key: key, ETag: obj.ETag, Size: size}))
 		}
 		if err == nil && fixed {
 			n.mu.Lock()
@@ -353,7 +350,8 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 
 func sameHeaders(a, b fileHeaders) bool {
 	am, bm := a.metadata(), b.metadata()
-	if a.contentType != b.contentType || len(am) != len(bm) {
+	if a.contentType != b.contentType || a.storageClass != b.storageClass || a.sse != b.sse ||
+		a.sseKMSKeyID != b.sseKMSKeyID || len(am) != len(bm) {
 		return false
 	}
 	for k, v := range am {

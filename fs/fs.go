@@ -38,6 +38,9 @@ type Config struct {
 	ReadBudget        *cache.Budget       // bounds read-ahead memory of the mount
 	Staging           *cache.Staging      // where files being written are staged
 	Upload            cache.UploadOptions // part size and parallelism of uploads
+	Defaults          UploadDefaults      // S3 settings of new objects
+	PresignExpiry     time.Duration       // lifetime of user.s3.presigned_url
+	Endpoint, Region  string              // shown on the root
 	Logger            *slog.Logger
 	Debug             bool // log every FUSE request
 }

@@ -23,6 +23,10 @@ type fileHeaders struct {
 	mtime       time.Time
 	contentType string
 	user        map[string]string // x-amz-meta-* other than the POSIX ones
+	// S3 settings, which S3 does not carry over by itself when an object
+	// is rewritten or copied: kept from the object, or the mount's defaults
+	// for a new one. acl applies to new objects only.
+	storageClass, sse, sseKMSKeyID, acl string
 }
 
 // headersOf reads an object's headers, filling what they lack from the
@@ -35,6 +39,10 @@ func (f *filesystem) headersOf(k kind, obj backend.Object) fileHeaders {
 		mtime:       time.Unix(int64(a.Mtime), int64(a.Mtimensec)),
 		contentType: obj.ContentType,
 		user:        map[string]string{},
+		sse:         obj.SSE, sseKMSKeyID: obj.SSEKMSKeyID,
+	}
+	if obj.StorageClass != "STANDARD" {
+		h.storageClass = obj.StorageClass
 	}
 	for name, v := range obj.Metadata {
 		if !posixHeaders[name] {
@@ -46,12 +54,21 @@ func (f *filesystem) headersOf(k kind, obj backend.Object) fileHeaders {
 
 // newHeaders are the headers of a file or directory this mount creates.
 func (f *filesystem) newHeaders(mode uint32, uid, gid uint32, name string) fileHeaders {
+	d := f.cfg.Defaults
 	return fileHeaders{
 		mode: mode, uid: uid, gid: gid,
-		mtime:       time.Now(),
-		contentType: contentTypeOf(mode, name),
-		user:        map[string]string{},
+		mtime:        time.Now(),
+		contentType:  contentTypeOf(mode, name),
+		user:         map[string]string{},
+		storageClass: d.StorageClass, sse: d.SSE, sseKMSKeyID: d.SSEKMSKeyID, acl: d.ACL,
 	}
+}
+
+// UploadDefaults are the S3 settings of the objects a mount creates
+// (--storage-class, --sse, --sse-kms-key-id, --acl); "" leaves each to the
+// bucket.
+type UploadDefaults struct {
+	StorageClass, SSE, SSEKMSKeyID, ACL string
 }
 
 // metadata renders the headers as x-amz-meta-* values: mode in decimal,
@@ -70,7 +87,15 @@ func (h fileHeaders) metadata() map[string]string {
 
 // putInput is an upload of key with these headers.
 func (h fileHeaders) putInput(key string) backend.PutInput {
-	return backend.PutInput{Key: key, ContentType: h.contentType, Metadata: h.metadata(), Size: -1}
+	return backend.PutInput{Key: key, ContentType: h.contentType, Metadata: h.metadata(), Size: -1,
+		StorageClass: h.storageClass, SSE: h.sse, SSEKMSKeyID: h.sseKMSKeyID, ACL: h.acl}
+}
+
+// copyInput rewrites obj with these headers in place (server-side).
+func (h fileHeaders) copyInput(obj backend.Object) backend.CopyInput {
+	return backend.CopyInput{Src: obj.Key, Dst: obj.Key, SrcETag: obj.ETag, SrcSize: obj.Size,
+		ReplaceHeaders: true, ContentType: h.contentType, Metadata: h.metadata(),
+		StorageClass: h.storageClass, SSE: h.sse, SSEKMSKeyID: h.sseKMSKeyID}
 }
 
 // contentTypeOf guesses a Content-Type from the file name's extension,

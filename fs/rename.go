@@ -76,11 +76,23 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 }
 
 // move copies obj to dst, conditional on obj's version, then deletes it.
+// The copy keeps the storage class and encryption, which S3 would not.
 func (f *filesystem) move(ctx context.Context, obj backend.Object, dst string) (backend.Object, error) {
 	if obj.Key == dst {
 		return obj, nil
 	}
-	copied, err := f.bucket.Copy(ctx, backend.CopyInput{Src: obj.Key, Dst: dst, SrcETag: obj.ETag, SrcSize: obj.Size})
+	if !obj.HasHeaders {
+		var err error
+		if obj, err = f.headers(ctx, obj.Key); err != nil {
+			return obj, err
+		}
+	}
+	class := obj.StorageClass
+	if class == "STANDARD" {
+		class = ""
+	}
+	copied, err := f.bucket.Copy(ctx, backend.CopyInput{Src: obj.Key, Dst: dst, SrcETag: obj.ETag, SrcSize: obj.Size,
+		StorageClass: class, SSE: obj.SSE, SSEKMSKeyID: obj.SSEKMSKeyID})
 	if err != nil {
 		return copied, err
 	}

@@ -7,8 +7,6 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-
-	"github.com/bucketfs/bucketfs/backend"
 )
 
 // truncate sets the size of a file being written. Shrinking to zero needs
@@ -134,10 +132,7 @@ func (f *filesystem) editHeaders(ctx context.Context, key string, change func(*f
 	if errno != 0 || !changed {
 		return errno
 	}
-	_, err = f.bucket.Copy(ctx, backend.CopyInput{
-		Src: key, Dst: key, SrcETag: obj.ETag, SrcSize: obj.Size,
-		ReplaceHeaders: true, ContentType: h.contentType, Metadata: h.metadata(),
-	})
+	_, err = f.bucket.Copy(ctx, h.copyInput(obj))
 	return f.errno("setattr", key, err)
 }
 

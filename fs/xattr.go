@@ -2,9 +2,12 @@ package fs
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 
@@ -15,21 +18,62 @@ import (
 // show as file attributes, not as user.* xattrs.
 var posixHeaders = map[string]bool{"mode": true, "uid": true, "gid": true, "mtime": true, "atime": true, "ctime": true}
 
-// objectXattrs lists an object's extended attributes in a stable order.
-// obj may be the zero Object (an implicit directory): it has a URI only.
-func (f *filesystem) objectXattrs(key string, obj backend.Object) [][2]string {
-	attrs := [][2]string{{"user.s3.uri", "s3://" + f.bucket.Name() + "/" + key}}
+// xattr is one extended attribute; value computes it when asked, since
+// some cost a request (acl, versions) or a signature (presigned_url).
+type xattr struct {
+	name  string
+	value func(ctx context.Context) (string, error)
+}
+
+func constant(v string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) { return v, nil }
+}
+
+// objectXattrs are the attributes of an object (design.md §5). obj may be
+// the zero Object (an implicit directory): it has a URI only.
+func (f *filesystem) objectXattrs(key string, obj backend.Object) []xattr {
+	attrs := []xattr{{"user.s3.uri", constant("s3://" + f.bucket.Name() + "/" + key)}}
 	if obj.Key == "" {
 		return attrs
 	}
-	attrs = append(attrs,
-		[2]string{"user.s3.etag", obj.ETag},
-		[2]string{"user.s3.storage_class", obj.StorageClass},
-		[2]string{"user.s3.content_type", obj.ContentType},
-	)
-	if obj.VersionID != "" {
-		attrs = append(attrs, [2]string{"user.s3.version_id", obj.VersionID})
+	sse := obj.SSE
+	if sse == "" {
+		sse = "none"
 	}
+	version := obj.VersionID
+	if version == "" {
+		version = "null"
+	}
+	attrs = append(attrs,
+		xattr{"user.s3.etag", constant(obj.ETag)},
+		xattr{"user.s3.version_id", constant(version)},
+		xattr{"user.s3.storage_class", constant(obj.StorageClass)},
+		xattr{"user.s3.sse", constant(sse)},
+	)
+	if obj.SSE == "aws:kms" {
+		attrs = append(attrs, xattr{"user.s3.sse_kms_key_id", constant(obj.SSEKMSKeyID)})
+	}
+	attrs = append(attrs,
+		xattr{"user.s3.acl", func(ctx context.Context) (string, error) {
+			acl, err := f.bucket.GetACL(ctx, key)
+			if err != nil {
+				return "", err
+			}
+			out, err := json.Marshal(acl)
+			return string(out), err
+		}},
+		xattr{"user.s3.content_type", constant(obj.ContentType)},
+		xattr{"user.s3.presigned_url", func(ctx context.Context) (string, error) {
+			return f.bucket.Presign(ctx, key, "GET", f.cfg.PresignExpiry)
+		}},
+		xattr{"user.s3.versions", func(ctx context.Context) (string, error) {
+			versions, err := f.bucket.Versions(ctx, key)
+			if err != nil {
+				return "", err
+			}
+			return formatVersions(versions), nil
+		}},
+	)
 	names := make([]string, 0, len(obj.Metadata))
 	for name := range obj.Metadata {
 		if !posixHeaders[name] {
@@ -38,20 +82,51 @@ func (f *filesystem) objectXattrs(key string, obj backend.Object) [][2]string {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		attrs = append(attrs, [2]string{"user." + name, obj.Metadata[name]})
+		attrs = append(attrs, xattr{"user." + name, constant(obj.Metadata[name])})
 	}
 	return attrs
 }
 
+// formatVersions writes one line per version, newest first:
+// ID<TAB>RFC3339 time<TAB>size<TAB>flags (latest, delete-marker, or -).
+func formatVersions(versions []backend.Version) string {
+	var b strings.Builder
+	for _, v := range versions {
+		var flags []string
+		if v.Latest {
+			flags = append(flags, "latest")
+		}
+		if v.DeleteMarker {
+			flags = append(flags, "delete-marker")
+		}
+		if len(flags) == 0 {
+			flags = []string{"-"}
+		}
+		fmt.Fprintf(&b, "%s\t%s\t%d\t%s\n", v.ID, v.LastModified.UTC().Format(time.RFC3339), v.Size, strings.Join(flags, ","))
+	}
+	return b.String()
+}
+
+// rootXattrs are the bucket's attributes, on the mount's root.
+func (f *filesystem) rootXattrs() []xattr {
+	return []xattr{
+		{"user.s3.uri", constant("s3://" + f.bucket.Name() + "/" + f.cfg.Prefix)},
+		{"user.s3.bucket", constant(f.bucket.Name())},
+		{"user.s3.region", constant(f.cfg.Region)},
+		{"user.s3.endpoint", constant(f.cfg.Endpoint)},
+		{"user.s3.versioning", f.bucket.Versioning},
+		{"user.s3.policy", f.bucket.Policy},
+	}
+}
+
 // xattrsOf returns the attributes of the object behind a node: key for a
-// file, the marker for a directory prefix.
-func (f *filesystem) xattrsOf(ctx context.Context, key string) ([][2]string, syscall.Errno) {
-	if key == "" {
-		// The bucket's root has no object.
-		return f.objectXattrs(key, backend.Object{}), 0
+// file, the marker for a directory prefix, the bucket for the root.
+func (f *filesystem) xattrsOf(ctx context.Context, key string, root bool) ([]xattr, syscall.Errno) {
+	if root {
+		return f.rootXattrs(), 0
 	}
 	obj, err := f.headers(ctx, key)
-	if err != nil && !(isNotFound(err) && (key == "" || key[len(key)-1] == '/')) {
+	if err != nil && !(isNotFound(err) && strings.HasSuffix(key, "/")) {
 		return nil, f.errno("getxattr", key, err)
 	}
 	return f.objectXattrs(key, obj), 0
@@ -63,48 +138,47 @@ func (f *filesystem) xattrsOf(ctx context.Context, key string) ([][2]string, sys
 // asking, which saves `ls -l` two round trips per file.
 func ownXattr(name string) bool { return strings.HasPrefix(name, "user.") }
 
-func getxattr(attrs [][2]string, name string, dest []byte) (uint32, syscall.Errno) {
+// getxattrOf and listxattrOf serve the object behind a node.
+func (f *filesystem) getxattrOf(ctx context.Context, key string, root bool, name string, dest []byte) (uint32, syscall.Errno) {
+	if !ownXattr(name) {
+		return 0, syscall.ENOTSUP
+	}
+	attrs, errno := f.xattrsOf(ctx, key, root)
+	if errno != 0 {
+		return 0, errno
+	}
 	for _, a := range attrs {
-		if a[0] == name {
-			if len(dest) < len(a[1]) {
-				return uint32(len(a[1])), syscall.ERANGE
-			}
-			return uint32(copy(dest, a[1])), 0
+		if a.name != name {
+			continue
 		}
+		v, err := a.value(ctx)
+		if isNotFound(err) {
+			return 0, syscall.ENODATA // no policy, say
+		}
+		if err != nil {
+			return 0, f.errno("getxattr", key, err)
+		}
+		if len(dest) < len(v) {
+			return uint32(len(v)), syscall.ERANGE
+		}
+		return uint32(copy(dest, v)), 0
 	}
 	return 0, syscall.ENODATA
 }
 
-func listxattr(attrs [][2]string, dest []byte) (uint32, syscall.Errno) {
+func (f *filesystem) listxattrOf(ctx context.Context, key string, root bool, dest []byte) (uint32, syscall.Errno) {
+	attrs, errno := f.xattrsOf(ctx, key, root)
+	if errno != 0 {
+		return 0, errno
+	}
 	var names []byte
 	for _, a := range attrs {
-		names = append(append(names, a[0]...), 0)
+		names = append(append(names, a.name...), 0)
 	}
 	if len(dest) < len(names) {
 		return uint32(len(names)), syscall.ERANGE
 	}
 	return uint32(copy(dest, names)), 0
-}
-
-// getxattrOf and listxattrOf serve the object behind a node: key for a
-// file, the prefix (its marker) for a directory.
-func (f *filesystem) getxattrOf(ctx context.Context, key, name string, dest []byte) (uint32, syscall.Errno) {
-	if !ownXattr(name) {
-		return 0, syscall.ENOTSUP
-	}
-	attrs, errno := f.xattrsOf(ctx, key)
-	if errno != 0 {
-		return 0, errno
-	}
-	return getxattr(attrs, name, dest)
-}
-
-func (f *filesystem) listxattrOf(ctx context.Context, key string, dest []byte) (uint32, syscall.Errno) {
-	attrs, errno := f.xattrsOf(ctx, key)
-	if errno != 0 {
-		return 0, errno
-	}
-	return listxattr(attrs, dest)
 }
 
 var (
@@ -119,7 +193,7 @@ func (n *fileNode) Getxattr(ctx context.Context, name string, dest []byte) (uint
 	if !ok {
 		return 0, syscall.ENOENT
 	}
-	return n.fs.getxattrOf(ctx, key, name, dest)
+	return n.fs.getxattrOf(ctx, key, false, name, dest)
 }
 
 func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
@@ -127,7 +201,7 @@ func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.
 	if !ok {
 		return 0, syscall.ENOENT
 	}
-	return n.fs.listxattrOf(ctx, key, dest)
+	return n.fs.listxattrOf(ctx, key, false, dest)
 }
 
 func (d *dirNode) Getxattr(ctx context.Context, name string, dest []byte) (uint32, syscall.Errno) {
@@ -135,7 +209,7 @@ func (d *dirNode) Getxattr(ctx context.Context, name string, dest []byte) (uint3
 	if !ok {
 		return 0, syscall.ENOENT
 	}
-	return d.fs.getxattrOf(ctx, prefix, name, dest)
+	return d.fs.getxattrOf(ctx, prefix, d.IsRoot(), name, dest)
 }
 
 func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
@@ -143,5 +217,5 @@ func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.E
 	if !ok {
 		return 0, syscall.ENOENT
 	}
-	return d.fs.listxattrOf(ctx, prefix, dest)
+	return d.fs.listxattrOf(ctx, prefix, d.IsRoot(), dest)
 }

@@ -90,6 +90,9 @@ var (
 )
 
 func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if s3name, ok := strings.CutPrefix(attr, "user.s3."); ok {
+		return n.setS3Xattr(uninterrupted(ctx), s3name, strings.TrimRight(string(data), "\x00\n"))
+	}
 	name, errno := userXattr(attr)
 	if errno != 0 {
 		return errno
@@ -101,6 +104,9 @@ func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags
 }
 
 func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if strings.HasPrefix(attr, "user.s3.") {
+		return syscall.EPERM // S3's own attributes cannot be removed
+	}
 	name, errno := userXattr(attr)
 	if errno != 0 {
 		return errno
@@ -109,6 +115,12 @@ func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
 }
 
 func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if s3name, ok := strings.CutPrefix(attr, "user.s3."); ok {
+		if !d.IsRoot() {
+			return syscall.ENOTSUP
+		}
+		return d.fs.setRootXattr(uninterrupted(ctx), s3name, strings.TrimRight(string(data), "\x00\n"))
+	}
 	name, errno := userXattr(attr)
 	if errno != 0 {
 		return errno
@@ -120,6 +132,12 @@ func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags 
 }
 
 func (d *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if s3name, ok := strings.CutPrefix(attr, "user.s3."); ok {
+		if !d.IsRoot() {
+			return syscall.EPERM
+		}
+		return d.fs.removeRootXattr(uninterrupted(ctx), s3name)
+	}
 	name, errno := userXattr(attr)
 	if errno != 0 {
 		return errno

@@ -18,8 +18,9 @@ import (
 	"github.com/bucketfs/bucketfs/backend"
 )
 
-// Run runs the suite. newBucket is called once per subtest and may return a
-// fresh or a shared bucket: each subtest keeps to its own key prefix.
+// Run runs the suite. newBucket is called once per subtest and must return
+// a bucket of that subtest's own: most subtests keep to their own key
+// prefix, but some change bucket-wide settings (versioning, policy).
 func Run(t *testing.T, newBucket func(t *testing.T) backend.Bucket) {
 	tests := []struct {
 		name string
@@ -43,6 +44,15 @@ func Run(t *testing.T, newBucket func(t *testing.T) backend.Bucket) {
 		{"MultipartInvalid", testMultipartInvalid},
 		{"ConditionalComplete", testConditionalComplete},
 		{"AbortUpload", testAbortUpload},
+		{"SSE", testSSE},
+		{"StorageClass", testStorageClass},
+		{"CopySettings", testCopySettings},
+		{"CopyVersion", testCopyVersion},
+		{"Versions", testVersions},
+		{"Presign", testPresign},
+		{"ACL", testACL},
+		{"Versioning", testVersioning},
+		{"Policy", testPolicy},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -189,6 +189,12 @@ func serve(opts Options, ready func()) error {
 		// bounded; more readers share it and fall back to smaller fetches.
 		ReadBudget: cache.NewBudget(2 * opts.ReadAhead),
 		Staging:    staging,
+		Defaults: fs.UploadDefaults{
+			StorageClass: opts.StorageClass, SSE: opts.SSE, SSEKMSKeyID: opts.SSEKMSKeyID, ACL: opts.ACL,
+		},
+		PresignExpiry: opts.PresignExpiry,
+		Endpoint:      s3.Endpoint(),
+		Region:        s3.Region(),
 		Upload: cache.UploadOptions{
 			PartSize:    opts.PartSize,
 			Concurrency: opts.UploadConcurrency,

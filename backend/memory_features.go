@@ -1,0 +1,205 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// memVersion is one version of a key in a versioned memory bucket.
+type memVersion struct {
+	obj          memObject
+	id           string // of a delete marker; an object's is obj.VersionID
+	at           time.Time
+	deleteMarker bool
+}
+
+// newVersionID names the next version: "null" until versioning is enabled.
+// Called with m.mu held.
+func (m *Memory) newVersionID() string {
+	if m.versioning != "Enabled" {
+		return "null"
+	}
+	m.versionSeq++
+	return fmt.Sprintf("v%06d", m.versionSeq)
+}
+
+// recordVersion keeps a version of key once the bucket has been versioned;
+// a "null" version replaces the previous "null" one, as on S3. Called with
+// m.mu held.
+func (m *Memory) recordVersion(key string, v memVersion) {
+	if m.versioning == "" {
+		return
+	}
+	if m.versions == nil {
+		m.versions = map[string][]memVersion{}
+	}
+	id := v.id
+	if !v.deleteMarker {
+		id = v.obj.VersionID
+	}
+	list := slices.DeleteFunc(m.versions[key], func(old memVersion) bool {
+		return id == "null" && old.versionID() == "null"
+	})
+	m.versions[key] = append(list, v)
+}
+
+func (v memVersion) versionID() string {
+	if v.deleteMarker {
+		return v.id
+	}
+	return v.obj.VersionID
+}
+
+// version finds one version of key. Called with m.mu held.
+func (m *Memory) version(key, id string) (memObject, bool) {
+	for _, v := range m.versions[key] {
+		if !v.deleteMarker && v.obj.VersionID == id {
+			return v.obj, true
+		}
+	}
+	if o, ok := m.objects[key]; ok && o.VersionID == id {
+		return o, true
+	}
+	return memObject{}, false
+}
+
+func (m *Memory) GetACL(ctx context.Context, key string) (ACL, error) {
+	if err := m.begin(ctx, opHead, key); err != nil {
+		return ACL{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.objects[key]
+	if !ok {
+		return ACL{}, fmt.Errorf("get acl %q: %w", key, ErrNotFound)
+	}
+	acl := ACL{Owner: "memory-owner", Grants: []Grant{{Grantee: "memory-owner", Type: "CanonicalUser", Permission: "FULL_CONTROL"}}}
+	switch o.acl {
+	case "public-read", "public-read-write":
+		acl.Grants = append(acl.Grants, Grant{Grantee: "http://acs.amazonaws.com/groups/global/AllUsers", Type: "Group", Permission: "READ"})
+	case "authenticated-read":
+		acl.Grants = append(acl.Grants, Grant{Grantee: "http://acs.amazonaws.com/groups/global/AuthenticatedUsers", Type: "Group", Permission: "READ"})
+	}
+	return acl, nil
+}
+
+func (m *Memory) PutACL(ctx context.Context, key, canned string) error {
+	if err := m.begin(ctx, opPut, key); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.objects[key]
+	if !ok {
+		return fmt.Errorf("put acl %q: %w", key, ErrNotFound)
+	}
+	o.acl = canned
+	m.objects[key] = o
+	return nil
+}
+
+func (m *Memory) Versions(ctx context.Context, key string) ([]Version, error) {
+	if err := m.begin(ctx, opList, key); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Version
+	if list := m.versions[key]; len(list) > 0 {
+		for i := len(list) - 1; i >= 0; i-- {
+			v := list[i]
+			if v.deleteMarker {
+				out = append(out, Version{ID: v.id, LastModified: v.at, DeleteMarker: true})
+			} else {
+				out = append(out, Version{ID: v.obj.VersionID, LastModified: v.obj.LastModified, Size: v.obj.Size, ETag: v.obj.ETag})
+			}
+		}
+		out[0].Latest = true
+		return out, nil
+	}
+	if o, ok := m.objects[key]; ok {
+		return []Version{{ID: o.VersionID, LastModified: o.LastModified, Size: o.Size, ETag: o.ETag, Latest: true}}, nil
+	}
+	return nil, nil
+}
+
+// Presign returns a memory:// URL: it names what would be signed, but no
+// server answers it.
+func (m *Memory) Presign(ctx context.Context, key, method string, expires time.Duration) (string, error) {
+	if method != "GET" && method != "PUT" {
+		return "", fmt.Errorf("presign %s: %w", method, ErrInvalid)
+	}
+	if expires < time.Second || expires > 7*24*time.Hour {
+		return "", fmt.Errorf("presign expiry %v not within 1s and 7 days: %w", expires, ErrInvalid)
+	}
+	q := url.Values{"method": {method}, "expires": {strconv.Itoa(int(expires.Seconds()))}}
+	return "memory://" + m.name + "/" + url.PathEscape(key) + "?" + q.Encode(), nil
+}
+
+func (m *Memory) Versioning(ctx context.Context) (string, error) {
+	if err := m.begin(ctx, opBucket, ""); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.versioning == "" {
+		return "Unversioned", nil
+	}
+	return m.versioning, nil
+}
+
+func (m *Memory) SetVersioning(ctx context.Context, status string) error {
+	if err := m.begin(ctx, opBucket, ""); err != nil {
+		return err
+	}
+	if status != "Enabled" && status != "Suspended" {
+		return fmt.Errorf("versioning %q: %w", status, ErrInvalid)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.versioning == "" {
+		// Objects stored before versioning are the "null" version.
+		m.versions = map[string][]memVersion{}
+		for k, o := range m.objects {
+			m.versions[k] = []memVersion{{obj: o}}
+		}
+	}
+	m.versioning = status
+	return nil
+}
+
+func (m *Memory) Policy(ctx context.Context) (string, error) {
+	if err := m.begin(ctx, opBucket, ""); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.policy == "" {
+		return "", fmt.Errorf("bucket policy: %w", ErrNotFound)
+	}
+	return m.policy, nil
+}
+
+func (m *Memory) SetPolicy(ctx context.Context, policy string) error {
+	if err := m.begin(ctx, opBucket, ""); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.policy = policy
+	return nil
+}
+
+func (m *Memory) DeletePolicy(ctx context.Context) error {
+	if err := m.begin(ctx, opBucket, ""); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.policy = ""
+	return nil
+}

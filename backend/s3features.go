@@ -1,0 +1,247 @@
+package backend
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// Object ACLs, versions, presigned URLs and the bucket-wide settings
+// (versioning, policy).
+
+// featureOp counts the requests of this file, apart from the object
+// operations that the memory bucket shares.
+type featureOp int
+
+const (
+	featureACL      featureOp = iota // GetObjectAcl, PutObjectAcl
+	featureVersions                  // ListObjectVersions
+	featureBucket                    // versioning and policy
+	featureOpCount
+)
+
+var featureOpNames = [featureOpCount]string{"acl", "versions", "bucket"}
+
+// maxPresignExpiry is the longest a SigV4 presigned URL may live.
+const maxPresignExpiry = 7 * 24 * time.Hour
+
+func (s *S3) GetACL(ctx context.Context, key string) (ACL, error) {
+	s.featureRequests[featureACL].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	out, err := s.client.GetObjectAcl(reqCtx, &s3.GetObjectAclInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return ACL{}, fmt.Errorf("get acl %q: %w", key, s.fail(ctx, reqCtx, err))
+	}
+	var acl ACL
+	if out.Owner != nil {
+		acl.Owner = aws.ToString(out.Owner.ID)
+	}
+	acl.Grants = make([]Grant, 0, len(out.Grants))
+	for _, g := range out.Grants {
+		grant := Grant{Permission: string(g.Permission)}
+		if e := g.Grantee; e != nil {
+			grant.Type = string(e.Type)
+			grant.Grantee = cmp.Or(aws.ToString(e.ID), aws.ToString(e.EmailAddress), aws.ToString(e.URI))
+		}
+		acl.Grants = append(acl.Grants, grant)
+	}
+	return acl, nil
+}
+
+// PutACL checks the canned ACL first: servers without ACLs (MinIO) answer
+// 501 to anything, so a typo would read as "not supported".
+func (s *S3) PutACL(ctx context.Context, key, canned string) error {
+	if !slices.Contains(types.ObjectCannedACL("").Values(), types.ObjectCannedACL(canned)) {
+		return fmt.Errorf("put acl %q: no canned ACL %q: %w", key, canned, ErrInvalid)
+	}
+	s.featureRequests[featureACL].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	_, err := s.client.PutObjectAcl(reqCtx, &s3.PutObjectAclInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), ACL: types.ObjectCannedACL(canned),
+	})
+	if err != nil {
+		return fmt.Errorf("put acl %q: %w", key, s.fail(ctx, reqCtx, err))
+	}
+	return nil
+}
+
+// Versions lists with key as the prefix. Key itself sorts before every
+// longer key under it, so the listing stops at the first other key.
+func (s *S3) Versions(ctx context.Context, key string) ([]Version, error) {
+	input := &s3.ListObjectVersionsInput{
+		Bucket:       aws.String(s.bucket),
+		Prefix:       aws.String(key),
+		EncodingType: types.EncodingTypeUrl,
+	}
+	var versions []Version
+	for {
+		out, err := s.listVersions(ctx, input)
+		if err != nil {
+			return nil, fmt.Errorf("versions %q: %w", key, err)
+		}
+		decode := func(k *string) string {
+			if out.EncodingType != types.EncodingTypeUrl {
+				return aws.ToString(k)
+			}
+			if d, err := url.QueryUnescape(aws.ToString(k)); err == nil {
+				return d
+			}
+			return aws.ToString(k)
+		}
+		other := false
+		for _, v := range out.Versions {
+			if decode(v.Key) != key {
+				other = true
+				continue
+			}
+			versions = append(versions, Version{
+				ID:           versionID(v.VersionId),
+				LastModified: aws.ToTime(v.LastModified),
+				Size:         aws.ToInt64(v.Size),
+				ETag:         unquote(aws.ToString(v.ETag)),
+				Latest:       aws.ToBool(v.IsLatest),
+			})
+		}
+		for _, m := range out.DeleteMarkers {
+			if decode(m.Key) != key {
+				other = true
+				continue
+			}
+			versions = append(versions, Version{
+				ID:           versionID(m.VersionId),
+				LastModified: aws.ToTime(m.LastModified),
+				Latest:       aws.ToBool(m.IsLatest),
+				DeleteMarker: true,
+			})
+		}
+		if other || !aws.ToBool(out.IsTruncated) {
+			break
+		}
+		input.KeyMarker, input.VersionIdMarker = out.NextKeyMarker, out.NextVersionIdMarker
+	}
+	// The server lists versions and delete markers apart, each newest
+	// first; the latest leads even when the clock says otherwise (equal
+	// Last-Modified seconds).
+	slices.SortStableFunc(versions, func(a, b Version) int {
+		if a.Latest != b.Latest {
+			if a.Latest {
+				return -1
+			}
+			return 1
+		}
+		return b.LastModified.Compare(a.LastModified)
+	})
+	return versions, nil
+}
+
+func (s *S3) listVersions(ctx context.Context, input *s3.ListObjectVersionsInput) (*s3.ListObjectVersionsOutput, error) {
+	s.featureRequests[featureVersions].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	out, err := s.client.ListObjectVersions(reqCtx, input)
+	if err != nil {
+		return nil, s.fail(ctx, reqCtx, err)
+	}
+	return out, nil
+}
+
+// versionID names the version of an unversioned object as S3 does.
+func versionID(id *string) string {
+	return cmp.Or(aws.ToString(id), "null")
+}
+
+// Presign signs locally with the client's credentials (cached by the
+// SDK), so it sends no request and costs microseconds.
+func (s *S3) Presign(ctx context.Context, key, method string, expires time.Duration) (string, error) {
+	if expires < time.Second || expires > maxPresignExpiry {
+		return "", fmt.Errorf("presign %q: expiry %v is not within 1s and %v: %w", key, expires, maxPresignExpiry, ErrInvalid)
+	}
+	withExpiry := s3.WithPresignExpires(expires)
+	var (
+		req *v4.PresignedHTTPRequest
+		err error
+	)
+	switch method {
+	case "GET":
+		req, err = s.presigner.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}, withExpiry)
+	case "PUT":
+		req, err = s.presigner.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}, withExpiry)
+	default:
+		return "", fmt.Errorf("presign %q: method %q is not GET or PUT: %w", key, method, ErrInvalid)
+	}
+	if err != nil {
+		return "", fmt.Errorf("presign %s %q: %w", method, key, classify(err))
+	}
+	return req.URL, nil
+}
+
+func (s *S3) Versioning(ctx context.Context) (string, error) {
+	s.featureRequests[featureBucket].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	out, err := s.client.GetBucketVersioning(reqCtx, &s3.GetBucketVersioningInput{Bucket: aws.String(s.bucket)})
+	if err != nil {
+		return "", fmt.Errorf("get versioning of %q: %w", s.bucket, s.fail(ctx, reqCtx, err))
+	}
+	return cmp.Or(string(out.Status), "Unversioned"), nil
+}
+
+func (s *S3) SetVersioning(ctx context.Context, status string) error {
+	if status != string(types.BucketVersioningStatusEnabled) && status != string(types.BucketVersioningStatusSuspended) {
+		return fmt.Errorf("set versioning of %q: status %q is not Enabled or Suspended: %w", s.bucket, status, ErrInvalid)
+	}
+	s.featureRequests[featureBucket].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	_, err := s.client.PutBucketVersioning(reqCtx, &s3.PutBucketVersioningInput{
+		Bucket:                  aws.String(s.bucket),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatus(status)},
+	})
+	if err != nil {
+		return fmt.Errorf("set versioning of %q: %w", s.bucket, s.fail(ctx, reqCtx, err))
+	}
+	return nil
+}
+
+func (s *S3) Policy(ctx context.Context) (string, error) {
+	s.featureRequests[featureBucket].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	out, err := s.client.GetBucketPolicy(reqCtx, &s3.GetBucketPolicyInput{Bucket: aws.String(s.bucket)})
+	if err != nil {
+		return "", fmt.Errorf("get policy of %q: %w", s.bucket, s.fail(ctx, reqCtx, err))
+	}
+	return aws.ToString(out.Policy), nil
+}
+
+func (s *S3) SetPolicy(ctx context.Context, policy string) error {
+	s.featureRequests[featureBucket].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	_, err := s.client.PutBucketPolicy(reqCtx, &s3.PutBucketPolicyInput{Bucket: aws.String(s.bucket), Policy: aws.String(policy)})
+	if err != nil {
+		return fmt.Errorf("set policy of %q: %w", s.bucket, s.fail(ctx, reqCtx, err))
+	}
+	return nil
+}
+
+func (s *S3) DeletePolicy(ctx context.Context) error {
+	s.featureRequests[featureBucket].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	_, err := s.client.DeleteBucketPolicy(reqCtx, &s3.DeleteBucketPolicyInput{Bucket: aws.String(s.bucket)})
+	if err != nil {
+		return fmt.Errorf("delete policy of %q: %w", s.bucket, s.fail(ctx, reqCtx, err))
+	}
+	return nil
+}
