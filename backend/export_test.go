@@ -8,3 +8,4 @@ func (s *S3) SetCopyLimits(threshold, partSize int64) {
 }
 
 var CopySource = copySource
+var CopySourceVersion = copySourceVersion

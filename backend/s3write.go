@@ -68,7 +68,7 @@ func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 		MetadataDirective: types.MetadataDirectiveCopy,
 		// S3 does not carry these over: each is the caller's choice or the
 		// bucket's default.
-		StorageClass:         types.StorageClass(in.StorageClass),
+		StorageClass:         types.StorageClass(copyStorageClass(in)),
 		ServerSideEncryption: types.ServerSideEncryption(in.SSE),
 		SSEKMSKeyId:          nonEmpty(in.SSEKMSKeyID),
 		ACL:                  types.ObjectCannedACL(in.ACL),
@@ -92,7 +92,23 @@ func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 	}
 	obj := headers(in.Dst, size, etag, modified, types.StorageClass(in.StorageClass), nil, nil, out.VersionId,
 		out.ServerSideEncryption, out.SSEKMSKeyId)
+	if obj.SSE == "" {
+		// MinIO's answer leaves the encryption out; it is what we asked for.
+		obj.SSE, obj.SSEKMSKeyID = in.SSE, in.SSEKMSKeyID
+	}
 	return copiedHeaders(obj, in, src), nil
+}
+
+// copyStorageClass is the class a CopyObject asks for. S3 gives a copy
+// STANDARD unless told otherwise, but MinIO keeps the source's, so "" is
+// sent as STANDARD, except for a copy onto itself that changes nothing
+// else, which S3 must still refuse.
+func copyStorageClass(in CopyInput) string {
+	unchanged := in.Src == in.Dst && in.SrcVersionID == "" && !in.ReplaceHeaders && in.SSE == "" && in.ACL == ""
+	if in.StorageClass == "" && !unchanged {
+		return string(types.StorageClassStandard)
+	}
+	return in.StorageClass
 }
 
 // copyParts copies src with a multipart upload of UploadPartCopy parts, up
@@ -117,6 +133,9 @@ func (s *S3) copyParts(ctx context.Context, in CopyInput, src Object) (Object, e
 		return Object{}, fmt.Errorf("copy %q to %q in parts: %w", in.Src, in.Dst, err)
 	}
 	obj.Size, obj.StorageClass = src.Size, storageClass(in.StorageClass)
+	if obj.SSE == "" {
+		obj.SSE, obj.SSEKMSKeyID = in.SSE, in.SSEKMSKeyID
+	}
 	return copiedHeaders(obj, in, &src), nil
 }
 

@@ -217,7 +217,7 @@ func checkCopied(t *testing.T, b backend.Bucket, key, etag string, data []byte, 
 	}
 }
 
-var opNames = []string{"head", "list", "get", "put", "delete", "copy", "upload"}
+var opNames = []string{"head", "list", "get", "put", "delete", "copy", "upload", "acl", "versions", "bucket"}
 
 func requestCounts(b *backend.S3) map[string]int64 {
 	counts := map[string]int64{}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -143,6 +144,9 @@ func (f *filesystem) getxattrOf(ctx context.Context, key string, root bool, name
 	if !ownXattr(name) {
 		return 0, syscall.ENOTSUP
 	}
+	if req, ok := strings.CutPrefix(name, presignXattr); ok {
+		return f.presignXattr(ctx, key, root || strings.HasSuffix(key, "/"), req, dest)
+	}
 	attrs, errno := f.xattrsOf(ctx, key, root)
 	if errno != 0 {
 		return 0, errno
@@ -218,4 +222,39 @@ func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.E
 		return 0, syscall.ENOENT
 	}
 	return d.fs.listxattrOf(ctx, prefix, d.IsRoot(), dest)
+}
+
+// presignXattr is how `bucketfs presign` asks the mount, which holds the
+// credentials, for a URL: "user.s3.presign:METHOD:SECONDS" on a file, or
+// "user.s3.presign:PUT:SECONDS:NAME" on a directory for a file NAME that
+// need not exist yet. These names are not listed.
+const presignXattr = "user.s3.presign:"
+
+func (f *filesystem) presignXattr(ctx context.Context, key string, isDir bool, req string, dest []byte) (uint32, syscall.Errno) {
+	parts := strings.SplitN(req, ":", 3)
+	if len(parts) < 2 {
+		return 0, syscall.EINVAL
+	}
+	seconds, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return 0, syscall.EINVAL
+	}
+	method := parts[0]
+	if isDir {
+		// A file to be uploaded into this directory.
+		if len(parts) != 3 || method != "PUT" || !validName(parts[2]) {
+			return 0, syscall.EINVAL
+		}
+		key += parts[2]
+	} else if len(parts) != 2 {
+		return 0, syscall.EINVAL
+	}
+	url, err := f.bucket.Presign(ctx, key, method, time.Duration(seconds)*time.Second)
+	if err != nil {
+		return 0, f.errno("presign", key, err)
+	}
+	if len(dest) < len(url) {
+		return uint32(len(url)), syscall.ERANGE
+	}
+	return uint32(copy(dest, url)), 0
 }

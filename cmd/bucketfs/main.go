@@ -40,8 +40,10 @@ func run(args []string) int {
 		fmt.Print(Usage())
 		return 0
 	case KindPresign:
-		fmt.Fprintln(os.Stderr, "bucketfs: presign is not implemented yet")
-		return 1
+		if err := presign(cmd.Presign, os.Stdout, os.Stderr); err != nil {
+			return 1
+		}
+		return 0
 	}
 	if err := mount(cmd.Mount); err != nil {
 		fmt.Fprintf(os.Stderr, "bucketfs: %v\n", err)

@@ -1,0 +1,181 @@
+package backend_test
+
+import (
+	"bytes"
+	"errors"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
+)
+
+func TestCopySourceVersion(t *testing.T) {
+	tests := []struct{ key, version, want string }{
+		{"a+b", "", "b/a%2Bb"},
+		{"dir/x y", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", "b/dir/x%20y?versionId=3HL4kqtJlcpXroDTDmJ%2BrmSpXd3dIbrHY"},
+		{"q?x=1", "null", "b/q%3Fx=1?versionId=null"},
+	}
+	for _, tt := range tests {
+		if got := backend.CopySourceVersion("b", tt.key, tt.version); got != tt.want {
+			t.Errorf("copySourceVersion(%q, %q) = %q, want %q", tt.key, tt.version, got, tt.want)
+		}
+	}
+}
+
+// TestS3PresignLocal presigns against a server that counts requests: none
+// may arrive, and thousands of URLs take well under a second.
+func TestS3PresignLocal(t *testing.T) {
+	setAWSEnv(t, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test-secret", "AWS_REGION=us-east-1")
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	b := newS3(t, srv.URL, backend.S3Config{Bucket: "b"})
+
+	const n = 2000
+	start := time.Now()
+	for i := range n {
+		method := "GET"
+		if i%2 == 1 {
+			method = "PUT"
+		}
+		signed, err := b.Presign(t.Context(), "dir/file+1 ü.txt", method, time.Hour)
+		if err != nil {
+			t.Fatalf("Presign: %v", err)
+		}
+		if i > 1 {
+			continue
+		}
+		u, err := url.Parse(signed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		if !strings.HasPrefix(signed, srv.URL+"/b/dir/file%2B1%20%C3%BC.txt?") || q.Get("X-Amz-Expires") != "3600" ||
+			q.Get("X-Amz-Signature") == "" || q.Get("X-Amz-SignedHeaders") != "host" {
+			t.Errorf("Presign %s = %q", method, signed)
+		}
+	}
+	elapsed := time.Since(start)
+	t.Logf("%d presigned URLs in %v", n, elapsed)
+	if elapsed > 2*time.Second {
+		t.Errorf("%d presigned URLs took %v, want well under a second per thousand", n, elapsed)
+	}
+	if hits.Load() != 0 {
+		t.Errorf("Presign sent %d requests, want none", hits.Load())
+	}
+	for _, op := range opNames {
+		if got := b.Requests(op); got != 0 {
+			t.Errorf("Requests(%q) = %d after Presign, want 0", op, got)
+		}
+	}
+}
+
+// TestS3FeatureChecks covers the arguments refused before any request.
+func TestS3FeatureChecks(t *testing.T) {
+	setAWSEnv(t, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test-secret", "AWS_REGION=us-east-1")
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	b := newS3(t, srv.URL, backend.S3Config{Bucket: "b"})
+	if err := b.PutACL(t.Context(), "k", "public"); !errors.Is(err, backend.ErrInvalid) {
+		t.Errorf("PutACL with an unknown canned ACL: %v, want ErrInvalid", err)
+	}
+	if err := b.SetVersioning(t.Context(), "Disabled"); !errors.Is(err, backend.ErrInvalid) {
+		t.Errorf("SetVersioning(Disabled): %v, want ErrInvalid", err)
+	}
+	if hits.Load() != 0 {
+		t.Errorf("%d requests sent, want none", hits.Load())
+	}
+}
+
+// TestS3FeatureRequests checks the request counts of the new operations
+// and what MinIO answers to ACL changes.
+func TestS3FeatureRequests(t *testing.T) {
+	srv := startMinIO(t)
+	b := newBucket(t, srv, backend.S3Config{})
+	ctx := t.Context()
+	if _, err := b.Put(ctx, backend.PutInput{Key: "k", Body: strings.NewReader("x"), Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	before := requestCounts(b)
+	if _, err := b.GetACL(ctx, "k"); err != nil {
+		t.Errorf("GetACL: %v", err)
+	}
+	if err := b.PutACL(ctx, "k", "public-read"); !errors.Is(err, backend.ErrNotImplemented) {
+		t.Errorf("PutACL on MinIO: %v, want ErrNotImplemented", err)
+	}
+	if _, err := b.Versions(ctx, "k"); err != nil {
+		t.Errorf("Versions: %v", err)
+	}
+	if _, err := b.Versioning(ctx); err != nil {
+		t.Errorf("Versioning: %v", err)
+	}
+	if _, err := b.Policy(ctx); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Policy: %v, want ErrNotFound", err)
+	}
+	if _, err := b.Presign(ctx, "k", "GET", time.Minute); err != nil {
+		t.Errorf("Presign: %v", err)
+	}
+	want := map[string]int64{"acl": 2, "versions": 1, "bucket": 2}
+	if got := requestsSince(b, before); !maps.Equal(got, want) {
+		t.Errorf("sent %v, want %v", got, want)
+	}
+}
+
+// TestS3MultipartCopySettings copies an old version in parts with new
+// storage settings: CreateMultipartUpload carries the settings, and every
+// part names the version.
+func TestS3MultipartCopySettings(t *testing.T) {
+	srv := startMinIO(t)
+	b := newBucket(t, srv, backend.S3Config{})
+	b.SetCopyLimits(5<<20, 5<<20)
+	ctx := t.Context()
+	if err := b.SetVersioning(ctx, "Enabled"); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 11<<20)
+	rand.NewChaCha8([32]byte{2}).Read(data)
+	key := "dir/big+file"
+	v1, err := b.Put(ctx, backend.PutInput{Key: key, Body: bytes.NewReader(data), Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Put(ctx, backend.PutInput{Key: key, Body: strings.NewReader("small"), Size: 5}); err != nil {
+		t.Fatal(err)
+	}
+	before := requestCounts(b)
+	obj, err := b.Copy(ctx, backend.CopyInput{Src: key, Dst: key, SrcVersionID: v1.VersionID, SrcSize: v1.Size,
+		StorageClass: "REDUCED_REDUNDANCY", SSE: "AES256"})
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	if got, want := requestsSince(b, before), map[string]int64{"head": 1, "upload": 5}; !maps.Equal(got, want) {
+		t.Errorf("Copy sent %v, want %v", got, want)
+	}
+	if obj.StorageClass != "REDUCED_REDUNDANCY" || obj.Size != v1.Size {
+		t.Errorf("Copy = %+v, want REDUCED_REDUNDANCY and %d bytes", obj, v1.Size)
+	}
+	head, err := b.Head(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.Size != v1.Size || head.StorageClass != "REDUCED_REDUNDANCY" || head.SSE != "AES256" {
+		t.Errorf("Head after the copy = %+v; want %d bytes, REDUCED_REDUNDANCY, AES256", head, v1.Size)
+	}
+	body, _, err := b.Get(ctx, backend.GetInput{Key: key, Length: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	var got bytes.Buffer
+	if _, err := got.ReadFrom(body); err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Errorf("Get after the copy: %d bytes, %v; want version 1's %d bytes", got.Len(), err, len(data))
+	}
+}
