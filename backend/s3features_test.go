@@ -179,3 +179,48 @@ func TestS3MultipartCopySettings(t *testing.T) {
 		t.Errorf("Get after the copy: %d bytes, %v; want version 1's %d bytes", got.Len(), err, len(data))
 	}
 }
+
+// TestS3VersionsPages follows the markers of a truncated listing, merges
+// versions and delete markers newest first, and stops at the first other
+// key.
+func TestS3VersionsPages(t *testing.T) {
+	setAWSEnv(t, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test-secret", "AWS_REGION=us-east-1")
+	var pages atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		pages.Add(1)
+		if q.Get("key-marker") == "" {
+			w.Write([]byte(`<ListVersionsResult><IsTruncated>true</IsTruncated><NextKeyMarker>k</NextKeyMarker>` +
+				`<NextVersionIdMarker>v2</NextVersionIdMarker>` +
+				`<Version><Key>k</Key><VersionId>v2</VersionId><IsLatest>false</IsLatest><LastModified>2024-01-02T00:00:00.000Z</LastModified><Size>2</Size><ETag>"e2"</ETag></Version>` +
+				`<DeleteMarker><Key>k</Key><VersionId>d3</VersionId><IsLatest>true</IsLatest><LastModified>2024-01-03T00:00:00.000Z</LastModified></DeleteMarker>` +
+				`</ListVersionsResult>`))
+			return
+		}
+		if q.Get("key-marker") != "k" || q.Get("version-id-marker") != "v2" {
+			http.Error(w, "bad markers "+r.URL.RawQuery, http.StatusBadRequest)
+			return
+		}
+		w.Write([]byte(`<ListVersionsResult><IsTruncated>true</IsTruncated><NextKeyMarker>k2</NextKeyMarker>` +
+			`<Version><Key>k</Key><VersionId>v1</VersionId><IsLatest>false</IsLatest><LastModified>2024-01-01T00:00:00.000Z</LastModified><Size>1</Size><ETag>"e1"</ETag></Version>` +
+			`<Version><Key>k2</Key><VersionId>x</VersionId><IsLatest>true</IsLatest><LastModified>2024-01-05T00:00:00.000Z</LastModified><Size>1</Size></Version>` +
+			`</ListVersionsResult>`))
+	}))
+	t.Cleanup(srv.Close)
+	b := newS3(t, srv.URL, backend.S3Config{Bucket: "b"})
+	versions, err := b.Versions(t.Context(), "k")
+	if err != nil {
+		t.Fatalf("Versions: %v", err)
+	}
+	var ids []string
+	for _, v := range versions {
+		ids = append(ids, v.ID)
+	}
+	if strings.Join(ids, " ") != "d3 v2 v1" || !versions[0].Latest || !versions[0].DeleteMarker ||
+		versions[1].ETag != "e2" || versions[2].Size != 1 {
+		t.Errorf("Versions = %+v; want d3 (latest delete marker), v2, v1", versions)
+	}
+	if pages.Load() != 2 {
+		t.Errorf("%d pages listed, want 2 (the second reaches another key)", pages.Load())
+	}
+}

@@ -100,6 +100,7 @@ func TestBench(t *testing.T) {
 	row("  the same, against a listing with headers", "", fmt.Sprintf("%.3fs (metadata=true)", rawMetaList.Seconds()),
 		fmt.Sprintf("%.2fx", mountList.Seconds()/rawMetaList.Seconds()), "")
 	row("mount peak RSS, reading", fmt.Sprintf("%d MiB", rss>>20), "", "", "<= 200 MiB")
+	rows = append(rows, benchPresign(t, srv, bucket, smallCount)...)
 	rows = append(rows, benchWrites(t, srv, bucket)...)
 	printTable(t, []string{"figure", "bucketfs", "raw SDK", "ratio", "target"}, rows)
 }
@@ -304,4 +305,22 @@ func withListMetadata(o *s3.Options) {
 			return next.HandleBuild(ctx, in)
 		}), middleware.After)
 	})
+}
+
+// benchPresign times `bucketfs presign -r` over the directory of small
+// objects: on a fresh mount (the listing included) and again.
+func benchPresign(t *testing.T, srv *miniotest.Server, bucket string, n int) [][]string {
+	_, mnt, _ := mountForeground(t, srv, bucket)
+	defer unmountForTest(t, mnt)
+	var rates []string
+	for range 2 {
+		start := time.Now()
+		out, stderr, err := bucketfs(t, srv, nil, "presign", "-r", filepath.Join(mnt, "many"))
+		d := time.Since(start)
+		if err != nil || strings.Count(out, "\n") != n {
+			t.Fatalf("presign -r: %v %s", err, stderr)
+		}
+		rates = append(rates, fmt.Sprintf("%.0f/s", float64(n)/d.Seconds()))
+	}
+	return [][]string{{"presign -r 10,000 files (cold, warm)", strings.Join(rates, ", "), "", "", ">= 5,000/s"}}
 }
