@@ -2,10 +2,13 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/bucketfs/bucketfs/backend"
@@ -53,5 +56,45 @@ func TestLockFileRenames(t *testing.T) {
 		if got, err := os.ReadFile(filepath.Join(dir, "config")); string(got) != want {
 			t.Errorf("round %d: reads %q, %v", i, got, err)
 		}
+	}
+}
+
+func TestACLAndRestoreOnMemory(t *testing.T) {
+	mem := backend.NewMemory("b")
+	mnt := mountMemory(t, mem, nil)
+	f := filepath.Join(mnt, "f")
+	if err := os.WriteFile(f, []byte("one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	if err := syscall.Setxattr(f, "user.s3.acl", []byte("public-read"), 0); err != nil {
+		t.Fatalf("set acl: %v", err)
+	}
+	n, err := syscall.Getxattr(f, "user.s3.acl", buf)
+	if err != nil || !strings.Contains(string(buf[:n]), `"grantee":"http://acs.amazonaws.com/groups/global/AllUsers","type":"Group","permission":"READ"`) {
+		t.Errorf("acl after public-read: %q, %v", buf[:n], err)
+	}
+	if err := syscall.Setxattr(f, "user.s3.acl", []byte("everyone"), 0); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("unknown canned ACL: %v, want EINVAL", err)
+	}
+
+	if err := syscall.Setxattr(mnt, "user.s3.versioning", []byte("Enabled"), 0); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(f, []byte("two"), 0o644)
+	n, _ = syscall.Getxattr(f, "user.s3.versions", buf)
+	lines := strings.Split(strings.TrimSpace(string(buf[:n])), "\n")
+	if len(lines) != 2 || !strings.HasSuffix(lines[0], "latest") {
+		t.Fatalf("versions: %q", lines)
+	}
+	old := strings.Split(lines[1], "\t")[0]
+	if err := syscall.Setxattr(f, "user.s3.restore", []byte(old), 0); err != nil {
+		t.Fatalf("restore %s: %v", old, err)
+	}
+	if got, _ := memBody(t, mem, "f"); got != "one" {
+		t.Errorf("after restore: %q", got)
+	}
+	if err := syscall.Setxattr(f, "user.s3.restore", []byte("no-such-version"), 0); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("restore of a missing version: %v", err)
 	}
 }
