@@ -365,24 +365,31 @@ func sameHeaders(a, b fileHeaders) bool {
 // release drops a writer; the last one frees the staged copy, unless it
 // holds changes an upload failed to store.
 func (n *fileNode) release() {
+	if n.releaseLocked() {
+		n.fs.track(n, false) // the filesystem's lock is never taken under a node's
+	}
+}
+
+// releaseLocked drops a writer and reports whether the dirty state went.
+func (n *fileNode) releaseLocked() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	d := n.dirty
 	if d == nil {
-		return
+		return false
 	}
 	d.handles--
 	if d.handles > 0 {
-		return
+		return false
 	}
 	if d.needsUpload() {
 		n.fs.log.Warn("file closed with changes S3 does not have; staged data kept", "staged", d.staged.Path())
-		return
+		return false
 	}
 	if d.stream != nil {
 		d.stream.Abort()
 	}
 	d.staged.Remove()
 	n.dirty = nil
-	n.fs.track(n, false)
+	return true
 }

@@ -4,7 +4,9 @@
 // into errno values in one place (errno.go).
 //
 // Locking: go-fuse owns the tree locks; nodes lock only their own state, and
-// never hold a lock across a request to the bucket.
+// never hold a lock across a request to the bucket. Order: a dirty file's
+// flushMu or loadMu, then its node's mu; the filesystem's mu is never taken
+// while holding a node's.
 package fs
 
 import (
@@ -12,6 +14,8 @@ import (
 	"errors"
 	"hash/fnv"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -152,8 +156,9 @@ func (m *Mounted) Drain() {
 	f.mu.Unlock()
 	f.flushes.Wait()
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	for n := range f.writing {
+	writing := slices.Collect(maps.Keys(f.writing))
+	f.mu.Unlock()
+	for _, n := range writing {
 		n.mu.Lock()
 		if d := n.dirty; d != nil && (d.handles > 0 || d.needsUpload()) {
 			key, _ := n.key()
