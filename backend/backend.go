@@ -229,3 +229,21 @@ type Bucket interface {
 	SetPolicy(ctx context.Context, policy string) error
 	DeletePolicy(ctx context.Context) error
 }
+
+// Account is the buckets one set of credentials reaches (--all-buckets).
+type Account interface {
+	// Buckets lists the account's bucket names.
+	Buckets(ctx context.Context) ([]string, error)
+
+	// CreateBucket makes a bucket in the account's region (with its
+	// LocationConstraint outside us-east-1). A name S3 refuses fails with
+	// ErrInvalid; a bucket that exists, with ErrPrecondition.
+	CreateBucket(ctx context.Context, name string) error
+
+	// DeleteBucket removes an empty bucket; a non-empty one fails with
+	// ErrBucketNotEmpty.
+	DeleteBucket(ctx context.Context, name string) error
+
+	// Bucket is one of the account's buckets.
+	Bucket(name string) Bucket
+}

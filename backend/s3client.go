@@ -55,9 +55,6 @@ type S3Config struct {
 // HeadBucket to discover the bucket's region. Call CheckBucket to find out
 // whether the bucket is reachable.
 func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
-	if cfg.Bucket == "" {
-		return nil, fmt.Errorf("s3: %w: no bucket name", ErrInvalid)
-	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
@@ -97,7 +94,11 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		}
 	}
 	client := s3.NewFromConfig(awsCfg, clientOpts)
-	if awsCfg.Region == "" {
+	if awsCfg.Region == "" && cfg.Bucket == "" {
+		// An account: its buckets are made in, and looked for in, us-east-1
+		// unless a region is configured.
+		client = s3.NewFromConfig(awsCfg, clientOpts, func(o *s3.Options) { o.Region = "us-east-1" })
+	} else if awsCfg.Region == "" {
 		region := discoverRegion(ctx, client, cfg.Bucket)
 		log.Debug("bucket region", "bucket", cfg.Bucket, "region", region)
 		client = s3.NewFromConfig(awsCfg, clientOpts, func(o *s3.Options) { o.Region = region })

@@ -17,8 +17,12 @@ import (
 // marker, or any key below it.
 type dirNode struct {
 	gofs.Inode
-	fs *filesystem
+	fs         *filesystem
+	bucketRoot bool // a bucket's directory in an --all-buckets mount
 }
+
+// top tells whether d is its bucket's root.
+func (d *dirNode) top() bool { return isTop(&d.Inode) }
 
 // prefix is the directory's key prefix, from its place in the tree.
 func (d *dirNode) prefix() (string, bool) { return d.fs.dirPrefix(&d.Inode) }

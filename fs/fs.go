@@ -76,6 +76,10 @@ type headerFetcher interface {
 
 // NewRoot returns the root node of a mount.
 func NewRoot(cfg Config) gofs.InodeEmbedder {
+	return &dirNode{fs: newFilesystem(cfg)}
+}
+
+func newFilesystem(cfg Config) *filesystem {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -91,23 +95,38 @@ func NewRoot(cfg Config) gofs.InodeEmbedder {
 			mountTime: time.Now(),
 		},
 	}
-	return &dirNode{fs: f}
+	return f
 }
 
 // Mounted is a running mount.
 type Mounted struct {
 	*fuse.Server
-	fs *filesystem
+	// filesystems are the mount's buckets' (one, or those of an account
+	// that have been looked at).
+	filesystems func() []*filesystem
 }
 
 // Mount mounts cfg at mountpoint and returns the running server; the caller
 // waits on it (Wait), and unmounts it (Unmount) after Drain.
 func Mount(mountpoint string, cfg Config) (*Mounted, error) {
 	root := NewRoot(cfg)
+	server, err := mount(mountpoint, root, cfg)
+	if err != nil {
+		return nil, err
+	}
+	f := root.(*dirNode).fs
+	return &Mounted{Server: server, filesystems: func() []*filesystem { return []*filesystem{f} }}, nil
+}
+
+// mount serves root at mountpoint with cfg's options.
+func mount(mountpoint string, root gofs.InodeEmbedder, cfg Config) (*fuse.Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	statTTL, negTTL := cfg.StatTTL, cfg.NegativeTTL
 	opts := &gofs.Options{
 		MountOptions: fuse.MountOptions{
-			FsName:      "bucketfs:" + cfg.Bucket.Name(),
+			FsName:      fsName(cfg),
 			Name:        "bucketfs",
 			AllowOther:  cfg.AllowOther,
 			DirectMount: true,
@@ -142,7 +161,7 @@ func Mount(mountpoint string, cfg Config) (*Mounted, error) {
 	if err := setKernelReadAhead(mountpoint, maxRequest>>10); err != nil {
 		cfg.Logger.Debug("kernel read-ahead stays at its default", "err", err)
 	}
-	return &Mounted{Server: server, fs: root.(*dirNode).fs}, nil
+	return server, nil
 }
 
 // Drain prepares a shutdown: it waits for the uploads that close and fsync
@@ -150,7 +169,12 @@ func Mount(mountpoint string, cfg Config) (*Mounted, error) {
 // (or whose upload failed) keep their staged data, which is not uploaded
 // half-written.
 func (m *Mounted) Drain() {
-	f := m.fs
+	for _, f := range m.filesystems() {
+		f.drain()
+	}
+}
+
+func (f *filesystem) drain() {
 	f.mu.Lock()
 	f.closing = true
 	f.mu.Unlock()
@@ -231,3 +255,11 @@ func isNotFound(err error) bool { return errors.Is(err, backend.ErrNotFound) }
 // up halfway would fail a close() that should have succeeded, or leave a
 // rename half done. The backend's own timeouts still bound every request.
 func uninterrupted(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// fsName is what df and /proc/mounts show: the bucket, or the account.
+func fsName(cfg Config) string {
+	if cfg.Bucket == nil {
+		return "bucketfs:all-buckets"
+	}
+	return "bucketfs:" + cfg.Bucket.Name()
+}

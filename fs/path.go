@@ -14,7 +14,7 @@ import (
 // longer in the tree (unlinked while open).
 func pathOf(n *gofs.Inode) ([]string, bool) {
 	var names []string
-	for !n.IsRoot() {
+	for !isTop(n) {
 		name, parent := n.Parent()
 		if parent == nil {
 			return nil, false
@@ -52,4 +52,14 @@ func (f *filesystem) fileKey(n *gofs.Inode, shadowed bool) (string, bool) {
 		names[len(names)-1] = strings.TrimSuffix(names[len(names)-1], shadowSuffix)
 	}
 	return f.cfg.Prefix + strings.Join(names, "/"), true
+}
+
+// isTop tells whether n is where keys start: the mount's root, or a
+// bucket's directory in an --all-buckets mount.
+func isTop(n *gofs.Inode) bool {
+	if n.IsRoot() {
+		return true
+	}
+	d, ok := n.Operations().(*dirNode)
+	return ok && d.bucketRoot
 }

@@ -213,7 +213,7 @@ func (d *dirNode) Getxattr(ctx context.Context, name string, dest []byte) (uint3
 	if !ok {
 		return 0, syscall.ENOENT
 	}
-	return d.fs.getxattrOf(ctx, prefix, d.IsRoot(), name, dest)
+	return d.fs.getxattrOf(ctx, prefix, d.top(), name, dest)
 }
 
 func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
@@ -221,7 +221,7 @@ func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.E
 	if !ok {
 		return 0, syscall.ENOENT
 	}
-	return d.fs.listxattrOf(ctx, prefix, d.IsRoot(), dest)
+	return d.fs.listxattrOf(ctx, prefix, d.top(), dest)
 }
 
 // presignXattr is how `bucketfs presign` asks the mount, which holds the

@@ -116,7 +116,7 @@ func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
 
 func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
 	if s3name, ok := strings.CutPrefix(attr, "user.s3."); ok {
-		if !d.IsRoot() {
+		if !d.top() {
 			return syscall.ENOTSUP
 		}
 		return d.fs.setRootXattr(uninterrupted(ctx), s3name, strings.TrimRight(string(data), "\x00\n"))
@@ -133,7 +133,7 @@ func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags 
 
 func (d *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if s3name, ok := strings.CutPrefix(attr, "user.s3."); ok {
-		if !d.IsRoot() {
+		if !d.top() {
 			return syscall.EPERM
 		}
 		return d.fs.removeRootXattr(uninterrupted(ctx), s3name)

@@ -2,6 +2,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,10 +59,7 @@ func run(args []string) int {
 func mount(opts Options) error {
 	// Parsed and checked already, but their features are not built yet:
 	// refusing beats mounting something other than what was asked for.
-	switch {
-	case opts.AllBuckets:
-		return errors.New("--all-buckets is not implemented yet")
-	case !opts.AsOf.IsZero():
+	if !opts.AsOf.IsZero() {
 		return errors.New("--as-of is not implemented yet")
 	}
 	for _, p := range []*string{&opts.Mountpoint, &opts.LogFile, &opts.CacheDir} {
@@ -138,45 +136,64 @@ func serve(opts Options, ready func()) error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s3, err := backend.NewS3(ctx, backend.S3Config{
+	s3cfg := backend.S3Config{
 		Bucket:    opts.Bucket,
 		Endpoint:  opts.EndpointURL,
 		Region:    opts.Region,
 		Profile:   opts.Profile,
 		PathStyle: opts.PathStyle,
 		Logger:    log,
-	})
-	if err != nil {
-		return err
 	}
-	if err := s3.CheckBucket(ctx); err != nil {
-		return err
+	withCache := func(b backend.Bucket) backend.Bucket {
+		return cache.NewMeta(b, cache.MetaOptions{
+			TTL:         opts.StatTTL,
+			NegativeTTL: opts.NegativeTTL,
+			Entries:     opts.CacheEntries,
+			// Servers without listing metadata need a HEAD per listed
+			// file; this many run at once after a listing.
+			HeaderPrefetch: 16,
+		})
 	}
-	meta := cache.NewMeta(s3, cache.MetaOptions{
-		TTL:         opts.StatTTL,
-		NegativeTTL: opts.NegativeTTL,
-		Entries:     opts.CacheEntries,
-		// Servers without listing metadata need a HEAD per listed file;
-		// this many run at once after a listing.
-		HeaderPrefetch: 16,
-	})
+	var (
+		account          *backend.S3Account
+		bucket           *backend.S3
+		counters         = &requestCounters{}
+		endpoint, region string
+	)
+	if opts.AllBuckets {
+		if account, err = backend.NewS3Account(ctx, s3cfg); err != nil {
+			return err
+		}
+		if err := account.CheckAccess(ctx); err != nil {
+			return err
+		}
+		endpoint, region = account.Endpoint(), account.Region()
+	} else {
+		if bucket, err = backend.NewS3(ctx, s3cfg); err != nil {
+			return err
+		}
+		if err := bucket.CheckBucket(ctx); err != nil {
+			return err
+		}
+		counters.add(bucket)
+		endpoint, region = bucket.Endpoint(), bucket.Region()
+	}
 	// Each mount stages under its own directory; one left non-empty by a
 	// failed upload or a crash stays for inspection.
-	stagingDir := filepath.Join(opts.CacheDir, "staging", fmt.Sprintf("%s-%d", opts.Bucket, os.Getpid()))
+	stagingDir := filepath.Join(opts.CacheDir, "staging", fmt.Sprintf("%s-%d", cmp.Or(opts.Bucket, "all"), os.Getpid()))
 	staging, err := cache.NewStaging(stagingDir)
 	if err != nil {
 		return fmt.Errorf("cache dir: %w", err)
 	}
 	defer os.Remove(stagingDir) // only if empty
 	if opts.MetricsAddr != "" {
-		stop, err := serveMetrics(opts.MetricsAddr, s3, log)
+		stop, err := serveMetrics(opts.MetricsAddr, counters, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-	server, err := fs.Mount(opts.Mountpoint, fs.Config{
-		Bucket:      meta,
+	cfg := fs.Config{
 		Prefix:      opts.Prefix,
 		UID:         opts.UID,
 		GID:         opts.GID,
@@ -195,8 +212,8 @@ func serve(opts Options, ready func()) error {
 			StorageClass: opts.StorageClass, SSE: opts.SSE, SSEKMSKeyID: opts.SSEKMSKeyID, ACL: opts.ACL,
 		},
 		PresignExpiry: opts.PresignExpiry,
-		Endpoint:      s3.Endpoint(),
-		Region:        s3.Region(),
+		Endpoint:      endpoint,
+		Region:        region,
 		Upload: cache.UploadOptions{
 			PartSize:    opts.PartSize,
 			Concurrency: opts.UploadConcurrency,
@@ -204,7 +221,17 @@ func serve(opts Options, ready func()) error {
 		},
 		Logger: log,
 		Debug:  opts.Debug,
-	})
+	}
+	var server *fs.Mounted
+	if account != nil {
+		server, err = fs.MountAccount(opts.Mountpoint, account, func(b backend.Bucket) backend.Bucket {
+			counters.add(b.(requestCounter))
+			return withCache(b)
+		}, cfg)
+	} else {
+		cfg.Bucket = withCache(bucket)
+		server, err = fs.Mount(opts.Mountpoint, cfg)
+	}
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", opts.Mountpoint, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"sync"
 	"time"
 )
 
@@ -54,4 +55,27 @@ func serveMetrics(addr string, counter requestCounter, log *slog.Logger) (stop f
 		defer cancel()
 		srv.Shutdown(ctx)
 	}, nil
+}
+
+// requestCounters sums the counters of every bucket a mount serves.
+type requestCounters struct {
+	// mu protects the field below.
+	mu       sync.Mutex
+	counters []requestCounter
+}
+
+func (c *requestCounters) add(r requestCounter) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counters = append(c.counters, r)
+}
+
+func (c *requestCounters) Requests(op string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for _, r := range c.counters {
+		n += r.Requests(op)
+	}
+	return n
 }

@@ -1,0 +1,97 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// S3Account is an Account over the S3 of NewS3 made without a bucket.
+type S3Account struct {
+	s3 *S3
+}
+
+var _ Account = (*S3Account)(nil)
+
+// NewS3Account connects to the account that cfg's credentials reach;
+// cfg.Bucket is ignored.
+func NewS3Account(ctx context.Context, cfg S3Config) (*S3Account, error) {
+	cfg.Bucket = ""
+	s, err := NewS3(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &S3Account{s3: s}, nil
+}
+
+// CheckAccess lists the buckets, so a mount fails fast on bad credentials
+// or an unreachable endpoint.
+func (a *S3Account) CheckAccess(ctx context.Context) error {
+	_, err := a.Buckets(ctx)
+	return err
+}
+
+// Region and Endpoint of the account's client.
+func (a *S3Account) Region() string   { return a.s3.region }
+func (a *S3Account) Endpoint() string { return a.s3.endpoint }
+
+func (a *S3Account) Buckets(ctx context.Context) ([]string, error) {
+	reqCtx, cancel := a.s3.withTimeout(ctx)
+	defer cancel()
+	out, err := a.s3.client.ListBuckets(reqCtx, &s3.ListBucketsInput{})
+	if err != nil {
+		return nil, fmt.Errorf("list buckets: %w", a.s3.fail(ctx, reqCtx, err))
+	}
+	names := make([]string, 0, len(out.Buckets))
+	for _, b := range out.Buckets {
+		names = append(names, aws.ToString(b.Name))
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func (a *S3Account) CreateBucket(ctx context.Context, name string) error {
+	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
+	if a.s3.region != "" && a.s3.region != "us-east-1" {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{
+			LocationConstraint: types.BucketLocationConstraint(a.s3.region),
+		}
+	}
+	reqCtx, cancel := a.s3.withTimeout(ctx)
+	defer cancel()
+	_, err := a.s3.client.CreateBucket(reqCtx, in)
+	var owned *types.BucketAlreadyOwnedByYou
+	var exists *types.BucketAlreadyExists
+	switch {
+	case errors.As(err, &owned), errors.As(err, &exists):
+		return fmt.Errorf("create bucket %q: %w", name, ErrPrecondition)
+	case err != nil:
+		return fmt.Errorf("create bucket %q: %w", name, a.s3.fail(ctx, reqCtx, err))
+	}
+	return nil
+}
+
+func (a *S3Account) DeleteBucket(ctx context.Context, name string) error {
+	reqCtx, cancel := a.s3.withTimeout(ctx)
+	defer cancel()
+	if _, err := a.s3.client.DeleteBucket(reqCtx, &s3.DeleteBucketInput{Bucket: aws.String(name)}); err != nil {
+		return fmt.Errorf("delete bucket %q: %w", name, a.s3.fail(ctx, reqCtx, err))
+	}
+	return nil
+}
+
+// Bucket shares the account's client and settings.
+func (a *S3Account) Bucket(name string) Bucket {
+	s := a.s3
+	return &S3{
+		client: s.client, presigner: s.presigner,
+		bucket: name, region: s.region, endpoint: s.endpoint,
+		requestTimeout: s.requestTimeout, stallTimeout: s.stallTimeout,
+		log: s.log, copyThreshold: s.copyThreshold, copyPartSize: s.copyPartSize,
+	}
+}
