@@ -28,7 +28,10 @@ type dirtyFile struct {
 	size    int64  // the object's size while remote
 	remote  bool   // the staged copy is not loaded yet: the object at base is the content
 	pending bool   // must be uploaded even if no byte changed (new file, truncate, new headers)
-	gone    bool   // unlinked while open: nothing is uploaded
+	// truncated is set by a truncate until the next upload: the staged
+	// copy may then be clean and yet differ from the object.
+	truncated bool
+	gone      bool // unlinked while open: nothing is uploaded
 	// broken is the error of a failed local write (a full --cache-dir):
 	// the staged copy is incomplete and is never uploaded.
 	broken  error

@@ -164,6 +164,7 @@ func (f *filesystem) newDirty(key string, obj backend.Object, trunc bool) (*dirt
 	d.remote = !trunc && obj.Size > 0
 	if trunc {
 		d.pending = d.pending || obj.Size > 0
+		d.truncated = obj.Size > 0
 		d.touch()
 		f.startStream(key, d)
 	}
@@ -271,7 +272,7 @@ func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 		h.reader.Close()
 	}
 	if h.write {
-		h.node.release()
+		h.node.release(uninterrupted(ctx))
 	}
 	return 0
 }
@@ -303,7 +304,10 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 		return 0
 	}
 	gen := d.staged.Version()
-	headers, base, size, remote := d.headers, d.base, d.contentSize(), d.remote
+	headers, base, size := d.headers, d.base, d.contentSize()
+	// Only headers changed when the content is still the object's: not
+	// loaded yet, or loaded and unchanged since the last upload.
+	remote := d.remote || (base != "" && !d.staged.Dirty() && !d.truncated)
 	stream := d.stream
 	d.stream = nil
 	n.mu.Unlock()
@@ -341,7 +345,7 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 		return n.fs.uploadErrno(key, d, err)
 	}
 	n.mu.Lock()
-	d.base, d.pending = obj.ETag, false
+	d.base, d.pending, d.truncated = obj.ETag, false, false
 	d.staged.MarkClean(gen)
 	n.openedETag = obj.ETag
 	n.mu.Unlock()
@@ -362,24 +366,38 @@ func sameHeaders(a, b fileHeaders) bool {
 	return true
 }
 
-// release drops a writer; the last one frees the staged copy, unless it
-// holds changes an upload failed to store.
-func (n *fileNode) release() {
-	if n.releaseLocked() {
+// release drops a writer. The last one stores what is still pending (a
+// chmod that came between the last close's upload and this release, say),
+// then frees the staged copy, unless an upload failed to store it.
+func (n *fileNode) release(ctx context.Context) {
+	n.mu.Lock()
+	d := n.dirty
+	if d == nil {
+		n.mu.Unlock()
+		return
+	}
+	d.handles--
+	last := d.handles == 0
+	pending := last && d.needsUpload()
+	n.mu.Unlock()
+	if !last {
+		return
+	}
+	if pending && n.flush(ctx) != 0 {
+		return // flush logged where the data stays
+	}
+	if n.dropClean() {
 		n.fs.track(n, false) // the filesystem's lock is never taken under a node's
 	}
 }
 
-// releaseLocked drops a writer and reports whether the dirty state went.
-func (n *fileNode) releaseLocked() bool {
+// dropClean frees the dirty state of a file no handle holds and S3 has in
+// full; it reports whether it did.
+func (n *fileNode) dropClean() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	d := n.dirty
-	if d == nil {
-		return false
-	}
-	d.handles--
-	if d.handles > 0 {
+	if d == nil || d.handles > 0 {
 		return false
 	}
 	if d.needsUpload() {

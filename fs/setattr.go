@@ -26,7 +26,7 @@ func (n *fileNode) truncate(ctx context.Context, d *dirtyFile, size int64) sysca
 	if err := d.staged.Truncate(size); err != nil {
 		return n.fs.uploadErrno(key, d, err)
 	}
-	d.pending = true
+	d.pending, d.truncated = true, true
 	d.touch()
 	d.feedStream()
 	return 0
@@ -70,12 +70,15 @@ func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 	}
 	n.mu.Lock()
 	if d := n.dirty; d != nil {
-		if changeHeaders(&d.headers, in) {
+		changed := changeHeaders(&d.headers, in)
+		if changed {
 			d.pending = true
 		}
-		handles := d.handles
+		// Store the change now unless data waits for the writer's close
+		// to go up with it.
+		now := changed && (d.handles == 0 || !d.staged.Dirty() && !d.truncated)
 		n.mu.Unlock()
-		if handles == 0 { // left by a failed upload: try again now
+		if now {
 			if errno := n.flush(ctx); errno != 0 {
 				return errno
 			}
@@ -101,7 +104,7 @@ func (n *fileNode) setSize(ctx context.Context, key string, size int64) syscall.
 	if errno := n.openForWrite(ctx, key, size == 0); errno != 0 {
 		return errno
 	}
-	defer n.release()
+	defer n.release(ctx)
 	n.mu.Lock()
 	d = n.dirty
 	n.mu.Unlock()

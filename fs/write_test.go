@@ -98,3 +98,20 @@ func TestACLAndRestoreOnMemory(t *testing.T) {
 		t.Errorf("restore of a missing version: %v", err)
 	}
 }
+
+// TestTruncatingOpenEmptiesTheObject: open(O_TRUNC) and close, no write.
+func TestTruncatingOpenEmptiesTheObject(t *testing.T) {
+	mem := backend.NewMemory("b")
+	put(t, mem, "f", []byte("old content"), nil, "")
+	mnt := mountMemory(t, mem, nil)
+	f, err := os.OpenFile(filepath.Join(mnt, "f"), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := memBody(t, mem, "f"); got != "" {
+		t.Errorf("after open(O_TRUNC) and close, S3 has %q", got)
+	}
+}

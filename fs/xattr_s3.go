@@ -106,9 +106,9 @@ func (n *fileNode) restore(ctx context.Context, key, id string) syscall.Errno {
 		return syscall.EINVAL
 	}
 	n.mu.Lock()
-	writing := n.dirty != nil
+	unsaved := n.dirty != nil && n.dirty.needsUpload()
 	n.mu.Unlock()
-	if writing {
+	if unsaved {
 		return syscall.EBUSY // its next upload would undo the restore
 	}
 	versions, err := n.fs.bucket.Versions(ctx, key)
