@@ -21,7 +21,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
@@ -137,37 +136,9 @@ func printTable(t *testing.T, header []string, rows [][]string) {
 // and returns their MD5.
 func uploadRandom(t *testing.T, c *s3.Client, bucket, key string, size int64) [md5.Size]byte {
 	t.Helper()
-	ctx := context.Background()
-	const part = 64 << 20
 	data := make([]byte, size)
-	rng := rand.NewChaCha8([32]byte{1})
-	rng.Read(data)
-	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts := make([]types.CompletedPart, (size+part-1)/part)
-	var g errgroup.Group
-	g.SetLimit(8)
-	for i := range parts {
-		g.Go(func() error {
-			n := int32(i + 1)
-			chunk := data[int64(i)*part : min(int64(i+1)*part, size)]
-			out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: &key, UploadId: up.UploadId,
-				PartNumber: &n, Body: bytes.NewReader(chunk), ContentLength: aws.Int64(int64(len(chunk)))})
-			if err == nil {
-				parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: &n}
-			}
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &bucket, Key: &key,
-		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
-		t.Fatal(err)
-	}
+	rand.NewChaCha8([32]byte{1}).Read(data)
+	rawMultipart(t, c, bucket, key, data, 64<<20, 8)
 	return md5.Sum(data)
 }
 
