@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -127,6 +128,35 @@ func TestS3AttributesThroughXattrs(t *testing.T) {
 		if code2, _ := httpGet(t, url[:len(url)-1]+"1"); code2 != 403 {
 			t.Errorf("tampered presigned URL: %d", code)
 		}
+	}
+
+	// SSE-KMS with a key ID (the test server's KMS key is "bucketfs-test").
+	if err := setx(f, "user.s3.sse", "aws:kms:bucketfs-test"); err != nil {
+		t.Fatalf("setfattr sse aws:kms: %v", err)
+	}
+	if h := headRaw(t, srv, bucket, "f.txt"); h.ServerSideEncryption != types.ServerSideEncryptionAwsKms ||
+		!strings.Contains(aws.ToString(h.SSEKMSKeyId), "bucketfs-test") {
+		t.Errorf("aws:kms: %q key %q", h.ServerSideEncryption, aws.ToString(h.SSEKMSKeyId))
+	}
+	if got := getx(t, f, "user.s3.sse"); got != "aws:kms" {
+		t.Errorf("user.s3.sse = %q", got)
+	}
+	if got := getx(t, f, "user.s3.sse_kms_key_id"); !strings.Contains(got, "bucketfs-test") {
+		t.Errorf("user.s3.sse_kms_key_id = %q", got)
+	}
+	if got := mustGet(t, srv, bucket, "f.txt"); string(got.body) != "data\n" {
+		t.Errorf("data after re-encryption: %q", got.body)
+	}
+
+	// An expired presigned URL is refused.
+	out, stderr, err := bucketfs(t, srv, nil, "presign", "--expires", "1s", f)
+	if err != nil {
+		t.Fatalf("presign: %v %s", err, stderr)
+	}
+	_, short, _ := strings.Cut(strings.TrimSpace(out), "\t")
+	time.Sleep(2500 * time.Millisecond) // a real expiry, end to end
+	if code, _ := httpGet(t, short); code != 403 {
+		t.Errorf("expired presigned URL: %d, want 403", code)
 	}
 
 	// Root attributes.
