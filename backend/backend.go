@@ -57,6 +57,10 @@ type GetInput struct {
 	// IfMatch, when set, makes the read fail with ErrPrecondition if the
 	// object's ETag differs, so one open file never mixes two versions.
 	IfMatch string
+	// VersionID, when set, reads that version of the key rather than the
+	// current one; a version that does not exist (or is a delete marker)
+	// fails with ErrNotFound.
+	VersionID string
 }
 
 // PutInput describes a whole-object upload.
@@ -126,6 +130,22 @@ type Version struct {
 	ETag         string
 	Latest       bool
 	DeleteMarker bool
+}
+
+// VersionEntry is one version or delete marker of a listing of versions:
+// a Version together with the key it belongs to.
+type VersionEntry struct {
+	Key string
+	Version
+	StorageClass string // "" for a delete marker
+}
+
+// VersionPage is one page of ListVersions: keys in ascending byte order,
+// each key's versions and delete markers newest first.
+type VersionPage struct {
+	Versions []VersionEntry
+	// NextToken continues the listing; "" when this was the last page.
+	NextToken string
 }
 
 // PartInput is one part of a multipart upload.
@@ -213,6 +233,13 @@ type Bucket interface {
 	// Versions lists the versions and delete markers of exactly key, newest
 	// first. An unversioned bucket has one version, "null".
 	Versions(ctx context.Context, key string) ([]Version, error)
+
+	// ListVersions returns one page of the versions and delete markers of
+	// every key under in.Prefix (S3's ListObjectVersions). in.Delimiter is
+	// ignored; in.Token is the previous page's NextToken. A key's versions
+	// may continue on the next page. An unversioned bucket lists each
+	// object once, as version "null".
+	ListVersions(ctx context.Context, in ListInput) (VersionPage, error)
 
 	// Presign returns a URL that lets anyone GET or PUT key until expires
 	// passes. It is computed locally, without a request.

@@ -199,6 +199,9 @@ func (m *Memory) Get(ctx context.Context, in GetInput) (io.ReadCloser, Object, e
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o, ok := m.objects[in.Key]
+	if in.VersionID != "" {
+		o, ok = m.version(in.Key, in.VersionID)
+	}
 	if !ok {
 		return nil, Object{}, fmt.Errorf("get %q: %w", in.Key, ErrNotFound)
 	}

@@ -108,23 +108,7 @@ func (m *Memory) Versions(ctx context.Context, key string) ([]Version, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Version
-	if list := m.versions[key]; len(list) > 0 {
-		for i := len(list) - 1; i >= 0; i-- {
-			v := list[i]
-			if v.deleteMarker {
-				out = append(out, Version{ID: v.id, LastModified: v.at, DeleteMarker: true})
-			} else {
-				out = append(out, Version{ID: v.obj.VersionID, LastModified: v.obj.LastModified, Size: v.obj.Size, ETag: v.obj.ETag})
-			}
-		}
-		out[0].Latest = true
-		return out, nil
-	}
-	if o, ok := m.objects[key]; ok {
-		return []Version{{ID: o.VersionID, LastModified: o.LastModified, Size: o.Size, ETag: o.ETag, Latest: true}}, nil
-	}
-	return nil, nil
+	return m.versionsOf(key), nil
 }
 
 // Presign returns a memory:// URL: it names what would be signed, but no

@@ -210,7 +210,7 @@ func (s *S3) Get(ctx context.Context, in GetInput) (io.ReadCloser, Object, error
 	case in.Offset > 0:
 		rng = fmt.Sprintf("bytes=%d-", in.Offset)
 	}
-	body, obj, err := s.get(ctx, in.Key, rng, in.IfMatch)
+	body, obj, err := s.get(ctx, in, rng)
 	if errors.Is(err, errRangeNotSatisfiable) {
 		return s.getHeaders(ctx, in)
 	}
@@ -230,7 +230,7 @@ func (s *S3) Get(ctx context.Context, in GetInput) (io.ReadCloser, Object, error
 // even that is out of range because the object is empty. No HEAD is sent.
 func (s *S3) getHeaders(ctx context.Context, in GetInput) (io.ReadCloser, Object, error) {
 	for _, rng := range []string{"bytes=-1", ""} {
-		body, obj, err := s.get(ctx, in.Key, rng, in.IfMatch)
+		body, obj, err := s.get(ctx, in, rng)
 		if errors.Is(err, errRangeNotSatisfiable) {
 			continue
 		}
@@ -245,15 +245,17 @@ func (s *S3) getHeaders(ctx context.Context, in GetInput) (io.ReadCloser, Object
 
 // get sends one GetObject. The request must answer within the request
 // timeout; after that, the returned body cancels it when it stalls.
-func (s *S3) get(ctx context.Context, key, rng, ifMatch string) (*watchedBody, Object, error) {
+func (s *S3) get(ctx context.Context, in GetInput, rng string) (*watchedBody, Object, error) {
+	key := in.Key
 	s.requests[opGet].Add(1)
 	reqCtx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(s.requestTimeout, func() {
 		cancel(fmt.Errorf("no answer within %v", s.requestTimeout))
 	})
-	input := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Range: nonEmpty(rng)}
-	if ifMatch != "" {
-		input.IfMatch = aws.String(quote(ifMatch))
+	input := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Range: nonEmpty(rng),
+		VersionId: nonEmpty(in.VersionID)}
+	if in.IfMatch != "" {
+		input.IfMatch = aws.String(quote(in.IfMatch))
 	}
 	out, err := s.client.GetObject(reqCtx, input)
 	timer.Stop()

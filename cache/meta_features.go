@@ -22,6 +22,10 @@ func (m *Meta) Versions(ctx context.Context, key string) ([]backend.Version, err
 	return m.next.Versions(ctx, key)
 }
 
+func (m *Meta) ListVersions(ctx context.Context, in backend.ListInput) (backend.VersionPage, error) {
+	return m.next.ListVersions(ctx, in)
+}
+
 func (m *Meta) Presign(ctx context.Context, key, method string, expires time.Duration) (string, error) {
 	return m.next.Presign(ctx, key, method, expires)
 }

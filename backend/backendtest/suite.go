@@ -49,6 +49,8 @@ func Run(t *testing.T, newBucket func(t *testing.T) backend.Bucket) {
 		{"CopySettings", testCopySettings},
 		{"CopyVersion", testCopyVersion},
 		{"Versions", testVersions},
+		{"GetVersion", testGetVersion},
+		{"ListVersions", testListVersions},
 		{"Presign", testPresign},
 		{"ACL", testACL},
 		{"Versioning", testVersioning},

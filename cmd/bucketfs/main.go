@@ -57,10 +57,10 @@ func run(args []string) int {
 // until unmounted or signalled. Without --foreground it serves from a child
 // process and returns once the child reports the mount ready.
 func mount(opts Options) error {
-	// Parsed and checked already, but their features are not built yet:
-	// refusing beats mounting something other than what was asked for.
-	if !opts.AsOf.IsZero() {
-		return errors.New("--as-of is not implemented yet")
+	// One version listing per bucket would make every bucket's first look
+	// a full listing of its history; refused until someone needs it.
+	if !opts.AsOf.IsZero() && opts.AllBuckets {
+		return errors.New("--as-of works on one bucket: it cannot be combined with --all-buckets")
 	}
 	for _, p := range []*string{&opts.Mountpoint, &opts.LogFile, &opts.CacheDir} {
 		if *p != "" {
@@ -229,7 +229,11 @@ func serve(opts Options, ready func()) error {
 			return withCache(b)
 		}, cfg)
 	} else {
-		cfg.Bucket = withCache(bucket)
+		var b backend.Bucket = bucket
+		if !opts.AsOf.IsZero() {
+			b = backend.AsOf(bucket, opts.AsOf)
+		}
+		cfg.Bucket = withCache(b)
 		server, err = fs.Mount(opts.Mountpoint, cfg)
 	}
 	if err != nil {

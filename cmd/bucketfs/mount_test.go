@@ -36,7 +36,7 @@ func TestBadInputFailsBeforeMounting(t *testing.T) {
 		{"mountpoint is a file", nil, append(connectArgs(srv), bucket, file), "not a directory"},
 		{"mountpoint not empty", nil, append(connectArgs(srv), bucket, full), "not empty"},
 		{"mountpoint missing", nil, append(connectArgs(srv), bucket, "/nonexistent/mnt"), "no such file"},
-		{"as-of, not built yet", nil, append(connectArgs(srv), "--as-of", "2026-01-01T00:00:00Z", bucket, "MNT"), "not implemented"},
+		{"as-of with all buckets", nil, append(connectArgs(srv), "--as-of", "2026-01-01T00:00:00Z", "--all-buckets", "MNT"), "--all-buckets"},
 		{"secret as a flag", nil, append(connectArgs(srv), "-o", "secret_access_key=hunter2", bucket, "MNT"), "environment"},
 	}
 	for _, tt := range tests {

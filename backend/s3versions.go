@@ -1,0 +1,75 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// ListVersions sends one ListObjectVersions. The SDK hands versions and
+// delete markers back as two lists, so the page is merged and re-sorted;
+// both markers go into NextToken.
+func (s *S3) ListVersions(ctx context.Context, in ListInput) (VersionPage, error) {
+	markerKey, markerID, err := parseVersionToken(in.Token)
+	if err != nil {
+		return VersionPage{}, fmt.Errorf("list versions %q: token %q: %w", in.Prefix, in.Token, err)
+	}
+	input := &s3.ListObjectVersionsInput{
+		Bucket:          aws.String(s.bucket),
+		Prefix:          aws.String(in.Prefix),
+		EncodingType:    types.EncodingTypeUrl,
+		KeyMarker:       nonEmpty(markerKey),
+		VersionIdMarker: nonEmpty(markerID),
+	}
+	if in.MaxKeys > 0 {
+		input.MaxKeys = aws.Int32(int32(min(in.MaxKeys, 1000)))
+	}
+	out, err := s.listVersions(ctx, input)
+	if err != nil {
+		return VersionPage{}, fmt.Errorf("list versions %q: %w", in.Prefix, err)
+	}
+	decode := func(k *string) string {
+		if out.EncodingType != types.EncodingTypeUrl {
+			return aws.ToString(k)
+		}
+		if d, err := url.QueryUnescape(aws.ToString(k)); err == nil {
+			return d
+		}
+		return aws.ToString(k)
+	}
+	var page VersionPage
+	for _, v := range out.Versions {
+		page.Versions = append(page.Versions, VersionEntry{
+			Key: decode(v.Key),
+			Version: Version{
+				ID:           versionID(v.VersionId),
+				LastModified: aws.ToTime(v.LastModified),
+				Size:         aws.ToInt64(v.Size),
+				ETag:         unquote(aws.ToString(v.ETag)),
+				Latest:       aws.ToBool(v.IsLatest),
+			},
+			StorageClass: storageClass(string(v.StorageClass)),
+		})
+	}
+	for _, m := range out.DeleteMarkers {
+		page.Versions = append(page.Versions, VersionEntry{
+			Key: decode(m.Key),
+			Version: Version{
+				ID:           versionID(m.VersionId),
+				LastModified: aws.ToTime(m.LastModified),
+				Latest:       aws.ToBool(m.IsLatest),
+				DeleteMarker: true,
+			},
+		})
+	}
+	sortVersionEntries(page.Versions)
+	if aws.ToBool(out.IsTruncated) {
+		// The key marker is URL-encoded like the keys; the version ID is not.
+		page.NextToken = versionToken(decode(out.NextKeyMarker), aws.ToString(out.NextVersionIdMarker))
+	}
+	return page, nil
+}
