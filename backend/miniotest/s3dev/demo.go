@@ -64,10 +64,15 @@ func demo(dir string) error {
 		"getfattr -n user.s3.etag mnt/big/20MiB.bin",
 		"md5sum mnt/big/20MiB.bin",
 		"dd if=mnt/big/20MiB.bin bs=1M skip=19 count=1 status=none | wc -c",
+		"echo 'written through the mount' > mnt/hello.txt && mkdir mnt/notes && mv mnt/hello.txt mnt/notes/ && cat mnt/notes/hello.txt",
+		"setfattr -n user.s3.storage_class -v REDUCED_REDUNDANCY mnt/notes/hello.txt && getfattr -n user.s3.storage_class mnt/notes/hello.txt",
+		"bucketfs presign mnt/README.txt | cut -c1-100",
 		"du -sh mnt",
 		"df -h mnt",
 	} {
-		show(dir, c, exec.Command("bash", "-c", c))
+		cmd := exec.Command("bash", "-c", c)
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
+		show(dir, c, cmd)
 	}
 	fmt.Printf("(the 20 MiB file's MD5 as uploaded: %x)\n\n", sum)
 	fmt.Printf("The bucket stays mounted at %s. Try it, then:\n", mnt)
