@@ -174,7 +174,15 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	if err != nil {
 		return nil, d.fs.errno("readdir", prefix, err)
 	}
-	return gofs.NewListDirStream(dirEntries(prefix, page)), 0
+	entries := dirEntries(prefix, page)
+	for i, e := range entries {
+		// The number of a child the kernel knows; else go-fuse reports it
+		// unknown (inode numbers are go-fuse's, not derived from keys).
+		if child := d.GetChild(e.Name); child != nil {
+			entries[i].Ino = child.StableAttr().Ino
+		}
+	}
+	return gofs.NewListDirStream(entries), 0
 }
 
 // dirEntries turns one complete listing into directory entries: common
@@ -187,7 +195,7 @@ func dirEntries(prefix string, page backend.ListPage) []fuse.DirEntry {
 	addDir := func(name string) {
 		if validName(name) && !dirs[name] {
 			dirs[name] = true
-			out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: ino(kindDir, prefix+name+"/")})
+			out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
 		}
 	}
 	for _, p := range page.Prefixes {
@@ -211,7 +219,7 @@ func dirEntries(prefix string, page backend.ListPage) []fuse.DirEntry {
 		if dirs[name] {
 			name = shadowedName(name)
 		}
-		out = append(out, fuse.DirEntry{Name: name, Mode: uint32(k), Ino: ino(k, obj.Key)})
+		out = append(out, fuse.DirEntry{Name: name, Mode: uint32(k)})
 	}
 	return out
 }

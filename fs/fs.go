@@ -12,7 +12,6 @@ package fs
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"log/slog"
 	"maps"
 	"slices"
@@ -216,19 +215,6 @@ func (f *filesystem) track(n *fileNode, dirty bool) {
 
 // maxRequest is the largest read or write the kernel sends in one request.
 const maxRequest = 1 << 20
-
-// ino derives a stable inode number from what a node is, so the same key
-// keeps its number across lookups and cache evictions.
-func ino(k kind, key string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte{byte(k >> 12)})
-	h.Write([]byte(key))
-	n := h.Sum64()
-	if n <= 1 { // 1 is the root's
-		n += 2
-	}
-	return n
-}
 
 // headers returns key's object with its headers, asking the bucket when the
 // cache only has what a listing said.
