@@ -48,7 +48,6 @@ type Meta struct {
 
 	objects  *lru.Cache[string, objectEntry] // key -> object or not-found
 	listings *lru.Cache[string, *listing]    // prefix -> complete listing
-	prefixes *lru.Cache[string, prefixEntry] // prefix -> has keys
 	// firstPages keeps the first page of a big directory's listing, fetched
 	// by a lookup, for the listing that usually follows.
 	firstPages *lru.Cache[string, firstPage]
@@ -68,11 +67,6 @@ type objectEntry struct {
 type firstPage struct {
 	page backend.ListPage
 	at   time.Time
-}
-
-type prefixEntry struct {
-	exists bool
-	at     time.Time
 }
 
 // listing is every entry of one directory level. This client's writes
@@ -145,9 +139,8 @@ func NewMeta(next backend.Bucket, opts MetaOptions) *Meta {
 	// Listings hold their entries twice (also in objects); a few hundred
 	// directories is what a working set of `ls` and `find` needs.
 	listings, _ := lru.New[string, *listing](max(opts.Entries/100, 64))
-	prefixes, _ := lru.New[string, prefixEntry](max(opts.Entries/10, 64))
 	firstPages, _ := lru.New[string, firstPage](64)
-	return &Meta{next: next, opts: opts, objects: objects, listings: listings, prefixes: prefixes, firstPages: firstPages}
+	return &Meta{next: next, opts: opts, objects: objects, listings: listings, firstPages: firstPages}
 }
 
 func (m *Meta) Name() string { return m.next.Name() }
@@ -383,8 +376,9 @@ func (m *Meta) prefetchHeaders(objects []backend.Object) {
 	}()
 }
 
-// HasPrefix answers from a fresh listing of the level above prefix (when
-// prefix ends in "/") or from earlier answers.
+// HasPrefix answers for a directory prefix ("dir/") from a fresh listing
+// of it or of the level above, else from the first page of its listing,
+// which is kept for the readdir that usually follows.
 func (m *Meta) HasPrefix(ctx context.Context, prefix string) (bool, error) {
 	if strings.HasSuffix(prefix, "/") {
 		if l := m.freshListing(prefix); l != nil {
@@ -399,20 +393,8 @@ func (m *Meta) HasPrefix(ctx context.Context, prefix string) (bool, error) {
 		}
 		return len(page.Objects)+len(page.Prefixes) > 0, nil
 	}
-	if e, ok := m.prefixes.Get(prefix); ok {
-		if (e.exists && m.fresh(e.at, m.opts.TTL)) || (!e.exists && m.fresh(e.at, m.opts.NegativeTTL)) {
-			return e.exists, nil
-		}
-	}
-	at := m.opts.Now()
-	v, err, _ := m.flight.Do("p\x00"+prefix, func() (any, error) {
-		return m.next.HasPrefix(ctx, prefix)
-	})
-	if err != nil {
-		return false, err
-	}
-	m.prefixes.Add(prefix, prefixEntry{exists: v.(bool), at: at})
-	return v.(bool), nil
+	// Only directory prefixes are asked for often enough to cache.
+	return m.next.HasPrefix(ctx, prefix)
 }
 
 // Get passes through; a vanished object is forgotten so the next lookup asks.
@@ -430,8 +412,4 @@ func (m *Meta) Forget(key string) {
 	parent := parentPrefix(key)
 	m.listings.Remove(parent)
 	m.firstPages.Remove(parent)
-	for p := parent; p != ""; p = parentPrefix(p) {
-		m.prefixes.Remove(p)
-	}
-	m.prefixes.Remove("")
 }

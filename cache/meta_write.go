@@ -99,7 +99,6 @@ func (m *Meta) recordObject(obj backend.Object) {
 	}
 	m.editListing(home, func(l *listing) { l.objects[obj.Key] = obj })
 	for p := home; p != ""; p = parentPrefix(p) {
-		m.prefixes.Add(p, prefixEntry{exists: true, at: at})
 		m.editListing(parentPrefix(p), func(l *listing) { l.prefixes[p] = true })
 	}
 }
@@ -117,7 +116,6 @@ func (m *Meta) recordGone(key string) {
 	m.editListing(home, func(l *listing) { delete(l.objects, key) })
 	// The directories above may have become empty; only a listing can tell.
 	for p := home; p != ""; p = parentPrefix(p) {
-		m.prefixes.Remove(p)
 		l := m.freshListing(p)
 		if l == nil {
 			m.listings.Remove(parentPrefix(p))
