@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"syscall"
-	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -163,14 +162,10 @@ func (d *dirNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetA
 	if !ok || prefix == "" {
 		return syscall.EPERM // the bucket's root has no marker to hold headers
 	}
-	if _, err := d.fs.headers(ctx, prefix); isNotFound(err) {
-		h := d.fs.newHeaders(syscall.S_IFDIR|d.fs.owner.dirMode, d.fs.owner.uid, d.fs.owner.gid, "")
-		h.mtime = time.Now()
-		changeHeaders(&h, in)
-		if _, err := d.fs.putEmpty(ctx, prefix, h, false); err != nil {
-			return d.fs.errno("setattr", prefix, err)
-		}
-	} else if errno := d.fs.rewriteHeaders(ctx, prefix, in); errno != 0 {
+	errno := d.fs.editMarker(ctx, prefix, func(h *fileHeaders) (bool, syscall.Errno) {
+		return changeHeaders(h, in), 0
+	})
+	if errno != 0 {
 		return errno
 	}
 	return d.Getattr(ctx, fh, out)

@@ -149,21 +149,25 @@ func (d *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	return d.editMarkerHeaders(ctx, setUserMetadata(name, nil, 0))
 }
 
-// editMarkerHeaders changes the headers of a directory's marker, which an
-// implicit directory gets for the purpose.
+// editMarkerHeaders changes the headers of a directory's marker.
 func (d *dirNode) editMarkerHeaders(ctx context.Context, change func(*fileHeaders) (bool, syscall.Errno)) syscall.Errno {
-	ctx = uninterrupted(ctx)
 	prefix, ok := d.prefix()
 	if !ok || prefix == "" {
 		return syscall.ENOTSUP // the bucket's root has no object to hold metadata
 	}
-	if _, err := d.fs.headers(ctx, prefix); isNotFound(err) {
-		h := d.fs.newHeaders(syscall.S_IFDIR|d.fs.owner.dirMode, d.fs.owner.uid, d.fs.owner.gid, "")
+	return d.fs.editMarker(uninterrupted(ctx), prefix, change)
+}
+
+// editMarker changes the headers of the marker of directory prefix; an
+// implicit directory gets a marker for the purpose.
+func (f *filesystem) editMarker(ctx context.Context, prefix string, change func(*fileHeaders) (bool, syscall.Errno)) syscall.Errno {
+	if _, err := f.headers(ctx, prefix); isNotFound(err) {
+		h := f.newHeaders(syscall.S_IFDIR|f.owner.dirMode, f.owner.uid, f.owner.gid, "")
 		if _, errno := change(&h); errno != 0 {
 			return errno
 		}
-		_, err := d.fs.putEmpty(ctx, prefix, h, false)
-		return d.fs.errno("setxattr", prefix, err)
+		_, err := f.putEmpty(ctx, prefix, h, false)
+		return f.errno("edit marker", prefix, err)
 	}
-	return d.fs.editHeaders(ctx, prefix, change)
+	return f.editHeaders(ctx, prefix, change)
 }
