@@ -150,16 +150,7 @@ func (s *S3) List(ctx context.Context, in ListInput) (ListPage, error) {
 	if err != nil {
 		return ListPage{}, fmt.Errorf("list %q: %w", in.Prefix, s.fail(ctx, reqCtx, err))
 	}
-	decode := func(k *string) string {
-		key := aws.ToString(k)
-		if out.EncodingType != types.EncodingTypeUrl {
-			return key // the server ignored encoding-type
-		}
-		if d, err := url.QueryUnescape(key); err == nil {
-			return d
-		}
-		return key
-	}
+	decode := func(k *string) string { return decodeKey(out.EncodingType, k) }
 	var page ListPage
 	for _, o := range out.Contents {
 		obj := Object{
@@ -429,4 +420,17 @@ func nonEmpty(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// decodeKey undoes the URL encoding that listings ask for (keys may hold
+// characters XML 1.0 cannot carry), unless the server ignored the request.
+func decodeKey(encoding types.EncodingType, k *string) string {
+	key := aws.ToString(k)
+	if encoding != types.EncodingTypeUrl {
+		return key
+	}
+	if d, err := url.QueryUnescape(key); err == nil {
+		return d
+	}
+	return key
 }

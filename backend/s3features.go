@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"time"
 
@@ -78,69 +77,32 @@ func (s *S3) PutACL(ctx context.Context, key, canned string) error {
 // Versions lists with key as the prefix. Key itself sorts before every
 // longer key under it, so the listing stops at the first other key.
 func (s *S3) Versions(ctx context.Context, key string) ([]Version, error) {
-	input := &s3.ListObjectVersionsInput{
-		Bucket:       aws.String(s.bucket),
-		Prefix:       aws.String(key),
-		EncodingType: types.EncodingTypeUrl,
-	}
-	var versions []Version
+	var entries []VersionEntry
+	in := ListInput{Prefix: key}
 	for {
-		out, err := s.listVersions(ctx, input)
+		page, err := s.ListVersions(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("versions %q: %w", key, err)
 		}
-		decode := func(k *string) string {
-			if out.EncodingType != types.EncodingTypeUrl {
-				return aws.ToString(k)
-			}
-			if d, err := url.QueryUnescape(aws.ToString(k)); err == nil {
-				return d
-			}
-			return aws.ToString(k)
-		}
 		other := false
-		for _, v := range out.Versions {
-			if decode(v.Key) != key {
-				other = true
-				continue
+		for _, e := range page.Versions {
+			if e.Key == key {
+				entries = append(entries, e)
+			} else {
+				other = true // keys come in order: key's versions are all seen
 			}
-			versions = append(versions, Version{
-				ID:           versionID(v.VersionId),
-				LastModified: aws.ToTime(v.LastModified),
-				Size:         aws.ToInt64(v.Size),
-				ETag:         unquote(aws.ToString(v.ETag)),
-				Latest:       aws.ToBool(v.IsLatest),
-			})
 		}
-		for _, m := range out.DeleteMarkers {
-			if decode(m.Key) != key {
-				other = true
-				continue
-			}
-			versions = append(versions, Version{
-				ID:           versionID(m.VersionId),
-				LastModified: aws.ToTime(m.LastModified),
-				Latest:       aws.ToBool(m.IsLatest),
-				DeleteMarker: true,
-			})
-		}
-		if other || !aws.ToBool(out.IsTruncated) {
+		if other || page.NextToken == "" {
 			break
 		}
-		input.KeyMarker, input.VersionIdMarker = out.NextKeyMarker, out.NextVersionIdMarker
+		in.Token = page.NextToken
 	}
-	// The server lists versions and delete markers apart, each newest
-	// first; the latest leads even when the clock says otherwise (equal
-	// Last-Modified seconds).
-	slices.SortStableFunc(versions, func(a, b Version) int {
-		if a.Latest != b.Latest {
-			if a.Latest {
-				return -1
-			}
-			return 1
-		}
-		return b.LastModified.Compare(a.LastModified)
-	})
+	// Each page is in order; pages meet where a key's versions may tie.
+	sortVersionEntries(entries)
+	versions := make([]Version, len(entries))
+	for i, e := range entries {
+		versions[i] = e.Version
+	}
 	return versions, nil
 }
 

@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"fmt"
-	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -32,15 +31,7 @@ func (s *S3) ListVersions(ctx context.Context, in ListInput) (VersionPage, error
 	if err != nil {
 		return VersionPage{}, fmt.Errorf("list versions %q: %w", in.Prefix, err)
 	}
-	decode := func(k *string) string {
-		if out.EncodingType != types.EncodingTypeUrl {
-			return aws.ToString(k)
-		}
-		if d, err := url.QueryUnescape(aws.ToString(k)); err == nil {
-			return d
-		}
-		return aws.ToString(k)
-	}
+	decode := func(k *string) string { return decodeKey(out.EncodingType, k) }
 	var page VersionPage
 	for _, v := range out.Versions {
 		page.Versions = append(page.Versions, VersionEntry{
