@@ -28,10 +28,7 @@ type dirtyFile struct {
 	size    int64  // the object's size while remote
 	remote  bool   // the staged copy is not loaded yet: the object at base is the content
 	pending bool   // must be uploaded even if no byte changed (new file, truncate, new headers)
-	// truncated is set by a truncate until the next upload: the staged
-	// copy may then be clean and yet differ from the object.
-	truncated bool
-	gone      bool // unlinked while open: nothing is uploaded
+	gone    bool   // unlinked while open: nothing is uploaded
 	// broken is the error of a failed local write (a full --cache-dir):
 	// the staged copy is incomplete and is never uploaded.
 	broken  error
@@ -83,6 +80,13 @@ func (d *dirtyFile) contentSize() int64 {
 		return d.size
 	}
 	return d.staged.Size()
+}
+
+// contentIsObject tells whether the file's content is still the object
+// at base: not loaded yet, or loaded and not changed since. Then a change
+// of headers alone is a server-side copy.
+func (d *dirtyFile) contentIsObject() bool {
+	return d.base != "" && (d.remote || !d.staged.Dirty())
 }
 
 // needsUpload tells whether the file holds something S3 does not.

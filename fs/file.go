@@ -164,7 +164,13 @@ func (f *filesystem) newDirty(key string, obj backend.Object, trunc bool) (*dirt
 	d.remote = !trunc && obj.Size > 0
 	if trunc {
 		d.pending = d.pending || obj.Size > 0
-		d.truncated = obj.Size > 0
+		if obj.Size > 0 {
+			// Empty already; this records that it differs from the object.
+			if err := staged.Truncate(0); err != nil {
+				staged.Remove()
+				return nil, err
+			}
+		}
 		d.touch()
 		f.startStream(key, d)
 	}
@@ -305,9 +311,7 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 	}
 	gen := d.staged.Version()
 	headers, base, size := d.headers, d.base, d.contentSize()
-	// Only headers changed when the content is still the object's: not
-	// loaded yet, or loaded and unchanged since the last upload.
-	remote := d.remote || (base != "" && !d.staged.Dirty() && !d.truncated)
+	headersOnly := d.contentIsObject() // a server-side copy will do
 	stream := d.stream
 	d.stream = nil
 	n.mu.Unlock()
@@ -317,7 +321,7 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 	var obj backend.Object
 	var err error
 	switch {
-	case remote:
+	case headersOnly:
 		// The content is still the object's: only headers changed.
 		obj, err = n.fs.bucket.Copy(ctx, headers.copyInput(backend.Object{Key: key, ETag: base, Size: size}))
 	case stream != nil:
@@ -345,7 +349,7 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 		return n.fs.uploadErrno(key, d, err)
 	}
 	n.mu.Lock()
-	d.base, d.pending, d.truncated = obj.ETag, false, false
+	d.base, d.pending = obj.ETag, false
 	d.staged.MarkClean(gen)
 	n.openedETag = obj.ETag
 	n.mu.Unlock()

@@ -25,7 +25,7 @@ func (n *fileNode) truncate(ctx context.Context, d *dirtyFile, size int64) sysca
 	if err := d.staged.Truncate(size); err != nil {
 		return n.fs.uploadErrno(key, d, err)
 	}
-	d.pending, d.truncated = true, true
+	d.pending = true
 	d.touch()
 	d.feedStream()
 	return 0
@@ -75,7 +75,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 		}
 		// Store the change now unless data waits for the writer's close
 		// to go up with it.
-		now := changed && (d.handles == 0 || !d.staged.Dirty() && !d.truncated)
+		now := changed && (d.handles == 0 || d.contentIsObject())
 		n.mu.Unlock()
 		if now {
 			if errno := n.flush(ctx); errno != 0 {

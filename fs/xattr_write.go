@@ -75,7 +75,7 @@ func (n *fileNode) editFileHeaders(ctx context.Context, change func(*fileHeaders
 		if changed {
 			d.pending = true
 		}
-		now := changed && (d.handles == 0 || !d.staged.Dirty() && !d.truncated)
+		now := changed && (d.handles == 0 || d.contentIsObject())
 		n.mu.Unlock()
 		if now && errno == 0 {
 			return n.flush(ctx) // as Setattr does
