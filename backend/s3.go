@@ -162,6 +162,7 @@ func (s *S3) List(ctx context.Context, in ListInput) (ListPage, error) {
 		}
 		if h, ok := listed[obj.Key]; ok {
 			obj.HasHeaders, obj.ContentType, obj.Metadata = true, h.contentType, h.metadata
+			obj.SSE, obj.SSEKMSKeyID = h.sse, h.sseKMSKeyID
 		}
 		page.Objects = append(page.Objects, obj)
 	}

@@ -22,8 +22,9 @@ import (
 
 // listedHeaders are the headers one listing entry came with.
 type listedHeaders struct {
-	contentType string
-	metadata    map[string]string
+	contentType      string
+	metadata         map[string]string
+	sse, sseKMSKeyID string
 }
 
 // withListingHeaders asks the server for listing metadata and stores what
@@ -97,6 +98,10 @@ func parseListingHeaders(body []byte) map[string]listedHeaders {
 			switch name = strings.ToLower(name); {
 			case name == "content-type":
 				h.contentType = xmlText(value)
+			case name == "x-amz-server-side-encryption":
+				h.sse = xmlText(value)
+			case name == "x-amz-server-side-encryption-aws-kms-key-id":
+				h.sseKMSKeyID = xmlText(value)
 			case strings.HasPrefix(name, "x-amz-meta-"):
 				h.metadata[strings.TrimPrefix(name, "x-amz-meta-")] = xmlText(value)
 			}

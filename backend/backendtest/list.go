@@ -14,7 +14,7 @@ func testListDelimiter(t *testing.T, b backend.Bucket, prefix string) {
 		put(t, b, prefix+k, k)
 	}
 	put(t, b, "ListDelimiterX", "outside the prefix") // shares the prefix's first bytes
-	if _, err := b.Put(t.Context(), backend.PutInput{Key: prefix + "a", Body: strings.NewReader("a"), Size: 1,
+	if _, err := b.Put(t.Context(), backend.PutInput{Key: prefix + "a", Body: strings.NewReader("a"), Size: 1, SSE: "AES256",
 		ContentType: "text/plain", Metadata: map[string]string{"mode": "33261", "color": "Blue"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -43,8 +43,8 @@ func testListDelimiter(t *testing.T, b backend.Bucket, prefix string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o.ContentType != head.ContentType || !maps.Equal(o.Metadata, head.Metadata) {
-				t.Errorf("listed headers %q %v, Head says %q %v", o.ContentType, o.Metadata, head.ContentType, head.Metadata)
+			if o.ContentType != head.ContentType || !maps.Equal(o.Metadata, head.Metadata) || o.SSE != head.SSE {
+				t.Errorf("listed headers %q %v sse %q, Head says %q %v sse %q", o.ContentType, o.Metadata, o.SSE, head.ContentType, head.Metadata, head.SSE)
 			}
 		}
 	}

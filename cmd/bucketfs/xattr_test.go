@@ -159,6 +159,14 @@ func TestS3AttributesThroughXattrs(t *testing.T) {
 		t.Errorf("expired presigned URL: %d, want 403", code)
 	}
 
+	// A rename keeps the encryption and class of an object that another
+	// tool wrote and a listing described.
+	sh(t, mnt, "ls -l >/dev/null && mv other.dat renamed.dat")
+	if h := headRaw(t, srv, bucket, "renamed.dat"); h.ServerSideEncryption != types.ServerSideEncryptionAes256 ||
+		h.StorageClass != types.StorageClassReducedRedundancy {
+		t.Errorf("after mv: sse %q class %q", h.ServerSideEncryption, h.StorageClass)
+	}
+
 	// Root attributes.
 	if getx(t, mnt, "user.s3.bucket") != bucket || getx(t, mnt, "user.s3.region") != "us-east-1" ||
 		getx(t, mnt, "user.s3.endpoint") != srv.Endpoint {
