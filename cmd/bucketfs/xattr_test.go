@@ -160,9 +160,14 @@ func TestS3AttributesThroughXattrs(t *testing.T) {
 	}
 
 	// A rename keeps the encryption and class of an object that another
-	// tool wrote and a listing described.
-	sh(t, mnt, "ls -l >/dev/null && mv other.dat renamed.dat")
-	if h := headRaw(t, srv, bucket, "renamed.dat"); h.ServerSideEncryption != types.ServerSideEncryptionAes256 ||
+	// tool wrote and that the mount knows only from a listing.
+	_, err = srv.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("enc/e.dat"),
+		Body: strings.NewReader("e"), ServerSideEncryption: types.ServerSideEncryptionAes256, StorageClass: types.StorageClassReducedRedundancy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh(t, mnt, "ls -l enc >/dev/null && mv enc/e.dat enc/renamed.dat")
+	if h := headRaw(t, srv, bucket, "enc/renamed.dat"); h.ServerSideEncryption != types.ServerSideEncryptionAes256 ||
 		h.StorageClass != types.StorageClassReducedRedundancy {
 		t.Errorf("after mv: sse %q class %q", h.ServerSideEncryption, h.StorageClass)
 	}
