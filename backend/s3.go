@@ -316,8 +316,13 @@ func (s *S3) Put(ctx context.Context, in PutInput) (Object, error) {
 	}
 	modified := responseDate(out.ResultMetadata)
 	ct := aws.String(contentType)
+	sse, keyID := out.ServerSideEncryption, out.SSEKMSKeyId
+	if sse == "" && in.SSE != "" {
+		// A server may leave the encryption it applied out of its answer.
+		sse, keyID = types.ServerSideEncryption(in.SSE), nonEmpty(in.SSEKMSKeyID)
+	}
 	return headers(in.Key, size, out.ETag, &modified, types.StorageClass(in.StorageClass), ct, in.Metadata, out.VersionId,
-		out.ServerSideEncryption, out.SSEKMSKeyId), nil
+		sse, keyID), nil
 }
 
 func (s *S3) Delete(ctx context.Context, key string) error {

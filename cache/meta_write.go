@@ -20,9 +20,6 @@ func (m *Meta) Put(ctx context.Context, in backend.PutInput) (backend.Object, er
 		m.forgetOnConflict(in.Key, err)
 		return obj, err
 	}
-	if obj.SSE == "" && in.SSE != "" {
-		obj.SSE, obj.SSEKMSKeyID = in.SSE, in.SSEKMSKeyID
-	}
 	m.recordObject(obj)
 	return obj, nil
 }
