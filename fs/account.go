@@ -166,7 +166,8 @@ func (a *accountNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 var _ = (gofs.NodeStatfser)((*accountNode)(nil))
 
 func (a *accountNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	return (&dirNode{}).Statfs(ctx, out)
+	statfs(out)
+	return 0
 }
 
 // validBucketName applies S3's naming rules: 3 to 63 lower-case letters,

@@ -241,11 +241,15 @@ func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 
 var _ = (gofs.NodeStatfser)((*dirNode)(nil))
 
-// Statfs reports a huge, empty filesystem, as s3fs does.
 func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	statfs(out)
+	return 0
+}
+
+// statfs reports a huge, empty filesystem, as s3fs does.
+func statfs(out *fuse.StatfsOut) {
 	const blocks = 1 << 40 // 4 PiB of 4 KiB blocks
 	out.Bsize, out.Frsize, out.NameLen = 4096, 4096, maxNameLen
 	out.Blocks, out.Bfree, out.Bavail = blocks, blocks, blocks
 	out.Files, out.Ffree = 1<<32, 1<<32
-	return 0
 }
