@@ -103,6 +103,7 @@ func TestS3AttributesThroughXattrs(t *testing.T) {
 	}
 
 	// Bad input: the server untouched.
+	before := headRaw(t, srv, bucket, "f.txt")
 	for _, c := range []struct {
 		name, value string
 		want        syscall.Errno
@@ -114,6 +115,10 @@ func TestS3AttributesThroughXattrs(t *testing.T) {
 		if err := setx(f, c.name, c.value); !errors.Is(err, c.want) {
 			t.Errorf("setfattr %s=%.10s: %v, want %v", c.name, c.value, err, c.want)
 		}
+	}
+	if after := headRaw(t, srv, bucket, "f.txt"); aws.ToString(after.ETag) != aws.ToString(before.ETag) ||
+		!aws.ToTime(after.LastModified).Equal(aws.ToTime(before.LastModified)) || after.StorageClass != before.StorageClass {
+		t.Error("a refused setfattr changed the object")
 	}
 
 	// Presigned URLs: the exact bytes; tampered → 403.
