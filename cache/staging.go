@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // Staging is the directory under --cache-dir that holds the local copies of
@@ -117,9 +119,12 @@ var _ io.ReaderAt = (*StagedFile)(nil)
 
 // ReadAt reads with io.ReaderAt semantics: fewer than len(p) bytes only at
 // the end of the file, with io.EOF.
+//
+// It takes no lock: pread is safe beside pwrite and Close (os.File keeps
+// the descriptor until its calls return), and a lock would queue every
+// small read of a streaming upload behind the writer's next write, which
+// stalled uploads for as long as a fast writer kept writing.
 func (f *StagedFile) ReadAt(p []byte, off int64) (int, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
 	return f.file.ReadAt(p, off)
 }
 
@@ -206,6 +211,29 @@ func (f *StagedFile) Fill(r io.Reader) error {
 	}
 	f.size, f.seqEnd = n, n
 	return nil
+}
+
+// Stored tells the file that bytes [off, off+n) are in the bucket, so their
+// pages need not stay in memory: they are written to disk now and dropped
+// from the page cache. The data stays staged on disk (a failed completion
+// still finds it) while a long sequential write keeps reusing the same few
+// pages instead of growing the page cache by the whole file, whose fresh
+// pages cost more to fault in than the copy itself. Any error is ignored:
+// the pages then just stay cached.
+func (f *StagedFile) Stored(off, n int64) {
+	conn, err := f.file.SyscallConn()
+	if err != nil {
+		return
+	}
+	// Control keeps the descriptor open while it runs, even if the file is
+	// closed meanwhile; no lock is taken, so writers go on.
+	conn.Control(func(fd uintptr) {
+		const writeAndWait = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
+		if unix.SyncFileRange(int(fd), off, n, writeAndWait) == nil {
+			// Pages rewritten since are dirty again and stay.
+			unix.Fadvise(int(fd), off, n, unix.FADV_DONTNEED)
+		}
+	})
 }
 
 // Close releases the file descriptor but keeps the data on disk, for a file

@@ -11,6 +11,10 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func newTestStaged(t *testing.T, key string) (*Staging, *StagedFile) {
@@ -253,4 +257,70 @@ func TestStagedFileENOSPC(t *testing.T) {
 		}
 	}
 	t.Fatal("4 MiB fit in a 1 MiB tmpfs")
+}
+
+// TestStagedFileStored checks that the pages of stored bytes leave memory
+// while the bytes stay on disk.
+func TestStagedFileStored(t *testing.T) {
+	_, f := newTestStaged(t, "k")
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(f.Path()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		t.Skip("tmpfs pages cannot leave memory")
+	}
+	data := bytes.Repeat([]byte("stored"), 1<<20/6*4)
+	if _, err := f.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	resident := func() int {
+		mem, err := unix.Mmap(int(f.file.Fd()), 0, len(data), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Munmap(mem)
+		vec := make([]byte, (len(data)+os.Getpagesize()-1)/os.Getpagesize())
+		if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&mem[0])), uintptr(len(mem)),
+			uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+			t.Fatal(errno)
+		}
+		n := 0
+		for _, v := range vec {
+			n += int(v & 1)
+		}
+		return n
+	}
+	if resident() == 0 {
+		t.Fatal("no page of a fresh write is in memory")
+	}
+	f.Stored(0, int64(len(data)))
+	if n := resident(); n != 0 {
+		t.Errorf("%d pages still in memory after Stored", n)
+	}
+	if !bytes.Equal(stagedBytes(t, f), data) {
+		t.Error("the staged bytes changed")
+	}
+}
+
+// TestStagedFileReadsBesideWriter checks that a read does not wait for the
+// file's lock: a streaming upload reads while the writer holds it.
+func TestStagedFileReadsBesideWriter(t *testing.T) {
+	_, f := newTestStaged(t, "k")
+	f.WriteAt([]byte("final"), 0)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.ReadAt(make([]byte, 5), 0)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadAt waited for the writer's lock")
+	}
 }

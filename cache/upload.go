@@ -123,11 +123,13 @@ func StartStream(b backend.Bucket, src io.ReaderAt, in backend.PutInput, opts Up
 }
 
 // SetHeaders replaces the headers and conditions the object is stored
-// with. It reports false when a multipart upload has already started: S3
-// fixed its headers then, and they stay.
+// with. The conditions always take: they apply when the upload completes.
+// It reports false when a multipart upload has already started: S3 fixed
+// its headers then, and they stay.
 func (s *Stream) SetHeaders(in backend.PutInput) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.in.IfNoneMatch, s.in.IfMatch = in.IfNoneMatch, in.IfMatch
 	if s.started {
 		return false
 	}
@@ -193,7 +195,16 @@ func (s *Stream) work() {
 			s.parts[number] = uploadedPart{etag: etag, size: size}
 		}
 		s.mu.Unlock()
+		if st, ok := s.src.(storedNotifier); ok && err == nil {
+			st.Stored(off, size)
+		}
 	}
+}
+
+// storedNotifier is a source that can free what is safely uploaded: a
+// StagedFile drops the part's pages from memory.
+type storedNotifier interface {
+	Stored(off, n int64)
 }
 
 func (s *Stream) uploadPart(number int, off, size int64) (string, error) {

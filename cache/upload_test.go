@@ -395,3 +395,25 @@ func TestStreamSetHeaders(t *testing.T) {
 		t.Errorf("stored %+v", got)
 	}
 }
+
+// TestStreamConditionsAfterStart changes the condition of a stream whose
+// multipart upload has begun, as a close in the middle of a write does once
+// it has stored the file: completion must use the new one.
+func TestStreamConditionsAfterStart(t *testing.T) {
+	mem := newUploadBucket(t)
+	data := pattern(3 * testPart)
+	s := StartStream(mem, bytes.NewReader(data), backend.PutInput{Key: "k", IfNoneMatch: true}, UploadOptions{PartSize: testPart})
+	s.Written(2 * testPart)
+	waitUploads(t, mem, 2) // the start and a part
+	mid, err := mem.Put(t.Context(), backend.PutInput{Key: "k", Body: bytes.NewReader(data[:10]), Size: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SetHeaders(backend.PutInput{Key: "k", IfMatch: mid.ETag}) {
+		t.Error("SetHeaders after the upload started: true")
+	}
+	if _, err := s.Finish(t.Context(), int64(len(data))); err != nil {
+		t.Fatalf("Finish with the new condition: %v", err)
+	}
+	checkStored(t, mem, "k", data, backend.PutInput{})
+}
