@@ -81,12 +81,13 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	uid, gid := d.fs.callerOwner(ctx)
 	dirty := &dirtyFile{staged: staged, handles: 1, pending: true,
 		headers: d.fs.newHeaders(syscall.S_IFREG|mode&07777, uid, gid, name)}
+	fuseFlags := writeOpenFlags(dirty, flags)
 	d.fs.startStream(key, dirty)
 	node := &fileNode{fs: d.fs, dirty: dirty}
 	d.fs.dirtyAttr(dirty, &out.Attr)
 	child := d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG})
 	d.fs.track(node, true)
-	return child, &fileHandle{node: node, write: true}, 0, 0
+	return child, &fileHandle{node: node, write: true}, fuseFlags, 0
 }
 
 var _ = (gofs.NodeMkdirer)((*dirNode)(nil))

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
+
 	"github.com/bucketfs/bucketfs/backend"
 	"github.com/bucketfs/bucketfs/cache"
 )
@@ -40,6 +42,24 @@ type dirtyFile struct {
 	streamKey     string
 	partSize      int64 // of the stream's parts
 	streamedParts int64 // full parts reported to the stream
+	// direct is set once a write-only descriptor opened the file: its
+	// writes bypass the kernel's page cache, which then cannot be trusted
+	// to hold the new content.
+	direct bool
+}
+
+// writeOpenFlags are the FUSE open flags of a descriptor opened for
+// writing. A write-only one writes with direct I/O: its data goes from the
+// writer to the staged copy without also filling the kernel's page cache,
+// which for a large file costs as much memory and more CPU than the
+// staging itself, and that nobody reads through a write-only descriptor.
+// Read-write descriptors keep the page cache, which mmap needs.
+func writeOpenFlags(d *dirtyFile, flags uint32) uint32 {
+	if flags&syscall.O_ACCMODE != syscall.O_WRONLY {
+		return 0
+	}
+	d.direct = true
+	return fuse.FOPEN_DIRECT_IO
 }
 
 // loaded fetches the object into the staged copy, once, before the first

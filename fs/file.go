@@ -83,7 +83,10 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		if errno := n.openForWrite(ctx, key, flags&syscall.O_TRUNC != 0); errno != 0 {
 			return nil, 0, errno
 		}
-		return &fileHandle{node: n, write: true}, 0, 0
+		n.mu.Lock()
+		fuseFlags := writeOpenFlags(n.dirty, flags)
+		n.mu.Unlock()
+		return &fileHandle{node: n, write: true}, fuseFlags, 0
 	}
 	n.mu.Lock()
 	staged := n.dirty != nil
@@ -313,7 +316,16 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 	headers, base, size := d.headers, d.base, d.contentSize()
 	headersOnly := d.contentIsObject() // a server-side copy will do
 	stream := d.stream
-	d.stream = nil
+	// A close before the first full part (a shell's `cmd > file` closes a
+	// duplicate of the descriptor before anything is written) leaves the
+	// stream to the writes that may follow: nothing of it is uploaded yet,
+	// and a Put stores what there is now.
+	keepStream := stream != nil && size < d.partSize
+	if keepStream {
+		stream = nil
+	} else {
+		d.stream = nil
+	}
 	n.mu.Unlock()
 
 	in := headers.putInput(key)
@@ -352,6 +364,10 @@ func (n *fileNode) flush(ctx context.Context) syscall.Errno {
 	d.base, d.pending = obj.ETag, false
 	d.staged.MarkClean(gen)
 	n.openedETag = obj.ETag
+	if d.direct {
+		// Direct writes left the kernel's cache out: the next open drops it.
+		n.openedETag = ""
+	}
 	n.mu.Unlock()
 	return 0
 }

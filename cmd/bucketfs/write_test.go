@@ -75,6 +75,37 @@ func TestCreateWriteClose(t *testing.T) {
 		t.Errorf("stream.bin: %d bytes", len(got.body))
 	}
 
+	// The same when the descriptor was duplicated and the original closed
+	// before the first write, as a shell's `cmd > file` and dd do: that
+	// close stores the empty file, and the stream goes on.
+	f, err = os.Create(filepath.Join(mnt, "dup.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOK(t, f)
+	if e := mustGet(t, srv, bucket, "dup.bin"); len(e.body) != 0 {
+		t.Errorf("dup.bin after the first close: %d bytes", len(e.body))
+	}
+	dup := os.NewFile(uintptr(fd), "dup.bin")
+	before = metric(t, addr, "upload")
+	for range 12 {
+		dup.Write(chunk)
+	}
+	for deadline := time.Now().Add(10 * time.Second); metric(t, addr, "upload")-before < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no part of a duplicated descriptor uploaded while writing: %d multipart requests", metric(t, addr, "upload")-before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	closeOK(t, dup)
+	if got := mustGet(t, srv, bucket, "dup.bin"); len(got.body) != 12<<20 {
+		t.Errorf("dup.bin: %d bytes", len(got.body))
+	}
+
 	// dd with conv=fsync: the same through fsync.
 	sh(t, mnt, "dd if=/dev/zero of=zeros bs=1M count=6 conv=fsync status=none")
 	if z := mustGet(t, srv, bucket, "zeros"); len(z.body) != 6<<20 || bytes.ContainsFunc(z.body, func(r rune) bool { return r != 0 }) {
@@ -85,6 +116,63 @@ func TestCreateWriteClose(t *testing.T) {
 	if e := mustGet(t, srv, bucket, "empty"); len(e.body) != 0 {
 		t.Errorf("empty: %d bytes", len(e.body))
 	}
+}
+
+// TestWriteOnlyBypassesPageCache checks that what a write-only descriptor
+// writes is not also kept in the kernel's page cache (direct I/O), while
+// what a read-write one writes is: memory for a large copy, and the next
+// read still gets the new bytes.
+func TestWriteOnlyBypassesPageCache(t *testing.T) {
+	srv := server(t)
+	bucket := newBucket(t, srv, nil)
+	mnt := mountBackground(t, srv, bucket)
+	data := make([]byte, 4<<20)
+	rand.Read(data)
+	for _, tt := range []struct {
+		name   string
+		flags  int
+		cached bool
+	}{{"wo", os.O_WRONLY, false}, {"rw", os.O_RDWR, true}} {
+		p := filepath.Join(mnt, tt.name)
+		f, err := os.OpenFile(p, tt.flags|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(data)
+		closeOK(t, f)
+		f, err = os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := residentPages(t, f, len(data)); (n > 0) != tt.cached {
+			t.Errorf("%s: %d pages of the written file in the page cache, want cached=%v", tt.name, n, tt.cached)
+		}
+		got := make([]byte, len(data))
+		if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: read back %v, equal=%v", tt.name, err, bytes.Equal(got, data))
+		}
+		f.Close()
+	}
+}
+
+// residentPages counts the pages of f's first size bytes in the page cache.
+func residentPages(t *testing.T, f *os.File, size int) int {
+	t.Helper()
+	m, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("mmap: %v", err)
+	}
+	defer syscall.Munmap(m)
+	vec := make([]byte, (size+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(size),
+		uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatalf("mincore: %v", errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
 }
 
 // TestEditsMatchALocalFilesystem applies the same edits to a local file and
@@ -131,6 +219,24 @@ func TestEditsMatchALocalFilesystem(t *testing.T) {
 			}
 			closeOK(t, a)
 			closeOK(t, b)
+		}},
+		{"write-only descriptor beside a read-write one", func(t *testing.T, p string) {
+			rw := openRW(t, p)
+			got := make([]byte, 6)
+			rw.ReadAt(got, 0) // now in the kernel's cache
+			wo, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wo.WriteAt([]byte("direct"), 0)
+			if rw.ReadAt(got, 0); string(got) != "direct" {
+				t.Errorf("read-write descriptor reads %q after a write-only one wrote", got)
+			}
+			closeOK(t, wo)
+			closeOK(t, rw)
+			if b, _ := os.ReadFile(p); !bytes.HasPrefix(b, []byte("direct")) {
+				t.Errorf("reopened: %.10q", b)
+			}
 		}},
 		{"read after write", func(t *testing.T, p string) {
 			f := openRW(t, p)
