@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -16,6 +18,9 @@ import (
 // it survives a failed upload for the next flush.
 type Staging struct {
 	dir string
+	// writeBehind is the offset beyond which a staged file's stored parts
+	// leave the page cache; see StagedFile.Stored.
+	writeBehind int64
 }
 
 // NewStaging uses dir (the mount's own subdirectory of --cache-dir) for
@@ -29,7 +34,33 @@ func NewStaging(dir string) (*Staging, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("staging: %w", err)
 	}
-	return &Staging{dir: dir}, nil
+	return &Staging{dir: dir, writeBehind: backgroundDirtyBytes()}, nil
+}
+
+// backgroundDirtyBytes is how much dirty data the kernel lets accumulate
+// before it starts writing it back (vm.dirty_background_bytes, or
+// vm.dirty_background_ratio percent of available memory), 1 GiB when
+// /proc does not say.
+func backgroundDirtyBytes() int64 {
+	read := func(path string) int64 {
+		b, _ := os.ReadFile(path)
+		n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		return n
+	}
+	if n := read("/proc/sys/vm/dirty_background_bytes"); n > 0 {
+		return n
+	}
+	ratio := read("/proc/sys/vm/dirty_background_ratio")
+	meminfo, _ := os.ReadFile("/proc/meminfo")
+	for line := range strings.Lines(string(meminfo)) {
+		if kb, ok := strings.CutPrefix(line, "MemAvailable:"); ok && ratio > 0 {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(kb), "kB")), 10, 64)
+			if n > 0 {
+				return n << 10 * ratio / 100
+			}
+		}
+	}
+	return 1 << 30
 }
 
 // Dir is the staging directory.
@@ -54,7 +85,7 @@ func (s *Staging) Create(key string) (*StagedFile, error) {
 		os.Remove(path + keySuffix)
 		return nil, fmt.Errorf("staging %q: %w", key, err)
 	}
-	return &StagedFile{key: key, path: path, file: file}, nil
+	return &StagedFile{key: key, path: path, file: file, writeBehind: s.writeBehind}, nil
 }
 
 // StagedFile is the local copy of one file open for writing. It is safe for
@@ -65,9 +96,10 @@ func (s *Staging) Create(key string) (*StagedFile, error) {
 // written so far are final and a Stream may upload them while the writer
 // goes on.
 type StagedFile struct {
-	key  string
-	path string
-	file *os.File // pread/pwrite only: the file offset is never used
+	key         string
+	path        string
+	file        *os.File // pread/pwrite only: the file offset is never used
+	writeBehind int64    // see Stored
 
 	// mu protects the fields below. Reads take it shared; writes take it
 	// exclusively so that size always matches the file on disk.
@@ -213,14 +245,22 @@ func (f *StagedFile) Fill(r io.Reader) error {
 	return nil
 }
 
-// Stored tells the file that bytes [off, off+n) are in the bucket, so their
-// pages need not stay in memory: they are written to disk now and dropped
-// from the page cache. The data stays staged on disk (a failed completion
-// still finds it) while a long sequential write keeps reusing the same few
-// pages instead of growing the page cache by the whole file, whose fresh
-// pages cost more to fault in than the copy itself. Any error is ignored:
-// the pages then just stay cached.
+// Stored tells the file that bytes [off, off+n) are in the bucket. Of a
+// file larger than the kernel lets stay dirty in memory, their pages are
+// then written to disk and dropped from the page cache: the kernel would
+// write them back anyway, and a long sequential write keeps reusing a few
+// pages instead of filling the page cache with the whole file, whose fresh
+// pages also cost more to fault in than the copy itself. Smaller files are
+// left alone: they are usually uploaded and deleted before any writeback,
+// and writing them early would only take disk bandwidth from the server.
+// The data stays staged on disk either way (a failed completion still
+// finds it). Errors are ignored: the pages then just stay cached.
 func (f *StagedFile) Stored(off, n int64) {
+	if end := off + n; end <= f.writeBehind {
+		return
+	} else if off < f.writeBehind {
+		off, n = f.writeBehind, end-f.writeBehind
+	}
 	conn, err := f.file.SyscallConn()
 	if err != nil {
 		return

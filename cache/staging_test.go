@@ -260,7 +260,7 @@ func TestStagedFileENOSPC(t *testing.T) {
 }
 
 // TestStagedFileStored checks that the pages of stored bytes leave memory
-// while the bytes stay on disk.
+// past the writeback threshold, while the bytes stay on disk.
 func TestStagedFileStored(t *testing.T) {
 	_, f := newTestStaged(t, "k")
 	var st unix.Statfs_t
@@ -270,7 +270,7 @@ func TestStagedFileStored(t *testing.T) {
 	if st.Type == unix.TMPFS_MAGIC {
 		t.Skip("tmpfs pages cannot leave memory")
 	}
-	data := bytes.Repeat([]byte("stored"), 1<<20/6*4)
+	data := bytes.Repeat([]byte("stored!!"), 1<<20) // 8 MiB
 	if _, err := f.WriteAt(data, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -294,9 +294,18 @@ func TestStagedFileStored(t *testing.T) {
 	if resident() == 0 {
 		t.Fatal("no page of a fresh write is in memory")
 	}
+	// A file below the kernel's writeback threshold keeps its pages.
+	f.writeBehind = int64(len(data))
 	f.Stored(0, int64(len(data)))
-	if n := resident(); n != 0 {
-		t.Errorf("%d pages still in memory after Stored", n)
+	if resident() == 0 {
+		t.Error("a small file's pages left memory")
+	}
+	// Past it, stored pages leave: here the second half.
+	half := len(data) / 2
+	f.writeBehind = int64(half)
+	f.Stored(0, int64(len(data)))
+	if n := resident(); n == 0 || n > half/os.Getpagesize() {
+		t.Errorf("%d pages in memory after Stored, want those of the first half only", n)
 	}
 	if !bytes.Equal(stagedBytes(t, f), data) {
 		t.Error("the staged bytes changed")
