@@ -34,6 +34,8 @@ type S3 struct {
 	endpoint       string
 	requestTimeout time.Duration
 	stallTimeout   time.Duration
+	// unsignedPayload: uploads send UNSIGNED-PAYLOAD (see isLoopback).
+	unsignedPayload bool
 
 	log *slog.Logger
 
@@ -300,7 +302,7 @@ func (s *S3) Put(ctx context.Context, in PutInput) (Object, error) {
 	input.ServerSideEncryption = types.ServerSideEncryption(in.SSE)
 	input.SSEKMSKeyId = nonEmpty(in.SSEKMSKeyID)
 	input.ACL = types.ObjectCannedACL(in.ACL)
-	out, err := s.client.PutObject(reqCtx, input)
+	out, err := s.client.PutObject(reqCtx, input, s.payloadOptions()...)
 	if err != nil {
 		err = s.fail(ctx, reqCtx, err)
 		if in.IfMatch != "" && errors.Is(err, ErrNotFound) {

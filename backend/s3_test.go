@@ -2,6 +2,7 @@ package backend_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -345,4 +348,85 @@ func TestS3ListingCarriesHeaders(t *testing.T) {
 	if s.Requests("head") != heads {
 		t.Error("listing sent HEAD requests")
 	}
+}
+
+// TestS3UnsignedPayloadOnLoopback checks the payload hash that uploads
+// sign: UNSIGNED-PAYLOAD to a server on this host, the body's SHA-256 to
+// another host over plain HTTP.
+func TestS3UnsignedPayloadOnLoopback(t *testing.T) {
+	setAWSEnv(t, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test-secret", "AWS_REGION=us-east-1")
+	var mu sync.Mutex
+	var hashes []string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Method == http.MethodPut {
+			mu.Lock()
+			hashes = append(hashes, r.Header.Get("X-Amz-Content-Sha256"))
+			mu.Unlock()
+		}
+		w.Header().Set("ETag", `"abc"`)
+	}))
+	ln, err := net.Listen("tcp", ":0") // every interface, to be reached by a non-loopback address too
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+
+	body := []byte("payload")
+	upload := func(endpoint string) []string {
+		t.Helper()
+		b := newS3(t, endpoint, backend.S3Config{Bucket: "b"})
+		mu.Lock()
+		hashes = nil
+		mu.Unlock()
+		if _, err := b.Put(t.Context(), backend.PutInput{Key: "k", Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
+			t.Fatalf("Put to %s: %v", endpoint, err)
+		}
+		if _, err := b.UploadPart(t.Context(), backend.PartInput{Key: "k", UploadID: "u", Number: 1,
+			Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
+			t.Fatalf("UploadPart to %s: %v", endpoint, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return hashes
+	}
+	unsigned := []string{"UNSIGNED-PAYLOAD", "UNSIGNED-PAYLOAD"}
+	for _, host := range []string{"127.0.0.1", "localhost", "[::1]"} {
+		if host == "[::1]" {
+			if c, err := net.Dial("tcp", "[::1]:"+port); err != nil {
+				continue // no IPv6 loopback here
+			} else {
+				c.Close()
+			}
+		}
+		if got := upload("http://" + host + ":" + port); !slices.Equal(got, unsigned) {
+			t.Errorf("payload hashes sent to %s: %q, want UNSIGNED-PAYLOAD", host, got)
+		}
+	}
+	other := nonLoopbackIP(t)
+	if other == "" {
+		t.Skip("no non-loopback IPv4 address to check the signed case")
+	}
+	sum := fmt.Sprintf("%x", sha256.Sum256(body))
+	if got := upload("http://" + other + ":" + port); !slices.Equal(got, []string{sum, sum}) {
+		t.Errorf("payload hashes sent to %s: %q, want the body's SHA-256", other, got)
+	}
+}
+
+// nonLoopbackIP is an IPv4 address of this host other than loopback, or "".
+func nonLoopbackIP(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if ipnet, ok := a.(*net.IPNet); ok && !ipnet.IP.IsLoopback() && ipnet.IP.To4() != nil {
+			return ipnet.IP.String()
+		}
+	}
+	return ""
 }

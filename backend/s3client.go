@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -110,16 +112,17 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		endpoint = *o.BaseEndpoint
 	}
 	return &S3{
-		client:         client,
-		presigner:      s3.NewPresignClient(client),
-		bucket:         cfg.Bucket,
-		region:         o.Region,
-		endpoint:       endpoint,
-		requestTimeout: cfg.RequestTimeout,
-		stallTimeout:   cfg.StallTimeout,
-		copyThreshold:  maxCopySize,
-		copyPartSize:   defaultCopyPartSize,
-		log:            log,
+		client:          client,
+		unsignedPayload: isLoopback(endpoint),
+		presigner:       s3.NewPresignClient(client),
+		bucket:          cfg.Bucket,
+		region:          o.Region,
+		endpoint:        endpoint,
+		requestTimeout:  cfg.RequestTimeout,
+		stallTimeout:    cfg.StallTimeout,
+		copyThreshold:   maxCopySize,
+		copyPartSize:    defaultCopyPartSize,
+		log:             log,
 	}, nil
 }
 
@@ -190,4 +193,30 @@ func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
 	if l.log.Enabled(ctx, level) {
 		l.log.Log(ctx, level, fmt.Sprintf(format, v...), "component", "aws-sdk")
 	}
+}
+
+// isLoopback reports whether endpoint is a server on this host. Uploads to
+// it skip the SigV4 payload hash (UNSIGNED-PAYLOAD): the hash guards a body
+// on the wire, and loopback has none, while computing it (the client) and
+// checking it (the server) cost two passes over every byte on the same
+// CPUs. The SDK already sends UNSIGNED-PAYLOAD over TLS, where TLS guards
+// the body; plain HTTP to another host keeps the hash.
+func isLoopback(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
+}
+
+// payloadOptions are the per-call options of an upload (Put, UploadPart).
+func (s *S3) payloadOptions() []func(*s3.Options) {
+	if !s.unsignedPayload {
+		return nil
+	}
+	return []func(*s3.Options){s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)}
 }

@@ -237,7 +237,7 @@ func (s *S3) UploadPart(ctx context.Context, in PartInput) (string, error) {
 		PartNumber:    aws.Int32(int32(in.Number)),
 		Body:          &progressBody{ReadSeeker: in.Body, timer: timer, timeout: s.requestTimeout},
 		ContentLength: aws.Int64(in.Size),
-	})
+	}, s.payloadOptions()...)
 	if err != nil {
 		return "", fmt.Errorf("upload part %d of %q: %w", in.Number, in.Key, s.fail(ctx, reqCtx, err))
 	}

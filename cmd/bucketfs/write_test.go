@@ -54,57 +54,49 @@ func TestCreateWriteClose(t *testing.T) {
 		t.Errorf("17 MiB in 5 MiB parts sent %d multipart requests and %d puts, want 6 and 0", got, metric(t, addr, "put")-puts)
 	}
 
-	// A sequential writer's full parts go up while it is still writing.
-	f, err := os.Create(filepath.Join(mnt, "stream.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := metric(t, addr, "upload")
-	chunk := make([]byte, 1<<20)
-	for range 12 {
-		f.Write(chunk)
-	}
-	for deadline := time.Now().Add(10 * time.Second); metric(t, addr, "upload")-before < 3; {
-		if time.Now().After(deadline) {
-			t.Fatalf("no part uploaded while writing: %d multipart requests", metric(t, addr, "upload")-before)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	closeOK(t, f)
-	if got := mustGet(t, srv, bucket, "stream.bin"); len(got.body) != 12<<20 {
-		t.Errorf("stream.bin: %d bytes", len(got.body))
-	}
-
-	// The same when the descriptor was duplicated and the original closed
+	// A sequential writer's full parts go up while it is still writing,
+	// also when the descriptor was duplicated and the original closed
 	// before the first write, as a shell's `cmd > file` and dd do: that
-	// close stores the empty file, and the stream goes on.
-	f, err = os.Create(filepath.Join(mnt, "dup.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd, err := syscall.Dup(int(f.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeOK(t, f)
-	if e := mustGet(t, srv, bucket, "dup.bin"); len(e.body) != 0 {
-		t.Errorf("dup.bin after the first close: %d bytes", len(e.body))
-	}
-	dup := os.NewFile(uintptr(fd), "dup.bin")
-	before = metric(t, addr, "upload")
-	for range 12 {
-		dup.Write(chunk)
-	}
-	for deadline := time.Now().Add(10 * time.Second); metric(t, addr, "upload")-before < 3; {
-		if time.Now().After(deadline) {
-			t.Fatalf("no part of a duplicated descriptor uploaded while writing: %d multipart requests", metric(t, addr, "upload")-before)
+	// close stores the empty file, and the streaming goes on.
+	streamed := func(name string, open func(path string) *os.File) {
+		t.Helper()
+		f := open(filepath.Join(mnt, name))
+		before := metric(t, addr, "upload")
+		chunk := make([]byte, 1<<20)
+		for range 12 {
+			f.Write(chunk)
 		}
-		time.Sleep(20 * time.Millisecond)
+		for deadline := time.Now().Add(10 * time.Second); metric(t, addr, "upload")-before < 3; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no part uploaded while writing: %d multipart requests", name, metric(t, addr, "upload")-before)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		closeOK(t, f)
+		if got := mustGet(t, srv, bucket, name); len(got.body) != 12<<20 {
+			t.Errorf("%s: %d bytes", name, len(got.body))
+		}
 	}
-	closeOK(t, dup)
-	if got := mustGet(t, srv, bucket, "dup.bin"); len(got.body) != 12<<20 {
-		t.Errorf("dup.bin: %d bytes", len(got.body))
+	create := func(path string) *os.File {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
 	}
+	streamed("stream.bin", create)
+	streamed("dup.bin", func(path string) *os.File {
+		f := create(path)
+		fd, err := syscall.Dup(int(f.Fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeOK(t, f)
+		if e := mustGet(t, srv, bucket, "dup.bin"); len(e.body) != 0 {
+			t.Errorf("dup.bin after the first close: %d bytes", len(e.body))
+		}
+		return os.NewFile(uintptr(fd), path)
+	})
 
 	// dd with conv=fsync: the same through fsync.
 	sh(t, mnt, "dd if=/dev/zero of=zeros bs=1M count=6 conv=fsync status=none")
