@@ -8,6 +8,7 @@ MINIO := $(TOOLS)/minio
 DEMO := $(CURDIR)/.demo
 APT_PACKAGES := fuse3 attr curl rsync sqlite3 git
 BENCH_PACKAGES := s3fs rclone
+BENCH ?= # one figure of make bench: read, list, presign or write; all when empty
 
 .PHONY: all build install deps bench-deps test test-short vet demo demo-stop bench clean
 
@@ -63,7 +64,7 @@ demo-stop:
 
 bench: bench-deps build
 	BUCKETFS_MINIO=$(MINIO) BUCKETFS_BIN=$(CURDIR)/$(BIN) BUCKETFS_BENCH=1 \
-		$(GO) test -count=1 -timeout 60m -run '^TestBench' -v ./cmd/bucketfs
+		$(GO) test -count=1 -timeout 60m -run '^TestBench$$/$(BENCH)' -v ./cmd/bucketfs
 
 clean:
 	rm -rf bin

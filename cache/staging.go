@@ -56,7 +56,7 @@ func backgroundDirtyBytes() int64 {
 		if kb, ok := strings.CutPrefix(line, "MemAvailable:"); ok && ratio > 0 {
 			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(kb), "kB")), 10, 64)
 			if n > 0 {
-				return n << 10 * ratio / 100
+				return (n << 10) * ratio / 100
 			}
 		}
 	}
