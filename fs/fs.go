@@ -153,9 +153,14 @@ func mount(mountpoint string, root gofs.InodeEmbedder, cfg Config) (*fuse.Server
 		// Permission checks by the kernel, against the modes we show.
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
 	}
-	server, err := gofs.Mount(mountpoint, root, opts)
+	// gofs.Mount, with interrupts ignored (see ignoreInterrupts).
+	server, err := fuse.NewServer(ignoreInterrupts{gofs.NewNodeFS(root, opts)}, mountpoint, &opts.MountOptions)
 	if err != nil {
 		return nil, err
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		return nil, err // as gofs.Mount: the serve loop ends with the failed mount
 	}
 	if err := setKernelReadAhead(mountpoint, maxRequest>>10); err != nil {
 		cfg.Logger.Debug("kernel read-ahead stays at its default", "err", err)
@@ -240,6 +245,8 @@ func isNotFound(err error) bool { return errors.Is(err, backend.ErrNotFound) }
 // programs get SIGURG all the time); an upload, a copy or a rename given
 // up halfway would fail a close() that should have succeeded, or leave a
 // rename half done. The backend's own timeouts still bound every request.
+// Lookups, reads and listings are shielded once for all in
+// ignoreInterrupts.
 func uninterrupted(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // fsName is what df and /proc/mounts show: the bucket, or the account.
