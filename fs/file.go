@@ -43,10 +43,12 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 		return 0
 	}
 	n.mu.Unlock()
-	if h, ok := fh.(*fileHandle); ok && h.reader != nil {
-		// An open file shows the version it reads.
-		n.fs.owner.attrOf(objectKind(h.obj), h.obj, &out.Attr)
-		return 0
+	if h, ok := fh.(*fileHandle); ok {
+		if obj, ok := h.object(); ok {
+			// An open file shows the version it reads.
+			n.fs.owner.attrOf(objectKind(obj), obj, &out.Attr)
+			return 0
+		}
 	}
 	key, ok := n.key()
 	if !ok {
@@ -106,11 +108,14 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	}
 	n.openedETag = obj.ETag
 	n.mu.Unlock()
-	reader := cache.NewReader(n.fs.bucket, obj, cache.ReaderOptions{
+	return &fileHandle{node: n, obj: obj, reader: n.newReader(obj)}, fuseFlags, 0
+}
+
+func (n *fileNode) newReader(obj backend.Object) *cache.Reader {
+	return cache.NewReader(n.fs.bucket, obj, cache.ReaderOptions{
 		MaxWindow: n.fs.cfg.ReadAhead,
 		Budget:    n.fs.cfg.ReadBudget,
 	})
-	return &fileHandle{node: n, obj: obj, reader: reader}, fuseFlags, 0
 }
 
 // openForWrite gives the node a dirty state, or one more handle on it. The
@@ -196,10 +201,41 @@ func (f *filesystem) startStream(key string, d *dirtyFile) {
 // fileHandle is an open file. Reads come from the staged copy while the
 // file has one, else from S3, conditional on the ETag seen at open.
 type fileHandle struct {
-	node   *fileNode
+	node  *fileNode
+	write bool
+
+	// mu guards obj and reader. A handle opened while the file was staged
+	// has neither until a read finds the staged copy gone (stored and
+	// dropped after the last writer closed): it then reads the object.
+	mu     sync.Mutex
 	obj    backend.Object
-	reader *cache.Reader // nil for handles opened while the file was staged
-	write  bool
+	reader *cache.Reader
+}
+
+// object is the version the handle reads from S3, if it reads from S3.
+func (h *fileHandle) object() (backend.Object, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.obj, h.reader != nil
+}
+
+// objectReader is the handle's reader of the object, made on first use by
+// a handle opened while the file was staged.
+func (h *fileHandle) objectReader(ctx context.Context) (*cache.Reader, backend.Object, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.reader == nil {
+		key, ok := h.node.key()
+		if !ok {
+			return nil, backend.Object{}, notFoundErr("(unlinked)")
+		}
+		obj, err := h.node.fs.bucket.Head(ctx, key)
+		if err != nil {
+			return nil, backend.Object{Key: key}, err
+		}
+		h.obj, h.reader = obj, h.node.newReader(obj)
+	}
+	return h.reader, h.obj, nil
 }
 
 var _ = (gofs.FileReader)((*fileHandle)(nil))
@@ -220,12 +256,13 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		}
 		return fuse.ReadResultData(dest[:got]), 0
 	}
-	if h.reader == nil {
-		return fuse.ReadResultData(nil), 0 // staged then saved: reopen to read more
-	}
-	got, err := h.reader.ReadAt(ctx, dest, off)
+	reader, obj, err := h.objectReader(ctx)
 	if err != nil {
-		return nil, n.fs.errno("read", h.obj.Key, err)
+		return nil, n.fs.errno("read", obj.Key, err)
+	}
+	got, err := reader.ReadAt(ctx, dest, off)
+	if err != nil {
+		return nil, n.fs.errno("read", obj.Key, err)
 	}
 	return fuse.ReadResultData(dest[:got]), 0
 }
@@ -277,9 +314,11 @@ func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 var _ = (gofs.FileReleaser)((*fileHandle)(nil))
 
 func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
 	if h.reader != nil {
 		h.reader.Close()
 	}
+	h.mu.Unlock()
 	if h.write {
 		h.node.release(uninterrupted(ctx))
 	}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,23 +42,8 @@ func TestSignalsDoNotFailLookups(t *testing.T) {
 	mem := backend.NewMemory("b")
 	put(t, mem, "slow.txt", []byte("data"), nil, "")
 	held := &heldHead{Bucket: mem, key: "slow.txt", started: make(chan struct{}), release: make(chan struct{})}
-	dir := t.TempDir()
-	cfg := Config{UID: 1000, GID: 1000, FileMode: 0o644, DirMode: 0o755, StatTTL: time.Minute,
-		NegativeTTL: 5 * time.Second, ReadAhead: 8 << 20, Logger: testLogger(t)}
-	cfg.Bucket = cache.NewMeta(held, cache.MetaOptions{TTL: cfg.StatTTL, NegativeTTL: cfg.NegativeTTL})
-	staging, err := cache.NewStaging(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Staging = staging
-	server, err := Mount(dir, cfg)
-	if err != nil {
-		t.Fatalf("mount: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := server.Unmount(); err != nil {
-			syscall.Unmount(dir, syscall.MNT_DETACH)
-		}
+	dir := mountMemory(t, mem, func(cfg *Config) {
+		cfg.Bucket = cache.NewMeta(held, cache.MetaOptions{TTL: cfg.StatTTL, NegativeTTL: cfg.NegativeTTL})
 	})
 
 	tid := make(chan int, 1)

@@ -34,6 +34,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 // mountMemory mounts mem in-process and unmounts it when the test ends.
+// tweak may set any field, the bucket and staging included.
 func mountMemory(t *testing.T, mem *backend.Memory, tweak func(*Config)) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -45,12 +46,16 @@ func mountMemory(t *testing.T, mem *backend.Memory, tweak func(*Config)) string 
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	cfg.Bucket = cache.NewMeta(mem, cache.MetaOptions{TTL: cfg.StatTTL, NegativeTTL: cfg.NegativeTTL})
-	staging, err := cache.NewStaging(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	if cfg.Bucket == nil {
+		cfg.Bucket = cache.NewMeta(mem, cache.MetaOptions{TTL: cfg.StatTTL, NegativeTTL: cfg.NegativeTTL})
 	}
-	cfg.Staging = staging
+	if cfg.Staging == nil {
+		staging, err := cache.NewStaging(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Staging = staging
+	}
 	server, err := Mount(dir, cfg)
 	if err != nil {
 		t.Fatalf("mount: %v", err)

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +11,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/cache"
 )
 
 func memBody(t *testing.T, mem *backend.Memory, key string) (string, bool) {
@@ -113,5 +116,48 @@ func TestTruncatingOpenEmptiesTheObject(t *testing.T) {
 	}
 	if got, _ := memBody(t, mem, "f"); got != "" {
 		t.Errorf("after open(O_TRUNC) and close, S3 has %q", got)
+	}
+}
+
+// TestReaderOutlivesStagedCopy opens a reader while a file is being
+// written; the writer's close stores the file and its release drops the
+// staged copy. The reader must go on reading the stored bytes (from S3),
+// not see an empty file: `cp a b && cat b` can race like this, since the
+// kernel sends the writer's release after close returns.
+func TestReaderOutlivesStagedCopy(t *testing.T) {
+	mem := backend.NewMemory("b")
+	stagingDir := t.TempDir()
+	mnt := mountMemory(t, mem, func(cfg *Config) {
+		staging, err := cache.NewStaging(stagingDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Staging = staging
+	})
+	p := filepath.Join(mnt, "f")
+	data := bytes.Repeat([]byte("0123456789"), 100_000)
+	w, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if left, _ := os.ReadDir(stagingDir); len(left) == 0 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("staged copy still there: %d files", len(left))
+		}
+	}
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("reader opened while staged: %d bytes, %v; want %d", len(got), err, len(data))
 	}
 }
