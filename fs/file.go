@@ -111,6 +111,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	return &fileHandle{node: n, obj: obj, reader: n.newReader(obj)}, fuseFlags, 0
 }
 
+// newReader reads obj with the mount's read-ahead window and memory budget.
 func (n *fileNode) newReader(obj backend.Object) *cache.Reader {
 	return cache.NewReader(n.fs.bucket, obj, cache.ReaderOptions{
 		MaxWindow: n.fs.cfg.ReadAhead,
