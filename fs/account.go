@@ -130,7 +130,7 @@ func (a *accountNode) Mkdir(ctx context.Context, name string, mode uint32, out *
 	if !validBucketName(name) {
 		return nil, syscall.EINVAL
 	}
-	err := a.account.CreateBucket(uninterrupted(ctx), name)
+	err := a.account.CreateBucket(ctx, name)
 	switch {
 	case errors.Is(err, backend.ErrPrecondition):
 		return nil, syscall.EEXIST
@@ -145,7 +145,7 @@ var _ = (gofs.NodeRmdirer)((*accountNode)(nil))
 
 // Rmdir deletes an empty bucket.
 func (a *accountNode) Rmdir(ctx context.Context, name string) syscall.Errno {
-	err := a.account.DeleteBucket(uninterrupted(ctx), name)
+	err := a.account.DeleteBucket(ctx, name)
 	if err != nil {
 		return toErrno(a.cfg.Logger, "rmdir", name, err)
 	}

@@ -14,7 +14,6 @@ var _ = (gofs.NodeCopyFileRanger)((*fileNode)(nil))
 // byte passes through the mount. Other ranges get ENOTSUP, and cp falls
 // back to reading and writing.
 func (src *fileNode) CopyFileRange(ctx context.Context, fhIn gofs.FileHandle, offIn uint64, out *gofs.Inode, fhOut gofs.FileHandle, offOut uint64, length uint64, flags uint64) (uint32, syscall.Errno) {
-	ctx = uninterrupted(ctx)
 	dstHandle, ok := fhOut.(*fileHandle)
 	if !ok || !dstHandle.write || offIn != 0 || offOut != 0 {
 		return 0, syscall.ENOTSUP

@@ -94,7 +94,6 @@ var _ = (gofs.NodeMkdirer)((*dirNode)(nil))
 
 // Mkdir writes a marker object "name/", as s3fs and the AWS console do.
 func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	ctx = uninterrupted(ctx)
 	key, errno := d.childKey(name)
 	if errno != 0 {
 		return nil, errno
@@ -119,7 +118,6 @@ var _ = (gofs.NodeSymlinker)((*dirNode)(nil))
 // Symlink stores the target as the object's body with S_IFLNK in its mode,
 // as s3fs does.
 func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	ctx = uninterrupted(ctx)
 	key, errno := d.childKey(name)
 	if errno != 0 {
 		return nil, errno
@@ -141,7 +139,6 @@ var _ = (gofs.NodeMknoder)((*dirNode)(nil))
 // Mknod stores FIFOs and sockets as empty objects whose mode carries the
 // type; device nodes have nowhere to keep their numbers and are refused.
 func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	ctx = uninterrupted(ctx)
 	k := kind(mode & syscall.S_IFMT)
 	switch k {
 	case kindFIFO, kindSocket:

@@ -321,14 +321,13 @@ func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 	}
 	h.mu.Unlock()
 	if h.write {
-		h.node.release(uninterrupted(ctx))
+		h.node.release(ctx)
 	}
 	return 0
 }
 
 // flush uploads the file if it holds changes S3 does not have.
 func (n *fileNode) flush(ctx context.Context) syscall.Errno {
-	ctx = uninterrupted(ctx)
 	n.mu.Lock()
 	d := n.dirty
 	n.mu.Unlock()

@@ -240,15 +240,6 @@ func (f *filesystem) errno(op, key string, err error) syscall.Errno {
 
 func isNotFound(err error) bool { return errors.Is(err, backend.ErrNotFound) }
 
-// uninterrupted is the context of an operation that changes the bucket.
-// The kernel interrupts a request when its caller gets any signal (Go
-// programs get SIGURG all the time); an upload, a copy or a rename given
-// up halfway would fail a close() that should have succeeded, or leave a
-// rename half done. The backend's own timeouts still bound every request.
-// Lookups, reads and listings are shielded once for all in
-// ignoreInterrupts.
-func uninterrupted(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
-
 // fsName is what df and /proc/mounts show: the bucket, or the account.
 func fsName(cfg Config) string {
 	if cfg.Bucket == nil {

@@ -29,7 +29,6 @@ func (d *dirNode) childFileKey(name string) (key string, node *fileNode, ok bool
 var _ = (gofs.NodeUnlinker)((*dirNode)(nil))
 
 func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
-	ctx = uninterrupted(ctx)
 	key, node, ok := d.childFileKey(name)
 	if !ok {
 		return syscall.ENOENT
@@ -53,7 +52,6 @@ var _ = (gofs.NodeRmdirer)((*dirNode)(nil))
 // Rmdir removes an empty directory's markers: "name/", and s3fs's
 // "name_$folder$" and slash-less "name" when they exist.
 func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
-	ctx = uninterrupted(ctx)
 	prefix, ok := d.prefix()
 	if !ok {
 		return syscall.ENOENT

@@ -25,7 +25,6 @@ var _ = (gofs.NodeRenamer)((*dirNode)(nil))
 // Rename copies server-side, then deletes the source: a file with one
 // CopyObject (in parts above 5 GiB), a directory key by key.
 func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	ctx = uninterrupted(ctx)
 	if flags&renameExchange != 0 {
 		return syscall.ENOTSUP
 	}

@@ -57,7 +57,6 @@ var _ = (gofs.NodeSetattrer)((*fileNode)(nil))
 // times in the headers: at the next upload while the file is being
 // written, else at once with a server-side copy (no data re-uploaded).
 func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	ctx = uninterrupted(ctx)
 	key, ok := n.key()
 	if !ok {
 		return syscall.ENOENT
@@ -141,7 +140,6 @@ func (f *filesystem) editHeaders(ctx context.Context, key string, change func(*f
 var _ = (gofs.NodeSetattrer)((*symlinkNode)(nil))
 
 func (n *symlinkNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	ctx = uninterrupted(ctx)
 	key, ok := n.key()
 	if !ok {
 		return syscall.ENOENT
@@ -157,7 +155,6 @@ var _ = (gofs.NodeSetattrer)((*dirNode)(nil))
 // Setattr of a directory rewrites its marker, creating one for an implicit
 // directory so the new mode or owner has somewhere to live.
 func (d *dirNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	ctx = uninterrupted(ctx)
 	prefix, ok := d.prefix()
 	if !ok || prefix == "" {
 		return syscall.EPERM // the bucket's root has no marker to hold headers

@@ -64,7 +64,6 @@ const (
 // editFileHeaders changes a file's headers: in its dirty state while it is
 // being written (stored by the next upload), else in place.
 func (n *fileNode) editFileHeaders(ctx context.Context, change func(*fileHeaders) (bool, syscall.Errno)) syscall.Errno {
-	ctx = uninterrupted(ctx)
 	key, ok := n.key()
 	if !ok {
 		return syscall.ENOENT
@@ -95,7 +94,7 @@ var (
 
 func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
 	if s3name, ok := strings.CutPrefix(attr, "user.s3."); ok {
-		return n.setS3Xattr(uninterrupted(ctx), s3name, strings.TrimRight(string(data), "\x00\n"))
+		return n.setS3Xattr(ctx, s3name, strings.TrimRight(string(data), "\x00\n"))
 	}
 	name, errno := userXattr(attr)
 	if errno != 0 {
@@ -123,7 +122,7 @@ func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags 
 		if !d.top() {
 			return syscall.ENOTSUP
 		}
-		return d.fs.setRootXattr(uninterrupted(ctx), s3name, strings.TrimRight(string(data), "\x00\n"))
+		return d.fs.setRootXattr(ctx, s3name, strings.TrimRight(string(data), "\x00\n"))
 	}
 	name, errno := userXattr(attr)
 	if errno != 0 {
@@ -140,7 +139,7 @@ func (d *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
 		if !d.top() {
 			return syscall.EPERM
 		}
-		return d.fs.removeRootXattr(uninterrupted(ctx), s3name)
+		return d.fs.removeRootXattr(ctx, s3name)
 	}
 	name, errno := userXattr(attr)
 	if errno != 0 {
@@ -155,7 +154,7 @@ func (d *dirNode) editMarkerHeaders(ctx context.Context, change func(*fileHeader
 	if !ok || prefix == "" {
 		return syscall.ENOTSUP // the bucket's root has no object to hold metadata
 	}
-	return d.fs.editMarker(uninterrupted(ctx), prefix, change)
+	return d.fs.editMarker(ctx, prefix, change)
 }
 
 // editMarker changes the headers of the marker of directory prefix; an
