@@ -166,6 +166,12 @@ type Part struct {
 type CompleteInput struct {
 	Key, UploadID string
 	Parts         []Part
+	// Size is what the parts add up to and Headers what StartUpload was
+	// given (its Body, Size and conditions unused): the new object is
+	// described from them, as Put describes its object, rather than asked
+	// for again.
+	Size    int64
+	Headers PutInput
 	// IfNoneMatch and IfMatch work as in PutInput.
 	IfNoneMatch bool
 	IfMatch     string

@@ -430,3 +430,40 @@ func nonLoopbackIP(t *testing.T) string {
 	}
 	return ""
 }
+
+// TestS3CompleteUploadDescribesWithoutHead completes an upload: the object
+// it returns carries the size and headers the upload was given, and no
+// HEAD is sent to learn them.
+func TestS3CompleteUploadDescribesWithoutHead(t *testing.T) {
+	srv := startMinIO(t)
+	b := newBucket(t, srv, backend.S3Config{})
+	ctx := t.Context()
+	in := backend.PutInput{Key: "big.bin", ContentType: "application/x-test", Metadata: map[string]string{"mode": "33188"},
+		StorageClass: "REDUCED_REDUNDANCY"}
+	id, err := b.StartUpload(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("x"), 5<<20+1)
+	etag, err := b.UploadPart(ctx, backend.PartInput{Key: in.Key, UploadID: id, Number: 1, Body: bytes.NewReader(body), Size: int64(len(body))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads := b.Requests("head")
+	obj, err := b.CompleteUpload(ctx, backend.CompleteInput{Key: in.Key, UploadID: id, Parts: []backend.Part{{Number: 1, ETag: etag}},
+		Size: int64(len(body)), Headers: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Requests("head") - heads; n != 0 {
+		t.Errorf("CompleteUpload sent %d HEAD", n)
+	}
+	head, err := b.Head(ctx, in.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !obj.HasHeaders || obj.Size != head.Size || obj.ETag != head.ETag || obj.ContentType != head.ContentType ||
+		!maps.Equal(obj.Metadata, head.Metadata) || obj.StorageClass != head.StorageClass || obj.VersionID != head.VersionID {
+		t.Errorf("CompleteUpload = %+v\nHead says       %+v", obj, head)
+	}
+}

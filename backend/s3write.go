@@ -244,27 +244,25 @@ func (s *S3) UploadPart(ctx context.Context, in PartInput) (string, error) {
 	return unquote(aws.ToString(out.ETag)), nil
 }
 
-// CompleteUpload completes the upload, then HEADs the new object: S3's
-// answer names neither its size nor its headers. The HEAD requires the new
-// ETag; when it fails (another writer was faster), the Object carries what
-// the completion said, with HasHeaders false and no Size.
+// CompleteUpload completes the upload and describes the new object from
+// in's size and headers plus S3's answer (ETag, version, encryption), as
+// Put does: S3's answer names neither size nor headers, and asking with a
+// HEAD would cost a request per upload.
 func (s *S3) CompleteUpload(ctx context.Context, in CompleteInput) (Object, error) {
 	obj, err := s.complete(ctx, in)
 	if err != nil {
 		return Object{}, fmt.Errorf("complete upload %q: %w", in.Key, err)
 	}
-	s.requests[opHead].Add(1)
-	reqCtx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	out, err := s.client.HeadObject(reqCtx, &s3.HeadObjectInput{
-		Bucket: aws.String(s.bucket), Key: aws.String(in.Key), IfMatch: aws.String(quote(obj.ETag)),
-	})
-	if err != nil {
-		s.log.Debug("no headers after completing an upload", "key", in.Key, "err", s.fail(ctx, reqCtx, err))
-		return obj, nil
+	h := in.Headers
+	obj.Size, obj.HasHeaders = in.Size, true
+	obj.ContentType = contentTypeOrDefault(h.ContentType)
+	obj.Metadata = lowerKeys(h.Metadata)
+	obj.StorageClass = storageClass(h.StorageClass)
+	if obj.SSE == "" && h.SSE != "" {
+		// A server may leave the encryption it applied out of its answer.
+		obj.SSE, obj.SSEKMSKeyID = h.SSE, h.SSEKMSKeyID
 	}
-	return headers(in.Key, aws.ToInt64(out.ContentLength), out.ETag, out.LastModified, out.StorageClass,
-		out.ContentType, out.Metadata, out.VersionId, out.ServerSideEncryption, out.SSEKMSKeyId), nil
+	return obj, nil
 }
 
 // complete sends CompleteMultipartUpload and returns the object without

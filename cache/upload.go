@@ -289,8 +289,11 @@ func (s *Stream) complete(ctx context.Context, size int64) (backend.Object, erro
 		return backend.Object{}, err
 	}
 	id, _ := s.start() // a part succeeded, so this is the upload's ID
-	obj, err := s.b.CompleteUpload(s.ctx, backend.CompleteInput{Key: s.in.Key, UploadID: id, Parts: parts,
-		IfNoneMatch: s.in.IfNoneMatch, IfMatch: s.in.IfMatch})
+	s.mu.Lock()
+	in := backend.CompleteInput{Key: s.in.Key, UploadID: id, Parts: parts, Size: size, Headers: s.in,
+		IfNoneMatch: s.in.IfNoneMatch, IfMatch: s.in.IfMatch}
+	s.mu.Unlock()
+	obj, err := s.b.CompleteUpload(s.ctx, in)
 	if err == nil {
 		s.mu.Lock()
 		s.aborted = true // completed: nothing left to abort

@@ -116,7 +116,8 @@ func testMultipart(t *testing.T, b backend.Bucket, prefix string) {
 	p2 := uploadPart(t, b, key, id, 2, last)
 	p1 := uploadPart(t, b, key, id, 1, first)
 
-	obj, err := b.CompleteUpload(ctx, backend.CompleteInput{Key: key, UploadID: id, Parts: []backend.Part{p1, p2}})
+	obj, err := b.CompleteUpload(ctx, backend.CompleteInput{Key: key, UploadID: id, Parts: []backend.Part{p1, p2},
+		Size: int64(len(first) + len(last)), Headers: backend.PutInput{Key: key, ContentType: "text/plain", Metadata: meta}})
 	if err != nil {
 		t.Fatalf("CompleteUpload: %v", err)
 	}
