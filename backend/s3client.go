@@ -145,11 +145,23 @@ func newHTTPClient() *awshttp.BuildableClient {
 // newRetryer is the SDK's standard retryer with bounded attempts and backoff.
 // Its client-side retry quota is off: with few attempts per request it would
 // only turn a short outage into failures that outlast it.
+//
+// A request the HTTP client refused to build is never retried; S3's 409
+// ConditionalRequestConflict, which asks for a retry, is.
 func newRetryer(maxAttempts int) aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = maxAttempts
 		o.MaxBackoff = maxRetryBackoff
 		o.RateLimiter = ratelimit.None
+		o.Retryables = append([]retry.IsErrorRetryable{
+			retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+				if refusedByClient(err) {
+					return aws.FalseTernary
+				}
+				return aws.UnknownTernary
+			}),
+			retry.RetryableErrorCode{Codes: map[string]struct{}{"ConditionalRequestConflict": {}}},
+		}, o.Retryables...)
 	})
 }
 

@@ -37,7 +37,9 @@ var errorsByCode = map[string]error{
 	"ExpiredToken":               ErrAccessDenied,
 	"TokenRefreshRequired":       ErrAccessDenied,
 	"PreconditionFailed":         ErrPrecondition,
-	"ConditionalRequestConflict": ErrPrecondition,
+	// S3's answer to two conditional writes of one key at once: try again.
+	"ConditionalRequestConflict": ErrUnavailable,
+	"OperationAborted":           ErrUnavailable,
 	"NotImplemented":             ErrNotImplemented,
 	"BucketNotEmpty":             ErrBucketNotEmpty,
 	"KeyTooLongError":            ErrKeyTooLong,
@@ -66,7 +68,7 @@ var errorsByStatus = map[int]error{
 	http.StatusBadRequest:                   ErrInvalid,
 	http.StatusForbidden:                    ErrAccessDenied,
 	http.StatusNotFound:                     ErrNotFound,
-	http.StatusConflict:                     ErrPrecondition, // S3's only 409 on object writes
+	http.StatusConflict:                     ErrUnavailable, // a concurrent operation: try again
 	http.StatusPreconditionFailed:           ErrPrecondition,
 	http.StatusRequestEntityTooLarge:        ErrTooLarge,
 	http.StatusRequestedRangeNotSatisfiable: errRangeNotSatisfiable,
@@ -128,6 +130,9 @@ func classify(err error) error {
 		return fmt.Errorf("%w: HTTP %d", sentinel, status)
 	}
 
+	if refusedByClient(err) {
+		return fmt.Errorf("%w: the request could not be built: %s", ErrInvalid, networkCause(err))
+	}
 	if isNetworkError(err) {
 		return fmt.Errorf("%w: %s", ErrUnavailable, networkCause(err))
 	}
@@ -141,6 +146,12 @@ func errorCode(err error) string {
 		return apiErr.ErrorCode()
 	}
 	return ""
+}
+
+// refusedByClient reports whether Go's HTTP client refused to send the
+// request as built (a header value it cannot carry): no retry can help.
+func refusedByClient(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "net/http: invalid header field")
 }
 
 // isNetworkError reports whether err means no usable answer came back.

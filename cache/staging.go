@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
 // Staging is the directory under --cache-dir that holds the local copies of
@@ -66,23 +68,19 @@ func backgroundDirtyBytes() int64 {
 // Dir is the staging directory.
 func (s *Staging) Dir() string { return s.dir }
 
-// keySuffix names the sidecar that records a staged file's key, so that data
-// kept after a crash or a failed upload can be matched to its object.
-const keySuffix = ".key"
-
 // Create returns a new, empty, clean staged file for key. Its name is random
-// ("staged-NNN"), never derived from the key, so long or odd keys cannot
-// break it; the key goes to the sidecar "staged-NNN.key".
+// ("staged-NNN", created with O_EXCL), never derived from the key, so long
+// or odd keys cannot break it; its journal entry "staged-NNN.entry" records
+// the key, so that data kept after a crash can be matched to its object.
 func (s *Staging) Create(key string) (*StagedFile, error) {
 	file, err := os.CreateTemp(s.dir, "staged-*") // 0600, O_EXCL
 	if err != nil {
 		return nil, fmt.Errorf("staging %q: %w", key, err)
 	}
 	path := file.Name()
-	if err := os.WriteFile(path+keySuffix, []byte(key), 0o600); err != nil {
+	if err := writeEntry(path+entrySuffix, Entry{State: EntryOpen, Put: backend.PutInput{Key: key}}, false); err != nil {
 		file.Close()
 		os.Remove(path)
-		os.Remove(path + keySuffix)
 		return nil, fmt.Errorf("staging %q: %w", key, err)
 	}
 	return &StagedFile{key: key, path: path, file: file, writeBehind: s.writeBehind}, nil
@@ -302,7 +300,7 @@ func (f *StagedFile) Remove() error {
 		f.closed = true
 		errs = append(errs, f.file.Close())
 	}
-	for _, p := range []string{f.path, f.path + keySuffix} {
+	for _, p := range []string{f.path, f.path + entrySuffix} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -165,8 +165,8 @@ func TestStagingCreateAndRemove(t *testing.T) {
 	if f.Key() != key || filepath.Dir(f.Path()) != s.Dir() {
 		t.Errorf("Key/Path = %q, %q", f.Key(), f.Path())
 	}
-	if b, err := os.ReadFile(f.Path() + keySuffix); err != nil || string(b) != key {
-		t.Errorf("sidecar = %q, %v", b, err)
+	if e, err := readEntry(f.Path() + entrySuffix); err != nil || e.Put.Key != key || e.State != EntryOpen {
+		t.Errorf("journal entry = %+v, %v", e, err)
 	}
 	g, err := s.Create(key) // the same key twice gets two files
 	if err != nil || g.Path() == f.Path() {

@@ -88,6 +88,7 @@ type Stream struct {
 	partsCtx context.Context // cancelled also when the queued parts are dropped
 	dropAll  context.CancelFunc
 	start    func() (string, error) // StartUpload, once
+	onStart  func(uploadID string)  // told the upload's ID once it exists
 	workers  sync.WaitGroup
 
 	// mu protects the fields below.
@@ -117,9 +118,24 @@ func StartStream(b backend.Bucket, src io.ReaderAt, in backend.PutInput, opts Up
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.partsCtx, s.dropAll = context.WithCancel(s.ctx)
 	s.start = sync.OnceValues(func() (string, error) {
-		return b.StartUpload(s.partsCtx, s.in)
+		s.mu.Lock()
+		in, onStart := s.in, s.onStart
+		s.mu.Unlock()
+		id, err := b.StartUpload(s.partsCtx, in)
+		if err == nil && onStart != nil {
+			onStart(id)
+		}
+		return id, err
 	})
 	return s
+}
+
+// OnStart has fn told the multipart upload's ID when it starts, so that
+// whoever outlives a crash can abort it. Call it before the first Written.
+func (s *Stream) OnStart(fn func(uploadID string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onStart = fn
 }
 
 // SetHeaders replaces the headers and conditions the object is stored

@@ -42,7 +42,7 @@ func MountAccount(mountpoint string, account backend.Account, wrap func(backend.
 	if err != nil {
 		return nil, err
 	}
-	return &Mounted{Server: server, filesystems: root.filesystems}, nil
+	return &Mounted{Server: server, filesystems: root.filesystems, filesystemOf: root.bucketFS}, nil
 }
 
 func (a *accountNode) filesystems() []*filesystem {

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"maps"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -24,14 +25,11 @@ func (src *fileNode) CopyFileRange(ctx context.Context, fhIn gofs.FileHandle, of
 	if !ok1 || !ok2 || srcKey == dstKey {
 		return 0, syscall.ENOTSUP
 	}
-	src.mu.Lock()
-	srcStaged := src.dirty != nil && src.dirty.needsUpload()
-	src.mu.Unlock()
-	dst.mu.Lock()
-	d := dst.dirty
-	fresh := d != nil && !d.remote && d.staged.Size() == 0
-	dst.mu.Unlock()
-	if srcStaged || !fresh {
+	if l := src.current(); l != nil && l.unsaved() {
+		return 0, syscall.ENOTSUP // S3 does not have what the source holds
+	}
+	d := dstHandle.local
+	if d == nil || !d.freshEmpty() {
 		return 0, syscall.ENOTSUP
 	}
 	obj, err := src.fs.headers(ctx, srcKey)
@@ -42,30 +40,25 @@ func (src *fileNode) CopyFileRange(ctx context.Context, fhIn gofs.FileHandle, of
 		return 0, syscall.ENOTSUP
 	}
 
-	dst.mu.Lock()
+	d.mu.Lock()
 	headers := d.headers
 	headers.contentType = obj.ContentType
+	headers.user = maps.Clone(headers.user)
 	for name, v := range obj.Metadata {
 		if !posixHeaders[name] {
 			headers.user[name] = v
 		}
 	}
-	if d.stream != nil {
-		d.stream.Abort()
-		d.stream = nil
-	}
-	dst.mu.Unlock()
+	abort := d.stopStream()
+	d.mu.Unlock()
+	abortStream(abort)
 	in := headers.copyInput(obj)
 	in.Dst = dstKey
 	copied, err := src.fs.bucket.Copy(ctx, in)
 	if err != nil {
 		return 0, src.fs.errno("copy_file_range", srcKey, err)
 	}
-	// The object now is the file's content: nothing is left to upload, and
-	// the staged copy loads it only if a read or write comes.
-	dst.mu.Lock()
-	d.base, d.size, d.remote, d.pending = copied.ETag, obj.Size, true, false
-	d.headers = headers
-	dst.mu.Unlock()
+	d.copiedIn(copied, obj.Size, headers)
+	dstHandle.markWritten()
 	return uint32(min(obj.Size, 1<<31-1)), 0
 }

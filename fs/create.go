@@ -74,20 +74,17 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 			return nil, nil, 0, syscall.EEXIST
 		}
 	}
-	staged, err := d.fs.staging.Create(key)
+	uid, gid := d.fs.callerOwner(ctx)
+	l, err := d.fs.newCreated(key, d.fs.newHeaders(syscall.S_IFREG|mode&07777, uid, gid, name))
 	if err != nil {
 		return nil, nil, 0, d.fs.errno("create", key, err)
 	}
-	uid, gid := d.fs.callerOwner(ctx)
-	dirty := &dirtyFile{staged: staged, handles: 1, pending: true,
-		headers: d.fs.newHeaders(syscall.S_IFREG|mode&07777, uid, gid, name)}
-	fuseFlags := writeOpenFlags(dirty, flags)
-	d.fs.startStream(key, dirty)
-	node := &fileNode{fs: d.fs, dirty: dirty}
-	d.fs.dirtyAttr(dirty, &out.Attr)
+	fuseFlags := writeOpenFlags(l, flags)
+	node := &fileNode{fs: d.fs, local: l, opens: 1}
+	l.attr(&out.Attr)
 	child := d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG})
-	d.fs.track(node, true)
-	return child, &fileHandle{node: node, write: true}, fuseFlags, 0
+	d.fs.replaceLocal(l)
+	return child, &fileHandle{node: node, local: l, write: true}, fuseFlags, 0
 }
 
 var _ = (gofs.NodeMkdirer)((*dirNode)(nil))

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,11 +34,17 @@ type entry struct {
 	key      string         // object key of a file; prefix of a directory
 	obj      backend.Object // the object (a directory's marker, if any)
 	shadowed bool           // a file shown as NAME.__file__
+	local    *localFile     // the local copy of a file this mount holds
 }
 
 // resolve finds what key is: a directory (dir wins over a file of the same
 // name), a file, or nothing (ErrNotFound).
 func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
+	if l := f.localAt(key); l != nil {
+		// What this mount holds is newer than anything S3 can say, and
+		// may not be in S3 at all (pending).
+		return entry{kind: kindFile, key: key, local: l}, nil
+	}
 	var (
 		wg      sync.WaitGroup
 		obj     backend.Object
@@ -50,9 +57,16 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 	}()
 	isDir, listErr := f.bucket.HasPrefix(ctx, key+"/")
 	wg.Wait()
+	if errors.Is(listErr, backend.ErrInvalid) {
+		// Some servers refuse to list a prefix that cannot be a key (a
+		// 255-byte name plus "/" is one byte too long for MinIO): then
+		// nothing is under it.
+		isDir, listErr = false, nil
+	}
 	if listErr != nil {
 		return entry{}, listErr
 	}
+	isDir = isDir || f.localDirUnder(key+"/")
 	if isDir {
 		return f.dirEntry(ctx, key+"/")
 	}
@@ -72,6 +86,9 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 		return entry{}, headErr
 	}
 	legacy, err := f.bucket.Head(ctx, key+legacyDirSuffix)
+	if errors.Is(err, backend.ErrInvalid) {
+		err = notFoundErr(key) // a name too long to have a legacy marker
+	}
 	if err != nil {
 		return entry{}, err
 	}
@@ -93,7 +110,11 @@ func (f *filesystem) dirEntry(ctx context.Context, prefix string) (entry, error)
 
 // newChild makes the node for e, named name under parent, and fills out.
 func (f *filesystem) newChild(ctx context.Context, parent *gofs.Inode, name string, e entry, out *fuse.EntryOut) *gofs.Inode {
-	f.owner.attrOf(e.kind, e.obj, &out.Attr)
+	if e.local != nil {
+		e.local.attr(&out.Attr)
+	} else {
+		f.owner.attrOf(e.kind, e.obj, &out.Attr)
+	}
 	var node gofs.InodeEmbedder
 	switch e.kind {
 	case kindDir:
@@ -101,9 +122,13 @@ func (f *filesystem) newChild(ctx context.Context, parent *gofs.Inode, name stri
 	case kindSymlink:
 		node = &symlinkNode{fs: f}
 	default:
-		node = &fileNode{fs: f, shadowed: e.shadowed}
+		node = &fileNode{fs: f, shadowed: e.shadowed, local: e.local}
 	}
-	return parent.NewInode(ctx, node, childAttr(parent, name, e.kind))
+	child := parent.NewInode(ctx, node, childAttr(parent, name, e.kind))
+	if fn, ok := child.Operations().(*fileNode); ok && e.local != nil {
+		fn.attach(e.local) // the kernel already knew the node
+	}
+	return child
 }
 
 // childAttr numbers a node for name under parent: the number the kernel
@@ -141,10 +166,32 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 			e, err = d.fs.lookupShadowed(ctx, prefix+base)
 		}
 	}
+	if err != nil && d.fs.offlineMissing(key, err) {
+		out.SetEntryTimeout(0) // not known to be missing: ask again next time
+		return nil, syscall.ENOENT
+	}
 	if err != nil {
 		return nil, d.fs.errno("lookup", key, err)
 	}
 	return d.fs.newChild(ctx, d.EmbeddedInode(), name, e, out), 0
+}
+
+// offlineCache is implemented by caches (cache.Meta) that remember what
+// they saw, for the time the server cannot be reached.
+type offlineCache interface {
+	StaleListing(prefix string) (backend.ListPage, bool)
+	LastSeenMissing(key string) bool
+}
+
+// offlineMissing tells whether a lookup that failed because the server is
+// unreachable may say "no such file": the last listing of the directory
+// did not have the name. A file can then be created while the server is
+// down; its upload, pending until the server is back, is conditional on
+// the name being free, so it never replaces a file that appeared
+// meanwhile. A name the mount knows nothing about fails with EIO.
+func (f *filesystem) offlineMissing(key string, err error) bool {
+	c, ok := f.bucket.(offlineCache)
+	return ok && errors.Is(err, backend.ErrUnavailable) && c.LastSeenMissing(key)
 }
 
 // lookupShadowed finds the file key that a directory of the same name hides.
@@ -170,11 +217,17 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	if !ok {
 		return gofs.NewListDirStream(nil), 0
 	}
-	page, err := d.fs.bucket.List(ctx, backend.ListInput{Prefix: prefix, Delimiter: "/"})
+	page, err := d.fs.listDir(ctx, prefix)
+	if c, ok := d.fs.bucket.(offlineCache); ok && errors.Is(err, backend.ErrUnavailable) {
+		// Unreachable: what the mount last saw, and what it holds itself.
+		d.fs.errno("readdir", prefix, err)
+		page, _ = c.StaleListing(prefix)
+		err = nil
+	}
 	if err != nil {
 		return nil, d.fs.errno("readdir", prefix, err)
 	}
-	entries := dirEntries(prefix, page)
+	entries := d.fs.withLocals(prefix, dirEntries(prefix, page))
 	for i, e := range entries {
 		// The number of a child the kernel knows; else go-fuse reports it
 		// unknown (inode numbers are go-fuse's, not derived from keys).
@@ -183,6 +236,54 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		}
 	}
 	return gofs.NewListDirStream(entries), 0
+}
+
+// listDir returns one directory level whole, page after page (the cache
+// answers with one page; a bucket itself stops at 1,000 keys).
+func (f *filesystem) listDir(ctx context.Context, prefix string) (backend.ListPage, error) {
+	in := backend.ListInput{Prefix: prefix, Delimiter: "/"}
+	var all backend.ListPage
+	for {
+		page, err := f.bucket.List(ctx, in)
+		if err != nil {
+			return backend.ListPage{}, err
+		}
+		all.Objects = append(all.Objects, page.Objects...)
+		all.Prefixes = append(all.Prefixes, page.Prefixes...)
+		if page.NextToken == "" {
+			return all, nil
+		}
+		in.Token = page.NextToken
+	}
+}
+
+// withLocals adds to a directory's entries the files this mount holds
+// locally there (pending ones are not in S3 yet), and the directories
+// that hold such files deeper down.
+func (f *filesystem) withLocals(prefix string, entries []fuse.DirEntry) []fuse.DirEntry {
+	locals := f.localsUnder(prefix)
+	if len(locals) == 0 {
+		return entries
+	}
+	have := map[string]bool{}
+	for _, e := range entries {
+		have[e.Name] = true
+	}
+	for key, l := range locals {
+		if !l.live() {
+			continue
+		}
+		name := strings.TrimPrefix(key, prefix)
+		mode := uint32(syscall.S_IFREG)
+		if dir, _, ok := strings.Cut(name, "/"); ok {
+			name, mode = dir, syscall.S_IFDIR
+		}
+		if validName(name) && !have[name] {
+			have[name] = true
+			entries = append(entries, fuse.DirEntry{Name: name, Mode: mode})
+		}
+	}
+	return entries
 }
 
 // dirEntries turns one complete listing into directory entries: common

@@ -13,7 +13,8 @@ import (
 	"github.com/bucketfs/bucketfs/cache"
 )
 
-// fileNode is a regular file (or a FIFO or socket): the object at its key.
+// fileNode is a regular file (or a FIFO or socket): the object at its key,
+// or the local copy this mount holds of it.
 type fileNode struct {
 	gofs.Inode
 	fs       *filesystem
@@ -24,7 +25,8 @@ type fileNode struct {
 	// openedETag is the version the last open saw: the kernel may keep its
 	// page cache across opens only while the ETag stays the same.
 	openedETag string
-	dirty      *dirtyFile // while open for writing or holding unsaved changes
+	local      *localFile // while open for writing or holding unsaved changes
+	opens      int        // open handles, readers included
 }
 
 func (n *fileNode) key() (string, bool) { return n.fs.fileKey(&n.Inode, n.shadowed) }
@@ -33,16 +35,37 @@ func notFoundErr(key string) error {
 	return fmt.Errorf("%q: %w", key, backend.ErrNotFound)
 }
 
+// current is the node's live local file, or nil. A local copy that was set
+// aside (conflict) or dropped is let go: the node then shows S3.
+func (n *fileNode) current() *localFile {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.currentLocked()
+}
+
+func (n *fileNode) currentLocked() *localFile {
+	if l := n.local; l != nil && !l.live() {
+		n.local = nil
+	}
+	return n.local
+}
+
+// attach makes l the node's local file unless it has a live one.
+func (n *fileNode) attach(l *localFile) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.currentLocked() == nil {
+		n.local = l
+	}
+}
+
 var _ = (gofs.NodeGetattrer)((*fileNode)(nil))
 
 func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	n.mu.Lock()
-	if d := n.dirty; d != nil {
-		n.fs.dirtyAttr(d, &out.Attr)
-		n.mu.Unlock()
+	if l := n.current(); l != nil {
+		l.attr(&out.Attr)
 		return 0
 	}
-	n.mu.Unlock()
 	if h, ok := fh.(*fileHandle); ok {
 		if obj, ok := h.object(); ok {
 			// An open file shows the version it reads.
@@ -62,13 +85,15 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 	return 0
 }
 
-// dirtyAttr fills the attributes of a file being written.
-func (f *filesystem) dirtyAttr(d *dirtyFile, out *fuse.Attr) {
-	h := d.headers
+// attr fills the attributes of a file this mount holds locally.
+func (l *localFile) attr(out *fuse.Attr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.headers
 	out.Mode = h.mode
 	out.Owner = fuse.Owner{Uid: h.uid, Gid: h.gid}
 	out.Nlink = 1
-	out.Size = uint64(d.contentSize())
+	out.Size = uint64(l.contentSize())
 	out.Blocks = (out.Size + 511) / 512
 	out.Blksize = 4096
 	out.SetTimes(nil, &h.mtime, &h.mtime)
@@ -82,19 +107,16 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		return nil, 0, syscall.ENOENT
 	}
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
-		if errno := n.openForWrite(ctx, key, flags&syscall.O_TRUNC != 0); errno != 0 {
+		l, errno := n.openForWrite(ctx, key, flags&syscall.O_TRUNC != 0)
+		if errno != 0 {
 			return nil, 0, errno
 		}
-		n.mu.Lock()
-		fuseFlags := writeOpenFlags(n.dirty, flags)
-		n.mu.Unlock()
-		return &fileHandle{node: n, write: true}, fuseFlags, 0
+		n.opened()
+		return &fileHandle{node: n, local: l, write: true}, writeOpenFlags(l, flags), 0
 	}
-	n.mu.Lock()
-	staged := n.dirty != nil
-	n.mu.Unlock()
-	if staged {
-		// Reads come from the staged copy that writers share.
+	if n.current() != nil {
+		// Reads come from the local copy that writers share.
+		n.opened()
 		return &fileHandle{node: n}, 0, 0
 	}
 	obj, err := n.fs.bucket.Head(ctx, key)
@@ -107,8 +129,31 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		fuseFlags |= fuse.FOPEN_KEEP_CACHE
 	}
 	n.openedETag = obj.ETag
+	n.opens++
 	n.mu.Unlock()
 	return &fileHandle{node: n, obj: obj, reader: n.newReader(obj)}, fuseFlags, 0
+}
+
+func (n *fileNode) opened() {
+	n.mu.Lock()
+	n.opens++
+	n.mu.Unlock()
+}
+
+// writeOpenFlags are the FUSE open flags of a descriptor opened for
+// writing. A write-only one writes with direct I/O: its data goes from the
+// writer to the staged copy without also filling the kernel's page cache,
+// which for a large file costs as much memory and more CPU than the
+// staging itself, and that nobody reads through a write-only descriptor.
+// Read-write descriptors keep the page cache, which mmap needs.
+func writeOpenFlags(l *localFile, flags uint32) uint32 {
+	if flags&syscall.O_ACCMODE != syscall.O_WRONLY {
+		return 0
+	}
+	l.mu.Lock()
+	l.direct = true
+	l.mu.Unlock()
+	return fuse.FOPEN_DIRECT_IO
 }
 
 // newReader reads obj with the mount's read-ahead window and memory budget.
@@ -119,98 +164,59 @@ func (n *fileNode) newReader(obj backend.Object) *cache.Reader {
 	})
 }
 
-// openForWrite gives the node a dirty state, or one more handle on it. The
-// content is fetched only when a read or write needs it.
-func (n *fileNode) openForWrite(ctx context.Context, key string, trunc bool) syscall.Errno {
-	n.mu.Lock()
-	if d := n.dirty; d != nil {
-		d.handles++
-		n.mu.Unlock()
-		if trunc {
-			return n.truncate(ctx, d, 0)
-		}
-		return 0
+// openForWrite returns the node's local file with one more writer,
+// staging the file first if it has none. The content is fetched only when
+// a read or write needs it.
+func (n *fileNode) openForWrite(ctx context.Context, key string, trunc bool) (*localFile, syscall.Errno) {
+	if l := n.current(); l != nil && l.addHandle() {
+		return l, n.truncateAtOpen(ctx, l, trunc)
 	}
-	n.mu.Unlock()
-
 	obj, err := n.fs.headers(ctx, key)
 	if err != nil && !isNotFound(err) {
-		return n.fs.errno("open", key, err)
+		return nil, n.fs.errno("open", key, err)
 	}
-	d, err := n.fs.newDirty(key, obj, trunc)
+	l, err := n.fs.newLocal(key, obj, trunc)
 	if err != nil {
-		return n.fs.errno("open", key, err)
+		return nil, n.fs.errno("open", key, err)
 	}
 	n.mu.Lock()
-	if winner := n.dirty; winner != nil { // another open won the race
-		winner.handles++
+	if winner := n.currentLocked(); winner != nil && winner.addHandle() { // another open won the race
 		n.mu.Unlock()
-		d.staged.Remove()
-		if trunc {
-			return n.truncate(ctx, winner, 0)
-		}
+		l.discard()
+		return winner, n.truncateAtOpen(ctx, winner, trunc)
+	}
+	n.local = l
+	n.mu.Unlock()
+	n.fs.register(l)
+	return l, 0
+}
+
+func (n *fileNode) truncateAtOpen(ctx context.Context, l *localFile, trunc bool) syscall.Errno {
+	if !trunc {
 		return 0
 	}
-	n.dirty = d
-	n.mu.Unlock()
-	n.fs.track(n, true)
+	if errno := n.truncate(ctx, l, 0); errno != 0 {
+		n.releaseWriter(ctx, l)
+		return errno
+	}
 	return 0
 }
 
-// newDirty stages key's object (obj; the zero Object if there is none).
-func (f *filesystem) newDirty(key string, obj backend.Object, trunc bool) (*dirtyFile, error) {
-	staged, err := f.staging.Create(key)
-	if err != nil {
-		return nil, err
-	}
-	d := &dirtyFile{staged: staged, handles: 1, base: obj.ETag, size: obj.Size}
-	if obj.Key == "" {
-		d.headers = f.newHeaders(syscall.S_IFREG|f.owner.fileMode, f.owner.uid, f.owner.gid, key)
-		d.pending = true
-	} else {
-		d.headers = f.headersOf(objectKind(obj), obj)
-	}
-	d.remote = !trunc && obj.Size > 0
-	if trunc {
-		d.pending = d.pending || obj.Size > 0
-		if obj.Size > 0 {
-			// Empty already; this records that it differs from the object.
-			if err := staged.Truncate(0); err != nil {
-				staged.Remove()
-				return nil, err
-			}
-		}
-		d.touch()
-		f.startStream(key, d)
-	}
-	return d, nil
-}
-
-// startStream begins uploading full parts while a new or truncated file is
-// written from its start.
-func (f *filesystem) startStream(key string, d *dirtyFile) {
-	in := d.headers.putInput(key)
-	in.IfNoneMatch, in.IfMatch = d.base == "", d.base
-	d.stream = cache.StartStream(f.bucket, d.staged, in, f.cfg.Upload)
-	d.streamHeaders, d.streamKey = d.headers, key
-	d.partSize = f.cfg.Upload.PartSize
-	if d.partSize <= 0 {
-		d.partSize = cache.DefaultPartSize
-	}
-}
-
-// fileHandle is an open file. Reads come from the staged copy while the
-// file has one, else from S3, conditional on the ETag seen at open.
+// fileHandle is an open file. A writer writes its local file; reads come
+// from the local copy while the file has one, else from S3, conditional
+// on the ETag seen at open.
 type fileHandle struct {
 	node  *fileNode
 	write bool
+	local *localFile // what a writer writes, even after a conflict set it aside
 
-	// mu guards obj and reader. A handle opened while the file was staged
-	// has neither until a read finds the staged copy gone (stored and
-	// dropped after the last writer closed): it then reads the object.
+	// mu guards the fields below. A handle opened while the file was
+	// staged has no reader until a read finds the staged copy gone (stored
+	// and dropped after the last writer closed): it then reads the object.
 	mu     sync.Mutex
 	obj    backend.Object
 	reader *cache.Reader
+	wrote  bool // something was written through this handle
 }
 
 // object is the version the handle reads from S3, if it reads from S3.
@@ -218,6 +224,18 @@ func (h *fileHandle) object() (backend.Object, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.obj, h.reader != nil
+}
+
+func (h *fileHandle) markWritten() {
+	h.mu.Lock()
+	h.wrote = true
+	h.mu.Unlock()
+}
+
+func (h *fileHandle) written() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.wrote
 }
 
 // objectReader is the handle's reader of the object, made on first use by
@@ -239,21 +257,26 @@ func (h *fileHandle) objectReader(ctx context.Context) (*cache.Reader, backend.O
 	return h.reader, h.obj, nil
 }
 
+// readLocal is the local file a read comes from: the writer's own, else
+// the node's, if any.
+func (h *fileHandle) readLocal() *localFile {
+	if h.local != nil {
+		return h.local
+	}
+	return h.node.current()
+}
+
 var _ = (gofs.FileReader)((*fileHandle)(nil))
 
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n := h.node
-	n.mu.Lock()
-	d := n.dirty
-	n.mu.Unlock()
-	if d != nil {
-		key, _ := n.key()
-		if err := n.loaded(ctx, d); err != nil {
-			return nil, n.fs.errno("read", key, err)
+	if l := h.readLocal(); l != nil {
+		if err := l.load(ctx); err != nil {
+			return nil, n.fs.errno("read", l.keyNow(), err)
 		}
-		got, err := d.staged.ReadAt(dest, off)
-		if err != nil && got == 0 && off < d.staged.Size() {
-			return nil, n.fs.errno("read", key, err)
+		got, err := l.staged.ReadAt(dest, off)
+		if err != nil && got == 0 && off < l.staged.Size() {
+			return nil, n.fs.errno("read", l.keyNow(), err)
 		}
 		return fuse.ReadResultData(dest[:got]), 0
 	}
@@ -271,45 +294,53 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 var _ = (gofs.FileWriter)((*fileHandle)(nil))
 
 func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	n := h.node
-	n.mu.Lock()
-	d := n.dirty
-	n.mu.Unlock()
-	if d == nil || !h.write {
+	l := h.local
+	if l == nil || !h.write {
 		return 0, syscall.EBADF
 	}
-	key, _ := n.key()
-	if err := n.loaded(ctx, d); err != nil {
-		return 0, n.fs.errno("write", key, err)
+	if errno := l.writable(); errno != 0 {
+		return 0, errno
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	written, err := d.staged.WriteAt(data, off)
+	if err := l.load(ctx); err != nil {
+		return 0, h.node.fs.errno("write", l.keyNow(), err)
+	}
+	h.markWritten()
+	l.mu.Lock()
+	written, err := l.staged.WriteAt(data, off)
+	var abort *cache.Stream
 	if err != nil {
-		d.broken = err
-		n.fs.log.Error("staging a write failed; the file will not be uploaded", "key", key, "err", err)
-		return uint32(written), n.fs.errno("write", key, err)
+		abort = l.localWriteFailed(err)
+	} else {
+		l.edited(true)
+		abort = l.feedStream()
 	}
-	d.touch()
-	d.feedStream()
+	key := l.key
+	l.mu.Unlock()
+	abortStream(abort)
+	if err != nil {
+		return uint32(written), h.node.fs.errno("write", key, err)
+	}
 	return uint32(written), 0
 }
 
 var _ = (gofs.FileFlusher)((*fileHandle)(nil))
 
 // Flush runs at every close(2): the upload happens here, and close returns
-// only once S3 has the object.
+// only once S3 has the object. A descriptor that wrote nothing stores
+// nothing: a shell's `cmd > file` closes a duplicate of the descriptor
+// before anything is written, and storing then would upload an empty
+// version first. Its release stores what is left (`touch`, `: > file`).
 func (h *fileHandle) Flush(ctx context.Context) syscall.Errno {
-	if !h.write {
+	if !h.write || !h.written() {
 		return 0
 	}
-	return h.node.flush(ctx)
+	return h.node.flushLocal(ctx, h.local)
 }
 
 var _ = (gofs.FileFsyncer)((*fileHandle)(nil))
 
 func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return h.node.flush(ctx)
+	return h.node.flushLocal(ctx, h.readLocal())
 }
 
 var _ = (gofs.FileReleaser)((*fileHandle)(nil))
@@ -320,153 +351,64 @@ func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 		h.reader.Close()
 	}
 	h.mu.Unlock()
+	n := h.node
+	n.mu.Lock()
+	n.opens--
+	others := n.opens > 0
+	n.mu.Unlock()
 	if h.write {
-		h.node.release(ctx)
+		n.releaseWriter(ctx, h.local)
+	}
+	if l := n.current(); l != nil {
+		l.dropIfDone(others) // an unlinked file's last reader
 	}
 	return 0
 }
 
-// flush uploads the file if it holds changes S3 does not have.
-func (n *fileNode) flush(ctx context.Context) syscall.Errno {
-	n.mu.Lock()
-	d := n.dirty
-	n.mu.Unlock()
-	if d == nil {
+// flushLocal stores l (the node's local file) if it holds changes S3 does
+// not have.
+func (n *fileNode) flushLocal(ctx context.Context, l *localFile) syscall.Errno {
+	if l == nil {
 		return 0
 	}
-	if !n.fs.beginFlush() {
-		return syscall.EIO // shutting down: the data stays staged
-	}
-	defer n.fs.flushes.Done()
-	d.flushMu.Lock()
-	defer d.flushMu.Unlock()
-
-	n.mu.Lock()
-	key, ok := n.key()
-	if d.broken != nil {
-		n.mu.Unlock()
-		return n.fs.errno("flush", key, d.broken)
-	}
-	if !ok || !d.needsUpload() {
-		n.mu.Unlock()
-		return 0
-	}
-	gen := d.staged.Version()
-	headers, base, size := d.headers, d.base, d.contentSize()
-	headersOnly := d.contentIsObject() // a server-side copy will do
-	stream := d.stream
-	// A close before the first full part (a shell's `cmd > file` closes a
-	// duplicate of the descriptor before anything is written) leaves the
-	// stream to the writes that may follow: nothing of it is uploaded yet,
-	// and a Put stores what there is now.
-	keepStream := stream != nil && size < d.partSize
-	if keepStream {
-		stream = nil
-	} else {
-		d.stream = nil
-	}
-	n.mu.Unlock()
-
-	in := headers.putInput(key)
-	in.IfNoneMatch, in.IfMatch = base == "", base
-	var obj backend.Object
-	var err error
+	etag, errno := l.flush(ctx)
 	switch {
-	case headersOnly:
-		// The content is still the object's: only headers changed.
-		obj, err = n.fs.bucket.Copy(ctx, headers.copyInput(backend.Object{Key: key, ETag: base, Size: size}))
-	case stream != nil:
-		fixed := !stream.SetHeaders(in)
-		if fixed {
-			// The multipart upload started with the headers of that time,
-			// and S3 keeps them. Its mtime stands (the writer's later writes
-			// moved it by at most the upload's time): correcting it would
-			// copy the whole object again. Other changes are worth a copy.
-			headers.mtime = d.streamHeaders.mtime
+	case errno == 0 && etag != "":
+		l.mu.Lock()
+		direct := l.direct
+		l.mu.Unlock()
+		n.mu.Lock()
+		n.openedETag = etag
+		if direct {
+			// Direct writes left the kernel's cache out: the next open drops it.
+			n.openedETag = ""
 		}
-		obj, err = stream.Finish(ctx, size)
-		if err == nil && fixed && !sameHeaders(headers, d.streamHeaders) {
-			obj, err = n.fs.bucket.Copy(ctx, headers.copyInput(backend.Object{Key: key, ETag: obj.ETag, Size: size}))
-		}
-		if err == nil && fixed {
-			n.mu.Lock()
-			d.headers.mtime = headers.mtime // what S3 now says
-			n.mu.Unlock()
-		}
-	default:
-		obj, err = cache.Upload(ctx, n.fs.bucket, d.staged, size, in, n.fs.cfg.Upload)
-	}
-	if err != nil {
-		return n.fs.uploadErrno(key, d, err)
-	}
-	n.mu.Lock()
-	d.base, d.pending = obj.ETag, false
-	d.staged.MarkClean(gen)
-	n.openedETag = obj.ETag
-	if d.direct {
-		// Direct writes left the kernel's cache out: the next open drops it.
-		n.openedETag = ""
-	}
-	n.mu.Unlock()
-	return 0
-}
-
-func sameHeaders(a, b fileHeaders) bool {
-	am, bm := a.metadata(), b.metadata()
-	if a.contentType != b.contentType || a.storageClass != b.storageClass || a.sse != b.sse ||
-		a.sseKMSKeyID != b.sseKMSKeyID || len(am) != len(bm) {
-		return false
-	}
-	for k, v := range am {
-		if bm[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-// release drops a writer. The last one stores what is still pending (a
-// chmod that came between the last close's upload and this release, say),
-// then frees the staged copy, unless an upload failed to store it.
-func (n *fileNode) release(ctx context.Context) {
-	n.mu.Lock()
-	d := n.dirty
-	if d == nil {
 		n.mu.Unlock()
-		return
+	case !l.live():
+		// The copy was set aside: what the kernel cached of it is not the
+		// file any more.
+		n.mu.Lock()
+		n.openedETag = ""
+		n.mu.Unlock()
+		go n.NotifyContent(0, 0)
 	}
-	d.handles--
-	last := d.handles == 0
-	pending := last && d.needsUpload()
-	n.mu.Unlock()
+	return errno
+}
+
+// releaseWriter drops a writer of l. The last one stores what is still
+// unsaved (a chmod that came between the last close's upload and this
+// release, a file that was created or truncated and never written), then
+// frees the local copy unless it is pending.
+func (n *fileNode) releaseWriter(ctx context.Context, l *localFile) {
+	last, unsaved := l.release()
 	if !last {
 		return
 	}
-	if pending && n.flush(ctx) != 0 {
-		return // flush logged where the data stays
+	if unsaved {
+		n.flushLocal(ctx, l) // a failure leaves it pending, and logged
 	}
-	if n.dropClean() {
-		n.fs.track(n, false) // the filesystem's lock is never taken under a node's
-	}
-}
-
-// dropClean frees the dirty state of a file no handle holds and S3 has in
-// full; it reports whether it did.
-func (n *fileNode) dropClean() bool {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	d := n.dirty
-	if d == nil || d.handles > 0 {
-		return false
-	}
-	if d.needsUpload() {
-		n.fs.log.Warn("file closed with changes S3 does not have; staged data kept", "staged", d.staged.Path())
-		return false
-	}
-	if d.stream != nil {
-		d.stream.Abort()
-	}
-	d.staged.Remove()
-	n.dirty = nil
-	return true
+	others := n.opens > 0
+	n.mu.Unlock()
+	l.dropIfDone(others)
 }

@@ -4,17 +4,15 @@
 // into errno values in one place (errno.go).
 //
 // Locking: go-fuse owns the tree locks; nodes lock only their own state, and
-// never hold a lock across a request to the bucket. Order: a dirty file's
-// flushMu or loadMu, then its node's mu; the filesystem's mu is never taken
-// while holding a node's.
+// never hold a lock across a request to the bucket. Order: a local file's
+// flushMu or loadMu, then a node's mu, then a handle's mu, then a local
+// file's mu, then the filesystem's mu, which is a leaf.
 package fs
 
 import (
 	"context"
 	"errors"
 	"log/slog"
-	"maps"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -40,6 +38,10 @@ type Config struct {
 	ReadAhead         int64               // largest read-ahead window of one file
 	ReadBudget        *cache.Budget       // bounds read-ahead memory of the mount
 	Staging           *cache.Staging      // where files being written are staged
+	// Journal, when set, is the locked journal that Staging belongs to;
+	// conflict copies go beside it. Without one they go beside Staging.
+	Journal    *cache.Journal
+	RetryDelay func(attempt int) time.Duration // before a pending file's next upload; nil: 1s doubling to 30s
 	Upload            cache.UploadOptions // part size and parallelism of uploads
 	Defaults          UploadDefaults      // S3 settings of new objects
 	PresignExpiry     time.Duration       // lifetime of user.s3.presigned_url
@@ -58,11 +60,17 @@ type filesystem struct {
 
 	// flushes counts uploads in progress, so shutdown can wait for them.
 	flushes sync.WaitGroup
-	// mu protects the fields below.
+	// The retrier of pending files: started with the first, woken by
+	// retryWake, stopped by closing done.
+	retrierOnce sync.Once
+	retryWake   chan struct{}
+	done        chan struct{}
+
+	// mu protects the fields below. It is a leaf: nothing is locked
+	// while holding it.
 	mu sync.Mutex
-	// writing holds the files that have a dirty state, for shutdown to
-	// report what it leaves staged.
-	writing map[*fileNode]bool
+	// local holds the files this mount has a local copy of, by key.
+	local map[string]*localFile
 	// closing is set at shutdown: no new upload starts after it.
 	closing bool
 }
@@ -83,8 +91,10 @@ func newFilesystem(cfg Config) *filesystem {
 		cfg.Logger = slog.Default()
 	}
 	f := &filesystem{
-		writing: map[*fileNode]bool{},
-		bucket:  cfg.Bucket,
+		local:     map[string]*localFile{},
+		retryWake: make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		bucket:    cfg.Bucket,
 		staging: cfg.Staging,
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -101,8 +111,9 @@ func newFilesystem(cfg Config) *filesystem {
 type Mounted struct {
 	*fuse.Server
 	// filesystems are the mount's buckets' (one, or those of an account
-	// that have been looked at).
-	filesystems func() []*filesystem
+	// that have been looked at); filesystemOf is the one of a bucket.
+	filesystems  func() []*filesystem
+	filesystemOf func(bucket string) *filesystem
 }
 
 // Mount mounts cfg at mountpoint and returns the running server; the caller
@@ -114,7 +125,29 @@ func Mount(mountpoint string, cfg Config) (*Mounted, error) {
 		return nil, err
 	}
 	f := root.(*dirNode).fs
-	return &Mounted{Server: server, filesystems: func() []*filesystem { return []*filesystem{f} }}, nil
+	return &Mounted{Server: server, filesystems: func() []*filesystem { return []*filesystem{f} },
+		filesystemOf: func(string) *filesystem { return f }}, nil
+}
+
+// Resume takes over what an earlier mount of the same bucket and cache
+// dir left in its journal: pending files are shown and uploaded in the
+// background, multipart uploads of unfinished files are aborted.
+func (m *Mounted) Resume(r cache.Recovered) {
+	byBucket := map[string][]cache.RecoveredFile{}
+	for _, p := range r.Pending {
+		byBucket[p.Entry.Bucket] = append(byBucket[p.Entry.Bucket], p)
+	}
+	unfinished := map[string][]cache.Entry{}
+	for _, e := range r.Unfinished {
+		unfinished[e.Bucket] = append(unfinished[e.Bucket], e)
+	}
+	for bucket, files := range byBucket {
+		m.filesystemOf(bucket).resume(files, unfinished[bucket])
+		delete(unfinished, bucket)
+	}
+	for bucket, entries := range unfinished {
+		m.filesystemOf(bucket).resume(nil, entries)
+	}
 }
 
 // mount serves root at mountpoint with cfg's options.
@@ -168,10 +201,12 @@ func mount(mountpoint string, root gofs.InodeEmbedder, cfg Config) (*fuse.Server
 	return server, nil
 }
 
-// Drain prepares a shutdown: it waits for the uploads that close and fsync
-// started, stops new ones, and logs where the files still open for writing
-// (or whose upload failed) keep their staged data, which is not uploaded
-// half-written.
+// Drain prepares a shutdown: it stops new uploads, aborts the streams of
+// files still open (no multipart upload is left behind), waits for the
+// uploads that close and fsync started, and logs where the files still
+// open for writing, or pending, keep their staged data: the former are
+// not uploaded half-written, the latter stay in the journal for the next
+// mount.
 func (m *Mounted) Drain() {
 	for _, f := range m.filesystems() {
 		f.drain()
@@ -180,19 +215,32 @@ func (m *Mounted) Drain() {
 
 func (f *filesystem) drain() {
 	f.mu.Lock()
+	if f.closing {
+		f.mu.Unlock()
+		return
+	}
 	f.closing = true
+	close(f.done)
 	f.mu.Unlock()
-	f.flushes.Wait()
-	f.mu.Lock()
-	writing := slices.Collect(maps.Keys(f.writing))
-	f.mu.Unlock()
-	for _, n := range writing {
-		n.mu.Lock()
-		if d := n.dirty; d != nil && (d.handles > 0 || d.needsUpload()) {
-			key, _ := n.key()
-			f.log.Warn("not uploaded at shutdown; staged data kept", "key", key, "staged", d.staged.Path())
+	for _, l := range f.localsUnder("") {
+		l.mu.Lock()
+		var s *cache.Stream
+		if l.handles > 0 {
+			s = l.stopStream()
 		}
-		n.mu.Unlock()
+		l.mu.Unlock()
+		abortStream(s)
+	}
+	f.flushes.Wait()
+	for _, l := range f.localsUnder("") {
+		l.mu.Lock()
+		switch {
+		case l.state == statePending:
+			f.log.Warn("pending at unmount: kept in the journal for the next mount", "key", l.key, "staged", l.staged.Path())
+		case l.handles > 0 && l.needsUpload():
+			f.log.Warn("still open for writing at shutdown: not uploaded; staged data kept", "key", l.key, "staged", l.staged.Path())
+		}
+		l.mu.Unlock()
 	}
 }
 
@@ -205,17 +253,6 @@ func (f *filesystem) beginFlush() bool {
 	}
 	f.flushes.Add(1)
 	return true
-}
-
-// track records whether n has a dirty state.
-func (f *filesystem) track(n *fileNode, dirty bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if dirty {
-		f.writing[n] = true
-	} else {
-		delete(f.writing, n)
-	}
 }
 
 // maxRequest is the largest read or write the kernel sends in one request.

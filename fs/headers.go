@@ -1,8 +1,8 @@
 package fs
 
 import (
+	"encoding/base64"
 	"fmt"
-	"maps"
 	"mime"
 	"path"
 	"strings"
@@ -46,10 +46,47 @@ func (f *filesystem) headersOf(k kind, obj backend.Object) fileHeaders {
 	}
 	for name, v := range obj.Metadata {
 		if !posixHeaders[name] {
-			h.user[name] = v
+			h.user[name] = decodeHeaderValue(v)
 		}
 	}
 	return h
+}
+
+// User metadata values are any bytes (setfattr writes binary values), but
+// an HTTP header carries printable ASCII only. Other values are stored as
+// one RFC 2047 encoded word, "=?UTF-8?B?base64?=", as AWS itself stores
+// non-ASCII metadata, and decoded on read, so getfattr returns the exact
+// bytes. A printable value that would read as an encoded word is encoded
+// too.
+
+func encodeHeaderValue(v string) string {
+	if headerSafe(v) {
+		return v
+	}
+	return "=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte(v)) + "?="
+}
+
+func headerSafe(v string) bool {
+	if strings.HasPrefix(v, "=?") || strings.TrimSpace(v) != v {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func decodeHeaderValue(v string) string {
+	if !strings.HasPrefix(v, "=?") {
+		return v
+	}
+	decoded, err := new(mime.WordDecoder).DecodeHeader(v)
+	if err != nil {
+		return v // not ours: shown as stored
+	}
+	return decoded
 }
 
 // newHeaders are the headers of a file or directory this mount creates.
@@ -74,9 +111,9 @@ type UploadDefaults struct {
 // metadata renders the headers as x-amz-meta-* values: mode in decimal,
 // mtime as seconds with nine digits of fraction (design.md §3).
 func (h fileHeaders) metadata() map[string]string {
-	m := maps.Clone(h.user)
-	if m == nil {
-		m = map[string]string{}
+	m := make(map[string]string, len(h.user)+4)
+	for name, v := range h.user {
+		m[name] = encodeHeaderValue(v)
 	}
 	m["mode"] = fmt.Sprint(h.mode)
 	m["uid"] = fmt.Sprint(h.uid)

@@ -33,18 +33,50 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	if !ok {
 		return syscall.ENOENT
 	}
+	var l *localFile
 	if node != nil {
-		node.mu.Lock()
-		if node.dirty != nil {
-			// Still open: its writes go nowhere now.
-			node.dirty.gone = true
+		var errno syscall.Errno
+		if l, errno = node.keepForReaders(ctx, key); errno != 0 {
+			return errno
 		}
-		node.mu.Unlock()
 	}
 	if err := d.fs.bucket.Delete(ctx, key); err != nil {
+		// The name stays, and so does what its writers write.
 		return d.fs.errno("unlink", key, err)
 	}
+	if l != nil {
+		l.unlinked()
+	}
 	return 0
+}
+
+// keepForReaders returns the node's local file, staging a copy of the
+// object first when descriptors that read it from S3 are open: POSIX keeps
+// an unlinked file's data for them, and S3 forgets it with the delete.
+func (n *fileNode) keepForReaders(ctx context.Context, key string) (*localFile, syscall.Errno) {
+	n.mu.Lock()
+	l, readers := n.currentLocked(), n.opens > 0
+	n.mu.Unlock()
+	if l != nil || !readers {
+		return l, 0
+	}
+	obj, err := n.fs.headers(ctx, key)
+	if err != nil {
+		return nil, n.fs.errno("unlink", key, err)
+	}
+	l, err = n.fs.newLocal(key, obj, false)
+	if err == nil {
+		err = l.load(ctx)
+	}
+	if err != nil {
+		if l != nil {
+			l.discard()
+		}
+		return nil, n.fs.errno("unlink", key, err)
+	}
+	l.release() // no writer holds it; the readers do, through the node
+	n.attach(l)
+	return l, 0
 }
 
 var _ = (gofs.NodeRmdirer)((*dirNode)(nil))

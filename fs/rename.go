@@ -50,9 +50,11 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 			return syscall.EEXIST
 		}
 	}
+	var local *localFile
 	if node != nil {
 		// A file still being written moves with its latest content.
-		if errno := node.flush(ctx); errno != 0 {
+		local = node.current()
+		if errno := node.flushLocal(ctx, local); errno != 0 {
 			return errno
 		}
 	}
@@ -64,12 +66,10 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	if err != nil {
 		return d.fs.errno("rename", srcKey, err)
 	}
-	if node != nil {
-		node.mu.Lock()
-		if node.dirty != nil {
-			node.dirty.base = moved.ETag // later uploads replace the copy
-		}
-		node.mu.Unlock()
+	if local != nil {
+		local.moved(dstKey, moved.ETag) // later uploads replace the copy
+	} else if replaced := d.fs.localAt(dstKey); replaced != nil {
+		replaced.unlinked() // renamed over
 	}
 	return 0
 }
@@ -133,13 +133,29 @@ func (f *filesystem) renameDir(ctx context.Context, src *gofs.Inode, dstPrefix s
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(renameConcurrency)
-	for _, obj := range objects {
+	etags := make([]string, len(objects))
+	for i, obj := range objects {
 		g.Go(func() error {
-			_, err := f.move(gctx, obj, dstPrefix+strings.TrimPrefix(obj.Key, srcPrefix))
+			moved, err := f.move(gctx, obj, dstPrefix+strings.TrimPrefix(obj.Key, srcPrefix))
+			etags[i] = moved.ETag
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	// Local files under the directory move with it, those S3 has on the
+	// version their copy has: their next upload replaces it.
+	movedETag := map[string]string{}
+	for i, obj := range objects {
+		if etags[i] != "" {
+			movedETag[obj.Key] = etags[i]
+		}
+	}
+	for key, l := range f.localsUnder(srcPrefix) {
+		if etag, ok := movedETag[key]; ok || err == nil {
+			l.moved(dstPrefix+strings.TrimPrefix(key, srcPrefix), etag)
+		}
+	}
+	if err != nil {
 		return f.errno("rename", srcPrefix, err)
 	}
 	return 0

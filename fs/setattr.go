@@ -2,33 +2,42 @@ package fs
 
 import (
 	"context"
+	"maps"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/bucketfs/bucketfs/cache"
 )
 
 // truncate sets the size of a file being written. Shrinking to zero needs
 // none of the old content; any other size needs it loaded.
-func (n *fileNode) truncate(ctx context.Context, d *dirtyFile, size int64) syscall.Errno {
-	key, _ := n.key()
+func (n *fileNode) truncate(ctx context.Context, l *localFile, size int64) syscall.Errno {
+	if errno := l.writable(); errno != 0 {
+		return errno
+	}
 	if size > 0 {
-		if err := n.loaded(ctx, d); err != nil {
-			return n.fs.errno("truncate", key, err)
+		if err := l.load(ctx); err != nil {
+			return n.fs.errno("truncate", l.keyNow(), err)
 		}
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if d.remote && size == 0 {
-		d.remote = false
+	l.mu.Lock()
+	if l.remote && size == 0 {
+		l.remote = false
 	}
-	if err := d.staged.Truncate(size); err != nil {
-		return n.fs.uploadErrno(key, d, err)
+	err := l.staged.Truncate(size)
+	var abort *cache.Stream
+	if err != nil {
+		abort = l.localWriteFailed(err)
+	} else {
+		l.edited(true)
+		abort = l.feedStream()
 	}
-	d.pending = true
-	d.touch()
-	d.feedStream()
-	return 0
+	key := l.key
+	l.mu.Unlock()
+	abortStream(abort)
+	return n.fs.errno("truncate", key, err)
 }
 
 // changeHeaders applies a setattr's mode, owner and times to h; it reports
@@ -58,58 +67,76 @@ var _ = (gofs.NodeSetattrer)((*fileNode)(nil))
 // written, else at once with a server-side copy (no data re-uploaded).
 func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	key, ok := n.key()
-	if !ok {
+	if !ok && n.current() == nil {
 		return syscall.ENOENT
+	}
+	if h, ok := fh.(*fileHandle); ok && h.write {
+		// ftruncate, futimens (touch), fchmod: the descriptor changed the
+		// file, so its close stores it.
+		h.markWritten()
 	}
 	if size, ok := in.GetSize(); ok {
 		if errno := n.setSize(ctx, key, int64(size)); errno != 0 {
 			return errno
 		}
 	}
-	n.mu.Lock()
-	if d := n.dirty; d != nil {
-		changed := changeHeaders(&d.headers, in)
-		if changed {
-			d.pending = true
-		}
-		// Store the change now unless data waits for the writer's close
-		// to go up with it.
-		now := changed && (d.handles == 0 || d.contentIsObject())
-		n.mu.Unlock()
-		if now {
-			if errno := n.flush(ctx); errno != 0 {
-				return errno
-			}
-		}
-		return n.Getattr(ctx, fh, out)
+	_, mtimeSet := in.GetMTime()
+	errno := n.editLocalHeaders(ctx, func(h *fileHeaders) (bool, syscall.Errno) {
+		return changeHeaders(h, in), 0
+	}, mtimeSet)
+	if errno == errNoLocal {
+		errno = n.fs.rewriteHeaders(ctx, key, in)
 	}
-	n.mu.Unlock()
-	if errno := n.fs.rewriteHeaders(ctx, key, in); errno != 0 {
+	if errno != 0 {
 		return errno
 	}
-	return n.Getattr(ctx, nil, out)
+	return n.Getattr(ctx, fh, out)
+}
+
+// errNoLocal says that a file has no local copy to edit.
+const errNoLocal = syscall.Errno(0xffff)
+
+// editLocalHeaders applies change to the headers of the node's local file
+// and stores them now unless data waits for a writer's close to go up
+// with them. Without a local file it returns errNoLocal.
+func (n *fileNode) editLocalHeaders(ctx context.Context, change func(*fileHeaders) (bool, syscall.Errno), mtimeSet bool) syscall.Errno {
+	l := n.current()
+	if l == nil {
+		return errNoLocal
+	}
+	l.mu.Lock()
+	// A copy: the stream's start headers share the maps.
+	h := l.headers
+	h.user = maps.Clone(h.user)
+	changed, errno := change(&h)
+	if changed && errno == 0 {
+		l.headers = h
+		l.edited(false)
+		l.mtimeSet = l.mtimeSet || mtimeSet
+	}
+	now := changed && errno == 0 && (l.handles == 0 || l.contentIsObject())
+	l.mu.Unlock()
+	if now {
+		return n.flushLocal(ctx, l)
+	}
+	return errno
 }
 
 // setSize truncates a file, staging it for the time it takes when it is
 // not open for writing.
 func (n *fileNode) setSize(ctx context.Context, key string, size int64) syscall.Errno {
-	n.mu.Lock()
-	d := n.dirty
-	n.mu.Unlock()
-	if d != nil {
-		return n.truncate(ctx, d, size)
+	if l := n.current(); l != nil {
+		return n.truncate(ctx, l, size)
 	}
-	if errno := n.openForWrite(ctx, key, size == 0); errno != 0 {
+	l, errno := n.openForWrite(ctx, key, size == 0)
+	if errno != 0 {
 		return errno
 	}
-	defer n.release(ctx)
-	n.mu.Lock()
-	d = n.dirty
-	n.mu.Unlock()
-	if errno := n.truncate(ctx, d, size); errno != 0 {
+	defer n.releaseWriter(ctx, l)
+	if errno := n.truncate(ctx, l, size); errno != 0 {
 		return errno
 	}
-	return n.flush(ctx)
+	return n.flushLocal(ctx, l)
 }
 
 // rewriteHeaders changes an object's headers in place with a server-side

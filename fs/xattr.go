@@ -83,7 +83,7 @@ func (f *filesystem) objectXattrs(key string, obj backend.Object) []xattr {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		attrs = append(attrs, xattr{"user." + name, constant(obj.Metadata[name])})
+		attrs = append(attrs, xattr{"user." + name, constant(decodeHeaderValue(obj.Metadata[name]))})
 	}
 	return attrs
 }
@@ -146,6 +146,13 @@ func (f *filesystem) getxattrOf(ctx context.Context, key string, root bool, name
 	}
 	if req, ok := strings.CutPrefix(name, presignXattr); ok {
 		return f.presignXattr(ctx, key, root || strings.HasSuffix(key, "/"), req, dest)
+	}
+	if name == pendingXattr && root {
+		v := f.pendingReport()
+		if len(dest) < len(v) {
+			return uint32(len(v)), syscall.ERANGE
+		}
+		return uint32(copy(dest, v)), 0
 	}
 	attrs, errno := f.xattrsOf(ctx, key, root)
 	if errno != 0 {
@@ -223,6 +230,10 @@ func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.E
 	}
 	return d.fs.listxattrOf(ctx, prefix, d.top(), dest)
 }
+
+// pendingXattr, on a bucket's root, is how `bucketfs pending` asks the
+// mount what S3 does not have yet (see pendingReport). Not listed.
+const pendingXattr = "user.s3.pending"
 
 // presignXattr is how `bucketfs presign` asks the mount, which holds the
 // credentials, for a URL: "user.s3.presign:METHOD:SECONDS" on a file, or

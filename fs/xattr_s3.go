@@ -105,10 +105,7 @@ func (n *fileNode) restore(ctx context.Context, key, id string) syscall.Errno {
 	if id == "" || strings.ContainsAny(id, "\r\n/") {
 		return syscall.EINVAL
 	}
-	n.mu.Lock()
-	unsaved := n.dirty != nil && n.dirty.needsUpload()
-	n.mu.Unlock()
-	if unsaved {
+	if l := n.current(); l != nil && l.unsaved() {
 		return syscall.EBUSY // its next upload would undo the restore
 	}
 	versions, err := n.fs.bucket.Versions(ctx, key)

@@ -61,27 +61,17 @@ const (
 	xattrReplace = 2
 )
 
-// editFileHeaders changes a file's headers: in its dirty state while it is
-// being written (stored by the next upload), else in place.
+// editFileHeaders changes a file's headers: in its local copy while it
+// has one (stored by the next upload), else in place.
 func (n *fileNode) editFileHeaders(ctx context.Context, change func(*fileHeaders) (bool, syscall.Errno)) syscall.Errno {
+	errno := n.editLocalHeaders(ctx, change, false)
+	if errno != errNoLocal {
+		return errno
+	}
 	key, ok := n.key()
 	if !ok {
 		return syscall.ENOENT
 	}
-	n.mu.Lock()
-	if d := n.dirty; d != nil {
-		changed, errno := change(&d.headers)
-		if changed {
-			d.pending = true
-		}
-		now := changed && (d.handles == 0 || d.contentIsObject())
-		n.mu.Unlock()
-		if now && errno == 0 {
-			return n.flush(ctx) // as Setattr does
-		}
-		return errno
-	}
-	n.mu.Unlock()
 	return n.fs.editHeaders(ctx, key, change)
 }
 

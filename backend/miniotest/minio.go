@@ -255,6 +255,9 @@ func (s *Server) Restart() error {
 	return s.start()
 }
 
+// StartAgain starts a stopped server on the same port and data.
+func (s *Server) StartAgain() error { return s.start() }
+
 // Client returns a raw S3 client for the server, independent of the backend
 // under test.
 func (s *Server) Client() *s3.Client {

@@ -4,6 +4,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,12 @@ func run(args []string) int {
 	case KindHelp:
 		fmt.Print(Usage())
 		return 0
+	case KindPending:
+		if err := pending(cmd.Pending, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintf(os.Stderr, "bucketfs pending: %v\n", err)
+			return 1
+		}
+		return 0
 	case KindPresign:
 		if err := presign(cmd.Presign, os.Stdout, os.Stderr); err != nil {
 			return 1
@@ -72,6 +79,9 @@ func mount(opts Options) error {
 		}
 	}
 	if err := checkMountpoint(opts.Mountpoint); err != nil {
+		return err
+	}
+	if err := cache.PrepareCacheDir(opts.CacheDir, os.Getuid()); err != nil {
 		return err
 	}
 	if !opts.Foreground && !isDaemonChild() {
@@ -178,14 +188,13 @@ func serve(opts Options, ready func()) error {
 		counters.add(bucket)
 		endpoint, region = bucket.Endpoint(), bucket.Region()
 	}
-	// Each mount stages under its own directory; one left non-empty by a
-	// failed upload or a crash stays for inspection.
-	stagingDir := filepath.Join(opts.CacheDir, "staging", fmt.Sprintf("%s-%d", cmp.Or(opts.Bucket, "all"), os.Getpid()))
-	staging, err := cache.NewStaging(stagingDir)
+	// Each mount stages in its own journal, locked while it runs; what an
+	// earlier mount of the bucket left there is taken over once mounted.
+	journal, err := cache.OpenJournal(opts.CacheDir, journalID(endpoint, cmp.Or(opts.Bucket, "all-buckets")))
 	if err != nil {
 		return fmt.Errorf("cache dir: %w", err)
 	}
-	defer os.Remove(stagingDir) // only if empty
+	defer journal.Close()
 	if opts.MetricsAddr != "" {
 		stop, err := serveMetrics(opts.MetricsAddr, counters, log)
 		if err != nil {
@@ -207,7 +216,8 @@ func serve(opts Options, ready func()) error {
 		// Two files reading ahead at full speed at once, so RSS stays
 		// bounded; more readers share it and fall back to smaller fetches.
 		ReadBudget: cache.NewBudget(2 * opts.ReadAhead),
-		Staging:    staging,
+		Staging:    journal.Staging,
+		Journal:    journal,
 		Defaults: fs.UploadDefaults{
 			StorageClass: opts.StorageClass, SSE: opts.SSE, SSEKMSKeyID: opts.SSEKMSKeyID, ACL: opts.ACL,
 		},
@@ -241,6 +251,13 @@ func serve(opts Options, ready func()) error {
 	}
 	log.Info("mounted", "bucket", opts.Bucket, "prefix", opts.Prefix, "mountpoint", opts.Mountpoint)
 	ready()
+	if !cfg.ReadOnly {
+		recovered := journal.Recover()
+		for _, p := range recovered.Problems {
+			log.Error("journal", "problem", p)
+		}
+		server.Resume(recovered)
+	}
 
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
@@ -266,6 +283,13 @@ func serve(opts Options, ready func()) error {
 	}
 	log.Info("unmounted", "mountpoint", opts.Mountpoint)
 	return nil
+}
+
+// journalID names a bucket's journals under --cache-dir: only a mount of
+// the same bucket on the same endpoint replays them.
+func journalID(endpoint, bucket string) string {
+	sum := sha256.Sum256([]byte(endpoint + "\x00" + bucket))
+	return fmt.Sprintf("%s-%x", bucket, sum[:4])
 }
 
 // unmount detaches the mount; a busy mount is detached lazily so that a

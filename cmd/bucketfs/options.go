@@ -51,14 +51,16 @@ type PresignOptions struct {
 
 // Command is what the arguments ask for.
 type Command struct {
-	Kind    string // KindMount, KindPresign, KindVersion or KindHelp
+	Kind    string // KindMount, KindPresign, KindPending, KindVersion or KindHelp
 	Mount   Options
 	Presign PresignOptions
+	Pending []string // the mountpoints of `bucketfs pending`
 }
 
 const (
 	KindMount   = "mount"
 	KindPresign = "presign"
+	KindPending = "pending"
 	KindVersion = "version"
 	KindHelp    = "help"
 )
@@ -82,7 +84,7 @@ func defaultOptions(env func(string) string) Options {
 		StatTTL:           60 * time.Second,
 		NegativeTTL:       5 * time.Second,
 		CacheEntries:      100000,
-		CacheDir:          defaultCacheDir(env),
+		CacheDir:          defaultCacheDir(os.Getuid(), env),
 		PartSize:          8 << 20,
 		UploadConcurrency: 8,
 		ReadAhead:         64 << 20,
@@ -90,13 +92,23 @@ func defaultOptions(env func(string) string) Options {
 	}
 }
 
-// defaultCacheDir follows the XDG base directory spec, which says to ignore
-// a relative XDG_CACHE_HOME. Mounts from fstab run as root without it.
-func defaultCacheDir(env func(string) string) string {
+// defaultCacheDir is private to the mounting user: root's is
+// /var/cache/bucketfs (mounts from fstab run as root, without a home);
+// another user's follows the XDG base directory spec, which says to ignore
+// a relative XDG_CACHE_HOME, and falls back to ~/.cache. Never a shared,
+// world-writable folder such as /var/tmp, where another local user could
+// plant a symlink or read staged data.
+func defaultCacheDir(uid int, env func(string) string) string {
+	if uid == 0 {
+		return "/var/cache/bucketfs"
+	}
 	if xdg := env("XDG_CACHE_HOME"); filepath.IsAbs(xdg) {
 		return filepath.Join(xdg, "bucketfs")
 	}
-	return "/var/tmp/bucketfs"
+	if home := env("HOME"); filepath.IsAbs(home) {
+		return filepath.Join(home, ".cache", "bucketfs")
+	}
+	return filepath.Join("/var/cache", fmt.Sprintf("bucketfs-%d", uid))
 }
 
 // option is one long option of the mount form. Each also works as
@@ -141,7 +153,7 @@ var mountOptions = []option{
 		func(o *Options, v string) (err error) { o.NegativeTTL, err = parseDuration(v); return err }},
 	{"cache-entries", "N", "100000", "most entries in the metadata cache",
 		func(o *Options, v string) (err error) { o.CacheEntries, err = parseCount(v, 0); return err }},
-	{"cache-dir", "DIR", "$XDG_CACHE_HOME/bucketfs or /var/tmp/bucketfs", "where written data is staged until uploaded", setCacheDir},
+	{"cache-dir", "DIR", "/var/cache/bucketfs for root, else $XDG_CACHE_HOME/bucketfs or ~/.cache/bucketfs", "where written data is staged and journaled until uploaded (0700, the mounting user's)", setCacheDir},
 	{"part-size", "SIZE", "8MiB", "multipart part size, grown so a file needs at most 10,000 parts", setPartSize},
 	{"upload-concurrency", "N", "8", "parts uploaded in parallel per file",
 		func(o *Options, v string) (err error) { o.UploadConcurrency, err = parseCount(v, 1); return err }},
@@ -186,7 +198,7 @@ var credentialWords = []string{"secret", "access-key", "session-token", "passwor
 // is one line fit for stderr, and none repeats a value given to a credential
 // option or to an unknown one.
 //
-// A first argument "presign" or "version" is a subcommand; a bucket of that
+// A first argument "presign", "pending" or "version" is a subcommand; a bucket of that
 // name is mounted as "presign:" or "version:".
 func ParseArgs(args []string, env func(string) string) (Command, error) {
 	if env == nil {
@@ -196,6 +208,11 @@ func ParseArgs(args []string, env func(string) string) (Command, error) {
 		switch args[0] {
 		case "presign":
 			return parsePresign(args[1:])
+		case "pending":
+			if len(args) < 2 || strings.HasPrefix(args[1], "-") {
+				return Command{}, errors.New("pending: usage: bucketfs pending MOUNTPOINT...")
+			}
+			return Command{Kind: KindPending, Pending: args[1:]}, nil
 		case "version":
 			if len(args) > 1 {
 				return Command{}, errors.New(`"version" takes no arguments (to mount a bucket named version, write "version:")`)
@@ -494,6 +511,8 @@ bucketfs [OPTIONS] BUCKET[:PREFIX] MOUNTPOINT     mount one bucket (or a prefix 
 bucketfs [OPTIONS] --all-buckets MOUNTPOINT        mount the account: buckets are top-level dirs
 bucketfs presign [--expires DUR] [--method GET|PUT] [-r] PATH...
                                                    print "PATH<TAB>URL" for files of a mount
+bucketfs pending MOUNTPOINT...                     list what S3 does not have yet: pending
+                                                   uploads and conflict copies
 bucketfs version
 
 Options [default]; each also works as -o name[=value] (comma-separated, as in

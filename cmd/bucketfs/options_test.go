@@ -18,7 +18,7 @@ func defaults() Options {
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
 		FileMode: 0o644, DirMode: 0o755,
 		StatTTL: 60 * time.Second, NegativeTTL: 5 * time.Second,
-		CacheEntries: 100000, CacheDir: "/var/tmp/bucketfs",
+		CacheEntries: 100000, CacheDir: defaultCacheDir(os.Getuid(), noEnv),
 		PartSize: 8 << 20, UploadConcurrency: 8, ReadAhead: 64 << 20,
 		PresignExpiry: time.Hour,
 	}
@@ -243,28 +243,33 @@ func TestParseArgsBucketAndPrefix(t *testing.T) {
 	}
 }
 
-func TestParseArgsCacheDirFromEnv(t *testing.T) {
-	for _, tc := range []struct{ xdg, want string }{
-		{"", "/var/tmp/bucketfs"},
-		{"/home/a/.cache", "/home/a/.cache/bucketfs"},
-		{"relative/cache", "/var/tmp/bucketfs"}, // the XDG spec says to ignore it
+func TestDefaultCacheDir(t *testing.T) {
+	for _, tc := range []struct {
+		uid       int
+		xdg, home string
+		want      string
+	}{
+		{0, "/root/.cache", "/root", "/var/cache/bucketfs"}, // root's is system-wide, never shared
+		{1000, "", "", "/var/cache/bucketfs-1000"},
+		{1000, "/home/a/.cache", "/home/a", "/home/a/.cache/bucketfs"},
+		{1000, "relative/cache", "/home/a", "/home/a/.cache/bucketfs"}, // the XDG spec says to ignore it
+		{1000, "", "/home/a", "/home/a/.cache/bucketfs"},
 	} {
 		env := func(k string) string {
-			if k == "XDG_CACHE_HOME" {
+			switch k {
+			case "XDG_CACHE_HOME":
 				return tc.xdg
+			case "HOME":
+				return tc.home
 			}
 			return ""
 		}
-		cmd, err := ParseArgs([]string{"b0b", "/m"}, env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cmd.Mount.CacheDir != tc.want {
-			t.Errorf("XDG_CACHE_HOME=%q: CacheDir %q, want %q", tc.xdg, cmd.Mount.CacheDir, tc.want)
+		if got := defaultCacheDir(tc.uid, env); got != tc.want || strings.HasPrefix(got, "/var/tmp") {
+			t.Errorf("uid %d XDG_CACHE_HOME=%q HOME=%q: %q, want %q", tc.uid, tc.xdg, tc.home, got, tc.want)
 		}
 	}
 	// nil env is the same as an empty environment
-	if cmd, err := ParseArgs([]string{"b0b", "/m"}, nil); err != nil || cmd.Mount.CacheDir != "/var/tmp/bucketfs" {
+	if cmd, err := ParseArgs([]string{"b0b", "/m"}, nil); err != nil || cmd.Mount.CacheDir != defaultCacheDir(os.Getuid(), noEnv) {
 		t.Errorf("nil env: %+v, %v", cmd.Mount, err)
 	}
 }

@@ -173,7 +173,7 @@ func TestFullCacheDir(t *testing.T) {
 	srv := server(t)
 	bucket := newBucket(t, srv, nil)
 	cacheDir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", cacheDir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", cacheDir).CombinedOutput(); err != nil {
 		t.Fatalf("tmpfs for the cache dir: %v %s", err, out)
 	}
 	t.Cleanup(func() { syscall.Unmount(cacheDir, syscall.MNT_DETACH) })

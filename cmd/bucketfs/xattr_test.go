@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -250,5 +251,42 @@ func TestVersionsAndPolicy(t *testing.T) {
 	}
 	if code, _ := httpGet(t, srv.Endpoint+"/"+bucket+"/public/p.txt"); code != 403 {
 		t.Errorf("after removing the policy: %d", code)
+	}
+}
+
+// TestBinaryXattrValues: setfattr with bytes no HTTP header can carry is
+// stored encoded and read back exact, on a closed file and on one still
+// being written, whose data must reach S3 all the same.
+func TestBinaryXattrValues(t *testing.T) {
+	srv := server(t)
+	bucket := newBucket(t, srv, map[string]object{"closed": {body: []byte("c")}})
+	mnt := mountBackground(t, srv, bucket)
+	value := "\x00\xff\x13 é"
+	start := time.Now()
+	if err := setx(filepath.Join(mnt, "closed"), "user.ab", value); err != nil {
+		t.Fatalf("setfattr of a binary value: %v after %v", err, time.Since(start))
+	}
+	if got := getx(t, filepath.Join(mnt, "closed"), "user.ab"); got != value {
+		t.Errorf("getfattr = %q, want %q", got, value)
+	}
+	if raw := headRaw(t, srv, bucket, "closed").Metadata["ab"]; raw != "=?UTF-8?B?AP8TIMOp?=" {
+		t.Errorf("stored as x-amz-meta-ab %q", raw)
+	}
+	f, err := os.Create(filepath.Join(mnt, "open"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("data")
+	if err := setx(filepath.Join(mnt, "open"), "user.ab", value); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close of a file with a binary xattr: %v", err)
+	}
+	if got := mustGet(t, srv, bucket, "open"); string(got.body) != "data" {
+		t.Errorf("open: %q", got.body)
+	}
+	if got := getx(t, filepath.Join(mnt, "open"), "user.ab"); got != value {
+		t.Errorf("getfattr after close = %q", got)
 	}
 }

@@ -1,0 +1,70 @@
+package backend_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
+)
+
+// fakeS3 answers PUTs with answer(n) for the n-th request (from 1).
+func fakeS3(t *testing.T, answer func(n int64, w http.ResponseWriter)) (endpoint string, requests *atomic.Int64) {
+	requests = &atomic.Int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		answer(requests.Add(1), w)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, requests
+}
+
+func s3Error(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>` + code + `</Code><Message>m</Message></Error>`))
+}
+
+// TestS3ConditionalConflictIsRetried: S3 answers 409 ConditionalRequestConflict
+// to a conditional write racing another, and asks for a retry; it is not
+// a lost condition.
+func TestS3ConditionalConflictIsRetried(t *testing.T) {
+	setAWSEnv(t, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test-secret", "AWS_REGION=us-east-1")
+	endpoint, requests := fakeS3(t, func(n int64, w http.ResponseWriter) {
+		if n == 1 {
+			s3Error(w, http.StatusConflict, "ConditionalRequestConflict")
+			return
+		}
+		w.Header().Set("ETag", `"abc"`)
+	})
+	b := newS3(t, endpoint, backend.S3Config{Bucket: "b"})
+	_, err := b.Put(t.Context(), backend.PutInput{Key: "k", Body: strings.NewReader("x"), Size: 1, IfNoneMatch: true})
+	if err != nil || requests.Load() != 2 {
+		t.Errorf("Put after a 409 ConditionalRequestConflict: %v after %d requests; want success on the retry", err, requests.Load())
+	}
+	// Every retry answered so: the caller may retry later, it is no conflict.
+	endpoint, _ = fakeS3(t, func(n int64, w http.ResponseWriter) { s3Error(w, http.StatusConflict, "ConditionalRequestConflict") })
+	b = newS3(t, endpoint, backend.S3Config{Bucket: "b"})
+	_, err = b.Put(t.Context(), backend.PutInput{Key: "k", Body: strings.NewReader("x"), Size: 1, IfNoneMatch: true})
+	if errors.Is(err, backend.ErrPrecondition) || !errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("409s to the end: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestS3RefusedRequestIsPermanent: a header value Go's HTTP client will not
+// send fails at once as invalid, without retries or a request.
+func TestS3RefusedRequestIsPermanent(t *testing.T) {
+	setAWSEnv(t, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test-secret", "AWS_REGION=us-east-1")
+	endpoint, requests := fakeS3(t, func(n int64, w http.ResponseWriter) { w.Header().Set("ETag", `"abc"`) })
+	b := newS3(t, endpoint, backend.S3Config{Bucket: "b"})
+	start := time.Now()
+	_, err := b.Put(t.Context(), backend.PutInput{Key: "k", Body: strings.NewReader("x"), Size: 1,
+		Metadata: map[string]string{"ab": "\x00\xff\x13"}})
+	if !errors.Is(err, backend.ErrInvalid) || time.Since(start) > time.Second || requests.Load() != 0 {
+		t.Errorf("Put with a header the client refuses: %v after %v and %d requests; want ErrInvalid at once",
+			err, time.Since(start), requests.Load())
+	}
+}

@@ -1,0 +1,673 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/cache"
+)
+
+// The write lifecycle of a file's local copy. Every change of state is a
+// method of this file, and the journal is written here at the transitions
+// that need it.
+//
+//	           open for writing, create
+//	 (none) ───────────────────────────▶ clean ◀─────────────────────┐
+//	                                       │ write, truncate,          │ an upload
+//	                                       │ chmod, setxattr           │ stored it
+//	                                       ▼                           │
+//	                       staged ⇄ streaming ─── flush, release ──────┤
+//	                          │  (full parts upload while a            │
+//	                          │   sequential writer writes)            │
+//	                          └─ upload failed ─▶ pending ─ retry ─────┘
+//	                                             (journaled durably,
+//	                                              retried in the background)
+//
+//	 upload refused, another client changed the key ─▶ conflict: the local
+//	     copy is set aside in the cache dir; the node shows what S3 has
+//	 unlink ─▶ gone: readable and writable through open descriptors, never
+//	     uploaded
+//	 a local write failed (full --cache-dir) ─▶ broken: never uploaded
+//	 last release of a clean, gone, conflict or broken file ─▶ dropped
+type writeState int
+
+const (
+	stateClean     writeState = iota // S3 has every byte and header of the file
+	stateStaged                      // local changes S3 lacks, stored at the next flush
+	stateStreaming                   // staged, and its full parts are uploading already
+	statePending                     // an upload failed: journaled, retried in the background
+	stateConflict                    // another client's version won; the copy is set aside
+	stateGone                        // unlinked: kept for its descriptors, never uploaded
+	stateBroken                      // a local write failed: incomplete, never uploaded
+	stateDropped                     // released: the staged copy is deleted
+)
+
+var stateNames = [...]string{"clean", "staged", "streaming", "pending", "conflict", "gone", "broken", "dropped"}
+
+func (s writeState) String() string { return stateNames[s] }
+
+// localFile is the local copy of one file while it is open for writing or
+// holds changes S3 does not have: its staged data under --cache-dir and
+// what its upload needs. Its key is its own, not its node's: a pending
+// file outlives its node (the kernel forgets released nodes) and even its
+// mount (the next mount takes it over from the journal).
+type localFile struct {
+	// Dependencies.
+	fs     *filesystem
+	staged *cache.StagedFile
+	// flushMu serialises the file's uploads and loadMu its first
+	// download; neither is taken while holding mu.
+	flushMu sync.Mutex
+	loadMu  sync.Mutex
+
+	// mu protects the fields below.
+	mu      sync.Mutex
+	state   writeState
+	key     string
+	handles int    // open handles that write
+	base    string // ETag the content replaces; "" for a key this mount creates
+	size    int64  // the object's size while remote
+	remote  bool   // not loaded yet: the object at base is the content
+	// edits counts changes, so an upload can tell whether it stored the
+	// last one; contentEdited says the bytes differ from the object at base.
+	edits         uint64
+	contentEdited bool
+	mtimeSet      bool // utimes set the mtime since the last upload
+	headers       fileHeaders // what the upload writes
+	stream        *cache.Stream
+	// streamHeaders are the headers the stream's upload starts with;
+	// multipart uploads fix headers at their start.
+	streamHeaders fileHeaders
+	partSize      int64 // of the stream's parts
+	streamedParts int64 // full parts reported to the stream
+	// direct is set once a write-only descriptor opened the file: its
+	// writes bypass the kernel's page cache, which then cannot be trusted
+	// to hold the new content.
+	direct bool
+	// failure is why the file is pending, in conflict or broken; since
+	// and attempts say since when and how often its upload failed.
+	failure  error
+	since    time.Time
+	attempts int
+	retryAt  time.Time
+	aside    string // where a conflict copy was set aside
+}
+
+// newLocal stages key's object (obj; the zero Object if there is none),
+// emptied when trunc, for one writer.
+func (f *filesystem) newLocal(key string, obj backend.Object, trunc bool) (*localFile, error) {
+	staged, err := f.staging.Create(key)
+	if err != nil {
+		return nil, err
+	}
+	l := &localFile{fs: f, staged: staged, key: key, handles: 1, base: obj.ETag, size: obj.Size}
+	if obj.Key == "" {
+		l.headers = f.newHeaders(syscall.S_IFREG|f.owner.fileMode, f.owner.uid, f.owner.gid, key)
+		l.state = stateStaged // a new file is stored even if empty
+	} else {
+		l.headers = f.headersOf(objectKind(obj), obj)
+	}
+	l.remote = !trunc && obj.Size > 0
+	if trunc {
+		if obj.Size > 0 {
+			l.edited(true)
+		}
+		l.headers.mtime = time.Now()
+		l.startStream()
+	}
+	return l, nil
+}
+
+// newCreated is the local copy of a file that create(2) makes.
+func (f *filesystem) newCreated(key string, headers fileHeaders) (*localFile, error) {
+	staged, err := f.staging.Create(key)
+	if err != nil {
+		return nil, err
+	}
+	l := &localFile{fs: f, staged: staged, key: key, handles: 1, state: stateStaged, headers: headers}
+	l.startStream()
+	return l, nil
+}
+
+// recovered is a pending file an earlier mount left in its journal.
+func (f *filesystem) recovered(r cache.RecoveredFile) *localFile {
+	put := r.Entry.Put
+	obj := backend.Object{Key: put.Key, ContentType: put.ContentType, Metadata: put.Metadata, HasHeaders: true,
+		StorageClass: put.StorageClass, SSE: put.SSE, SSEKMSKeyID: put.SSEKMSKeyID}
+	h := f.headersOf(kindFile, obj)
+	h.acl = put.ACL
+	return &localFile{fs: f, staged: r.File, key: put.Key, state: statePending, base: put.IfMatch,
+		headers: h, contentEdited: true, failure: errors.New(r.Entry.Reason), since: r.Entry.Since}
+}
+
+// startStream begins uploading full parts while a new or truncated file is
+// written from its start. Called before l is shared. A clean file may keep
+// its stream (a small file closed once, written again); it streams again
+// once edited.
+func (l *localFile) startStream() {
+	in := l.headers.putInput(l.key)
+	in.IfNoneMatch, in.IfMatch = l.base == "", l.base
+	l.stream = cache.StartStream(l.fs.bucket, l.staged, in, l.fs.cfg.Upload)
+	l.stream.OnStart(l.recordUploadID)
+	l.streamHeaders = l.headers
+	l.partSize = l.fs.cfg.Upload.PartSize
+	if l.partSize <= 0 {
+		l.partSize = cache.DefaultPartSize
+	}
+	if l.state == stateStaged {
+		l.state = stateStreaming
+	}
+}
+
+// recordUploadID journals a multipart upload as it starts, so that a mount
+// that dies mid-write leaves none the next mount does not abort.
+func (l *localFile) recordUploadID(id string) {
+	l.mu.Lock()
+	e := l.entry(cache.EntryOpen)
+	l.mu.Unlock()
+	e.UploadID = id
+	if err := l.staged.Record(e, false); err != nil {
+		l.fs.log.Warn("journal", "key", e.Put.Key, "err", err)
+	}
+}
+
+// entry is the journal's record of the file. Called with mu held.
+func (l *localFile) entry(state string) cache.Entry {
+	put := l.headers.putInput(l.key)
+	put.IfNoneMatch, put.IfMatch, put.Size = l.base == "", l.base, 0
+	e := cache.Entry{Bucket: l.fs.bucket.Name(), State: state, Put: put, Size: l.contentSize(), Since: l.since}
+	if l.failure != nil {
+		e.Reason = l.failure.Error()
+	}
+	return e
+}
+
+// keyNow is the file's key at this moment.
+func (l *localFile) keyNow() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.key
+}
+
+// discard deletes a local copy nobody saw (another open won the race).
+func (l *localFile) discard() {
+	l.mu.Lock()
+	l.state = stateDropped
+	s := l.stopStream()
+	l.mu.Unlock()
+	abortStream(s)
+	l.staged.Remove()
+}
+
+// copiedIn records that a server-side copy made the object at key this
+// file's whole content, with headers: nothing is left to upload, and the
+// staged copy loads the object only if a read or write comes.
+func (l *localFile) copiedIn(obj backend.Object, size int64, headers fileHeaders) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.base, l.size, l.remote, l.headers = obj.ETag, size, true, headers
+	l.contentEdited, l.mtimeSet = false, false
+	if l.state == stateStaged || l.state == stateStreaming || l.state == statePending {
+		l.state = stateClean
+	}
+}
+
+// freshEmpty tells whether the file is a new or truncated empty copy, as
+// a copy's destination is.
+func (l *localFile) freshEmpty() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.remote && l.staged.Size() == 0 && l.needsUpload()
+}
+
+// addHandle gives the file one more writer; false if it can have none
+// (its copy was set aside or dropped).
+func (l *localFile) addHandle() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state == stateConflict || l.state == stateDropped {
+		return false
+	}
+	l.handles++
+	return true
+}
+
+// live tells whether the file's local copy is what its node shows.
+func (l *localFile) live() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state != stateConflict && l.state != stateDropped
+}
+
+// writable returns the errno for a write to l: 0, or the reason no write
+// can go there any more.
+func (l *localFile) writable() syscall.Errno {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch l.state {
+	case stateConflict:
+		return l.conflictErrno()
+	case stateDropped:
+		return syscall.EBADF
+	case stateBroken:
+		return l.fs.errno("write", l.key, l.failure)
+	}
+	return 0
+}
+
+func (l *localFile) conflictErrno() syscall.Errno {
+	if l.base == "" {
+		return syscall.EEXIST
+	}
+	return syscall.ESTALE
+}
+
+// edited records a change: of the bytes (content), or of headers only.
+// Called with mu held.
+func (l *localFile) edited(content bool) {
+	l.edits++
+	if content {
+		l.contentEdited = true
+		l.headers.mtime = time.Now()
+	}
+	if l.state == stateClean {
+		l.state = stateStaged
+		if l.stream != nil {
+			l.state = stateStreaming
+		}
+	}
+}
+
+// unsaved tells whether the file holds something S3 does not.
+func (l *localFile) unsaved() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.needsUpload()
+}
+
+// needsUpload tells whether the file holds something S3 does not. Called
+// with mu held.
+func (l *localFile) needsUpload() bool {
+	return l.state == stateStaged || l.state == stateStreaming || l.state == statePending
+}
+
+// contentIsObject tells whether the file's content is still the object
+// at base: then a change of headers alone is a server-side copy. Called
+// with mu held.
+func (l *localFile) contentIsObject() bool {
+	return l.base != "" && !l.contentEdited
+}
+
+// contentSize is the file's size as its writers see it. Called with mu
+// held.
+func (l *localFile) contentSize() int64 {
+	if l.remote {
+		return l.size
+	}
+	return l.staged.Size()
+}
+
+// feedStream tells the streaming upload how far the file is final, or
+// stops it once the writer is no longer sequential. Called with mu held;
+// it returns a stream to abort once mu is released (an abort waits for
+// the parts in flight and asks S3).
+func (l *localFile) feedStream() (abort *cache.Stream) {
+	if l.stream == nil {
+		return nil
+	}
+	if l.fs.isClosing() {
+		// Shutdown aborts the streams of files still open; none starts again.
+		return l.stopStream()
+	}
+	if end, ok := l.staged.Sequential(); ok {
+		if parts := end / l.partSize; parts > l.streamedParts {
+			// A part is complete and its upload may start now: with the
+			// headers of now, the mtime above all.
+			l.streamedParts = parts
+			in := l.headers.putInput(l.key)
+			in.IfNoneMatch, in.IfMatch = l.base == "", l.base
+			if l.stream.SetHeaders(in) {
+				l.streamHeaders = l.headers
+			}
+		}
+		l.stream.Written(end)
+		return nil
+	}
+	return l.stopStream()
+}
+
+// stopStream ends streaming: the file is uploaded whole at its next flush.
+// Called with mu held; the caller aborts the returned stream after
+// releasing mu.
+func (l *localFile) stopStream() *cache.Stream {
+	s := l.stream
+	l.stream = nil
+	if l.state == stateStreaming {
+		l.state = stateStaged
+	}
+	return s
+}
+
+// abortStream aborts s, if any, without holding any lock.
+func abortStream(s *cache.Stream) {
+	if s != nil {
+		s.Abort()
+	}
+}
+
+// localWriteFailed records that the staged copy could not take a write:
+// it is incomplete and never uploaded. Called with mu held.
+func (l *localFile) localWriteFailed(err error) *cache.Stream {
+	l.state, l.failure = stateBroken, err
+	l.fs.log.Error("staging a write failed; the file will not be uploaded", "key", l.key, "err", err)
+	return l.stopStream()
+}
+
+// uploadJob is what one upload of the file stores: a snapshot taken under
+// mu, uploaded without it.
+type uploadJob struct {
+	key         string
+	headers     fileHeaders
+	base        string
+	size        int64
+	edits       uint64
+	headersOnly bool // the content is the object's: a server-side copy will do
+	mtimeSet    bool // the mtime was set explicitly (utimes), not by writes
+	stream      *cache.Stream
+}
+
+// beginUpload snapshots what an upload must store, or reports false when
+// S3 has it all. Called with flushMu held.
+func (l *localFile) beginUpload() (uploadJob, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.needsUpload() {
+		return uploadJob{}, false
+	}
+	job := uploadJob{key: l.key, headers: l.headers, base: l.base, size: l.contentSize(), edits: l.edits,
+		headersOnly: l.contentIsObject(), mtimeSet: l.mtimeSet}
+	// A close before the first full part leaves the stream to the writes
+	// that may follow: nothing of it is uploaded yet, and a Put stores what
+	// there is now.
+	if l.stream != nil && job.size >= l.partSize {
+		job.stream = l.stopStream()
+	}
+	return job, true
+}
+
+// uploaded records that S3 stored job as obj: the file is clean unless it
+// changed meanwhile.
+func (l *localFile) uploaded(job uploadJob, obj backend.Object) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.base = obj.ETag
+	if job.stream != nil && !l.mtimeSet {
+		l.headers.mtime = job.headers.mtime // what S3 says now
+	}
+	if l.edits != job.edits || !l.needsUpload() {
+		return
+	}
+	if l.state == statePending {
+		l.fs.log.Info("pending upload stored", "key", l.key, "pending_since", l.since, "attempts", l.attempts)
+		if err := l.staged.Record(l.entry(cache.EntryOpen), false); err != nil {
+			l.fs.log.Warn("journal", "key", l.key, "err", err)
+		}
+	}
+	// A small file's stream stays, for writes that may follow its close.
+	l.state, l.contentEdited, l.mtimeSet, l.failure, l.attempts = stateClean, false, false, nil, 0
+}
+
+// uploadFailed records a failed upload and returns the errno for the
+// caller. Another client's version is never overwritten: the local copy
+// is set aside as a conflict copy. Any other failure leaves the file
+// pending: journaled durably, and retried in the background.
+func (l *localFile) uploadFailed(job uploadJob, err error) syscall.Errno {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state != stateStaged && l.state != stateStreaming && l.state != statePending {
+		return l.fs.errno("upload", job.key, err) // unlinked meanwhile, say
+	}
+	if errors.Is(err, backend.ErrPrecondition) {
+		return l.conflicted(err)
+	}
+	now := time.Now()
+	if l.state != statePending {
+		l.since = now
+		l.fs.log.Error("upload failed; the file is pending and retried in the background",
+			"key", l.key, "staged", l.staged.Path(), "err", err)
+	}
+	l.state, l.failure = statePending, err
+	l.attempts++
+	l.retryAt = now.Add(l.fs.retryDelay(l.attempts))
+	if jerr := l.staged.Record(l.entry(cache.EntryPending), true); jerr != nil {
+		l.fs.log.Error("journal: the pending file is not durable", "key", l.key, "err", jerr)
+	}
+	l.fs.wakeRetrier()
+	if errors.Is(err, syscall.ENOSPC) {
+		return syscall.ENOSPC
+	}
+	return l.fs.errno("upload", job.key, err)
+}
+
+// conflicted sets the local copy aside: another client created or changed
+// the key since this copy was based on it. Called with mu held.
+func (l *localFile) conflicted(err error) syscall.Errno {
+	errno := l.conflictErrno()
+	l.state, l.failure, l.since = stateConflict, err, time.Now()
+	abort := l.stopStream()
+	if abort != nil {
+		go abort.Abort()
+	}
+	path, aerr := l.staged.SetAside(l.fs.conflictDir(), l.entry(cache.EntryConflict))
+	if aerr != nil {
+		l.fs.log.Error("upload refused: another client changed the object; the local copy stays staged",
+			"key", l.key, "staged", l.staged.Path(), "err", aerr)
+	} else {
+		l.aside = path
+		l.fs.log.Warn("upload refused: another client changed the object; local copy kept as a conflict copy",
+			"key", l.key, "copy", path)
+	}
+	l.fs.unregister(l)
+	if m, ok := l.fs.bucket.(interface{ Forget(string) }); ok {
+		m.Forget(l.key) // the node shows what S3 has now
+	}
+	return errno
+}
+
+// unlinked records that the file's name is gone: open descriptors keep
+// the data, nothing is uploaded.
+func (l *localFile) unlinked() {
+	l.mu.Lock()
+	s := l.stopStream()
+	if l.state != stateConflict && l.state != stateDropped {
+		l.state = stateGone
+	}
+	l.mu.Unlock()
+	l.fs.unregister(l)
+	abortStream(s)
+}
+
+// moved records a rename of the file to key, whose object now has etag.
+func (l *localFile) moved(key, etag string) {
+	l.mu.Lock()
+	old := l.key
+	l.key = key
+	if l.base != "" || etag != "" {
+		l.base = etag
+	}
+	s := l.stopStream() // its upload targets the old key
+	if l.state == statePending {
+		l.staged.Record(l.entry(cache.EntryPending), true)
+	}
+	l.mu.Unlock()
+	l.fs.rekey(l, old)
+	abortStream(s)
+}
+
+// release drops one writer and reports whether that was the last and the
+// file still holds changes S3 lacks.
+func (l *localFile) release() (last, unsaved bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.handles--
+	return l.handles == 0, l.handles == 0 && l.needsUpload() && l.state != statePending
+}
+
+// dropIfDone frees the local copy once no writer holds it and nothing of
+// it remains to upload (readers then read S3). It reports whether it did.
+// A gone file waits for its readers too (others says whether any is open).
+func (l *localFile) dropIfDone(others bool) bool {
+	l.mu.Lock()
+	if l.handles > 0 || l.needsUpload() || l.state == stateDropped || (l.state == stateGone && others) {
+		l.mu.Unlock()
+		return false
+	}
+	prev := l.state
+	l.state = stateDropped
+	s := l.stopStream()
+	l.mu.Unlock()
+	abortStream(s)
+	switch prev {
+	case stateConflict:
+		l.staged.Close() // the copy stays where it was set aside
+	case stateBroken:
+		if path, err := l.staged.SetAside(l.fs.lostDir(), l.entry(cache.EntryOpen)); err == nil {
+			l.fs.log.Warn("an incomplete file was not uploaded; its staged data is kept", "key", l.key, "kept", path)
+		}
+	default:
+		l.staged.Remove()
+	}
+	l.fs.unregister(l)
+	return true
+}
+
+// flush stores the file if it holds changes S3 does not have. It returns
+// the ETag S3 now has ("" if nothing was stored) and the errno.
+func (l *localFile) flush(ctx context.Context) (string, syscall.Errno) {
+	f := l.fs
+	if !f.beginFlush() {
+		return "", syscall.EIO // shutting down: the data stays staged
+	}
+	defer f.flushes.Done()
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	if errno := l.writable(); errno != 0 {
+		return "", errno
+	}
+	job, ok := l.beginUpload()
+	if !ok {
+		return "", 0
+	}
+	obj, err := f.upload(ctx, l, &job)
+	if err != nil && errors.Is(err, backend.ErrPrecondition) {
+		// The SDK may have retried a request whose first answer was lost:
+		// then the object S3 refused to replace is this very upload.
+		if own, ok := f.ownUpload(ctx, job); ok {
+			obj, err = own, nil
+		}
+	}
+	if err != nil {
+		return "", l.uploadFailed(job, err)
+	}
+	l.uploaded(job, obj)
+	return obj.ETag, 0
+}
+
+// upload stores job: a server-side copy when only headers changed, else
+// the stream's completion or a fresh upload of the staged copy. It may
+// change job.headers to what S3 ends up with.
+func (f *filesystem) upload(ctx context.Context, l *localFile, job *uploadJob) (backend.Object, error) {
+	in := job.headers.putInput(job.key)
+	in.IfNoneMatch, in.IfMatch = job.base == "", job.base
+	switch {
+	case job.headersOnly:
+		return f.bucket.Copy(ctx, job.headers.copyInput(backend.Object{Key: job.key, ETag: job.base, Size: job.size}))
+	case job.stream != nil:
+		s := job.stream
+		if s.SetHeaders(in) {
+			return s.Finish(ctx, job.size)
+		}
+		// The multipart upload started with the headers of that time, and
+		// S3 keeps them. The mtime that the writer's own writes moved
+		// stands (correcting it would copy the whole object again); any
+		// other change, an mtime set explicitly included, is stored with a
+		// server-side copy once the upload completes.
+		l.mu.Lock()
+		started := l.streamHeaders
+		l.mu.Unlock()
+		if !job.mtimeSet {
+			job.headers.mtime = started.mtime
+		}
+		obj, err := s.Finish(ctx, job.size)
+		if err == nil && !sameHeaders(job.headers, started) {
+			obj, err = f.bucket.Copy(ctx, job.headers.copyInput(backend.Object{Key: job.key, ETag: obj.ETag, Size: job.size}))
+		}
+		return obj, err
+	default:
+		return cache.Upload(ctx, f.bucket, l.staged, job.size, in, f.cfg.Upload)
+	}
+}
+
+// ownUpload tells whether the object under job's key is job's own upload,
+// by the headers only this upload wrote: its mtime to the nanosecond, mode
+// and size.
+func (f *filesystem) ownUpload(ctx context.Context, job uploadJob) (backend.Object, bool) {
+	obj, err := f.freshHeaders(ctx, job.key)
+	if err != nil || obj.Size != job.size {
+		return backend.Object{}, false
+	}
+	want := job.headers.metadata()
+	for _, name := range []string{"mtime", "mode", "uid", "gid"} {
+		if obj.Metadata[name] != want[name] {
+			return backend.Object{}, false
+		}
+	}
+	return obj, true
+}
+
+// load fetches the object into the staged copy, once, before the first
+// read or write needs it.
+func (l *localFile) load(ctx context.Context) error {
+	l.loadMu.Lock()
+	defer l.loadMu.Unlock()
+	l.mu.Lock()
+	remote, size, base, key := l.remote, l.size, l.base, l.key
+	l.mu.Unlock()
+	if !remote {
+		return nil
+	}
+	if size > 0 {
+		body, _, err := l.fs.bucket.Get(ctx, backend.GetInput{Key: key, Length: -1, IfMatch: base})
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		if err := l.staged.Fill(body); err != nil {
+			return fmt.Errorf("stage %q: %w", key, err)
+		}
+	}
+	l.mu.Lock()
+	l.remote = false
+	l.mu.Unlock()
+	return nil
+}
+
+// sameHeaders tells whether a and b store the same headers.
+func sameHeaders(a, b fileHeaders) bool {
+	am, bm := a.metadata(), b.metadata()
+	if a.contentType != b.contentType || a.storageClass != b.storageClass || a.sse != b.sse ||
+		a.sseKMSKeyID != b.sseKMSKeyID || len(am) != len(bm) {
+		return false
+	}
+	for k, v := range am {
+		if bm[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,250 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/cache"
+)
+
+// The filesystem's table of local files: every file this mount holds a
+// local copy of, by key. Lookups and listings show them over what S3
+// says (a pending file is not in S3 yet), and the retrier uploads the
+// pending ones.
+
+// register adds l to the table.
+func (f *filesystem) register(l *localFile) { f.replaceLocal(l) }
+
+// replaceLocal adds l to the table; a file that held its key before was
+// replaced (created or renamed over) and is gone.
+func (f *filesystem) replaceLocal(l *localFile) {
+	l.mu.Lock()
+	key := l.key
+	l.mu.Unlock()
+	f.mu.Lock()
+	old := f.local[key]
+	f.local[key] = l
+	f.mu.Unlock()
+	if old != nil && old != l {
+		old.unlinked()
+	}
+}
+
+// unregister removes l from the table, if it is still there.
+func (f *filesystem) unregister(l *localFile) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for key, held := range f.local {
+		if held == l {
+			delete(f.local, key)
+		}
+	}
+}
+
+// rekey moves l from old to its current key in the table; a file that
+// held that key was renamed over and is gone.
+func (f *filesystem) rekey(l *localFile, old string) {
+	f.mu.Lock()
+	if f.local[old] == l {
+		delete(f.local, old)
+	}
+	f.mu.Unlock()
+	f.replaceLocal(l)
+}
+
+// localAt is the live local file of key, if any.
+func (f *filesystem) localAt(key string) *localFile {
+	f.mu.Lock()
+	l := f.local[key]
+	f.mu.Unlock()
+	if l != nil && l.live() {
+		return l
+	}
+	return nil
+}
+
+// localsUnder returns the local files whose keys start with prefix.
+func (f *filesystem) localsUnder(prefix string) map[string]*localFile {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]*localFile{}
+	for key, l := range f.local {
+		if strings.HasPrefix(key, prefix) {
+			out[key] = l
+		}
+	}
+	return out
+}
+
+// localDirUnder tells whether a local file lies under directory prefix.
+func (f *filesystem) localDirUnder(prefix string) bool {
+	for _, l := range f.localsUnder(prefix) {
+		if l.live() {
+			return true
+		}
+	}
+	return false
+}
+
+// retryDelay is how long a pending file waits before its attempt-th
+// retry: doubling from one second, at most 30.
+func (f *filesystem) retryDelay(attempt int) time.Duration {
+	if f.cfg.RetryDelay != nil {
+		return f.cfg.RetryDelay(attempt)
+	}
+	return min(time.Second<<min(attempt-1, 5), 30*time.Second)
+}
+
+// wakeRetrier makes the retrier look at the pending files now; it starts
+// with the first one.
+func (f *filesystem) wakeRetrier() {
+	f.retrierOnce.Do(func() { go f.retryLoop() })
+	select {
+	case f.retryWake <- struct{}{}:
+	default:
+	}
+}
+
+// retryTimeout bounds one retry, so a hung server does not stall the others.
+const retryTimeout = 5 * time.Minute
+
+// retryLoop uploads pending files whose delay has passed, until shutdown.
+// Files still open are left to their own close or fsync.
+func (f *filesystem) retryLoop() {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case <-f.retryWake:
+		case <-timer.C:
+		case <-f.done:
+			return
+		}
+		next := time.Now().Add(time.Hour)
+		for _, l := range f.localsUnder("") {
+			l.mu.Lock()
+			due := l.state == statePending && l.handles == 0
+			at := l.retryAt
+			l.mu.Unlock()
+			if !due {
+				continue
+			}
+			if time.Now().Before(at) {
+				next = minTime(next, at)
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), retryTimeout)
+			l.flush(ctx)
+			cancel()
+			l.mu.Lock()
+			if l.state == statePending {
+				next = minTime(next, l.retryAt)
+			}
+			l.mu.Unlock()
+			l.dropIfDone(false)
+		}
+		timer.Reset(time.Until(next))
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// isClosing tells whether shutdown has begun.
+func (f *filesystem) isClosing() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closing
+}
+
+// conflictDir and lostDir are where local copies are set aside.
+func (f *filesystem) conflictDir() string {
+	if j := f.cfg.Journal; j != nil {
+		return j.ConflictDir()
+	}
+	return filepath.Join(filepath.Dir(f.staging.Dir()), "conflicts")
+}
+
+func (f *filesystem) lostDir() string {
+	if j := f.cfg.Journal; j != nil {
+		return j.LostDir()
+	}
+	return filepath.Join(filepath.Dir(f.staging.Dir()), "lost+found")
+}
+
+// freshHeaders asks the bucket itself for key's object, past any cache.
+func (f *filesystem) freshHeaders(ctx context.Context, key string) (backend.Object, error) {
+	if hf, ok := f.bucket.(headerFetcher); ok {
+		return hf.Fresh(ctx, key)
+	}
+	return f.bucket.Head(ctx, key)
+}
+
+// resume takes over the pending files an earlier mount left and retries
+// them in the background; multipart uploads of files that mount was still
+// writing are aborted.
+func (f *filesystem) resume(pending []cache.RecoveredFile, unfinished []cache.Entry) {
+	for _, r := range pending {
+		l := f.recovered(r)
+		f.register(l)
+		f.log.Info("resuming a pending upload left by an earlier mount", "key", l.key,
+			"size", r.Entry.Size, "pending_since", r.Entry.Since, "reason", r.Entry.Reason)
+	}
+	if len(pending) > 0 {
+		f.wakeRetrier()
+	}
+	for _, e := range unfinished {
+		f.log.Warn("a file was being written when its mount stopped; not uploaded, data kept",
+			"key", e.Put.Key, "kept", f.lostDir())
+		if e.UploadID == "" {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := f.bucket.AbortUpload(ctx, e.Put.Key, e.UploadID); err != nil && !isNotFound(err) {
+			f.log.Warn("abort an unfinished multipart upload", "key", e.Put.Key, "upload", e.UploadID, "err", err)
+		}
+		cancel()
+	}
+}
+
+// pendingReport lists, one line each, the files of this mount that S3
+// does not have yet and the conflict copies set aside:
+// STATE<TAB>KEY<TAB>SIZE<TAB>SINCE<TAB>DETAIL.
+func (f *filesystem) pendingReport() string {
+	var lines []string
+	for _, l := range f.localsUnder("") {
+		l.mu.Lock()
+		if l.state == statePending || l.state == stateBroken {
+			reason := ""
+			if l.failure != nil {
+				reason = l.failure.Error()
+			}
+			lines = append(lines, fmt.Sprintf("%s\t%s\t%d\t%s\t%s", l.state, l.key, l.contentSize(),
+				l.since.UTC().Format(time.RFC3339), oneLine(reason)))
+		}
+		l.mu.Unlock()
+	}
+	if j := f.cfg.Journal; j != nil {
+		aside, _ := j.Aside()
+		for path, e := range aside {
+			lines = append(lines, fmt.Sprintf("conflict\t%s\t%d\t%s\tcopy at %s", e.Put.Key, e.Size,
+				e.Since.UTC().Format(time.RFC3339), path))
+		}
+	}
+	slices.Sort(lines)
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\t", " ").Replace(s) }
