@@ -38,7 +38,7 @@ func TestJournalRecovery(t *testing.T) {
 	damaged, _ := dead.Create("damaged")
 	damaged.WriteAt([]byte("data of a damaged entry"), 0)
 	os.WriteFile(damaged.Path()+entrySuffix, []byte(`{"state":"pend`), 0o600) // a crash mid-write
-	dead.lock.Close()                                                          // the mount died: its lock is free
+	dead.lock.Close()                                                         // the mount died: its lock is free
 
 	live := openTestJournal(t, root)
 	defer live.Close()

@@ -35,19 +35,19 @@ type Config struct {
 	NegativeTTL       time.Duration
 	ReadOnly          bool
 	AllowOther        bool
-	ReadAhead         int64               // largest read-ahead window of one file
-	ReadBudget        *cache.Budget       // bounds read-ahead memory of the mount
-	Staging           *cache.Staging      // where files being written are staged
+	ReadAhead         int64          // largest read-ahead window of one file
+	ReadBudget        *cache.Budget  // bounds read-ahead memory of the mount
+	Staging           *cache.Staging // where files being written are staged
 	// Journal, when set, is the locked journal that Staging belongs to;
 	// conflict copies go beside it. Without one they go beside Staging.
-	Journal    *cache.Journal
-	RetryDelay func(attempt int) time.Duration // before a pending file's next upload; nil: 1s doubling to 30s
-	Upload            cache.UploadOptions // part size and parallelism of uploads
-	Defaults          UploadDefaults      // S3 settings of new objects
-	PresignExpiry     time.Duration       // lifetime of user.s3.presigned_url
-	Endpoint, Region  string              // shown on the root
-	Logger            *slog.Logger
-	Debug             bool // log every FUSE request
+	Journal          *cache.Journal
+	RetryDelay       func(attempt int) time.Duration // before a pending file's next upload; nil: 1s doubling to 30s
+	Upload           cache.UploadOptions             // part size and parallelism of uploads
+	Defaults         UploadDefaults                  // S3 settings of new objects
+	PresignExpiry    time.Duration                   // lifetime of user.s3.presigned_url
+	Endpoint, Region string                          // shown on the root
+	Logger           *slog.Logger
+	Debug            bool // log every FUSE request
 }
 
 // filesystem is the state every node shares.
@@ -95,9 +95,9 @@ func newFilesystem(cfg Config) *filesystem {
 		retryWake: make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		bucket:    cfg.Bucket,
-		staging: cfg.Staging,
-		cfg:     cfg,
-		log:     cfg.Logger,
+		staging:   cfg.Staging,
+		cfg:       cfg,
+		log:       cfg.Logger,
 		owner: owner{
 			uid: cfg.UID, gid: cfg.GID,
 			fileMode: cfg.FileMode, dirMode: cfg.DirMode,

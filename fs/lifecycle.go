@@ -16,24 +16,24 @@ import (
 // method of this file, and the journal is written here at the transitions
 // that need it.
 //
-//	           open for writing, create
-//	 (none) ───────────────────────────▶ clean ◀─────────────────────┐
-//	                                       │ write, truncate,          │ an upload
-//	                                       │ chmod, setxattr           │ stored it
-//	                                       ▼                           │
-//	                       staged ⇄ streaming ─── flush, release ──────┤
-//	                          │  (full parts upload while a            │
-//	                          │   sequential writer writes)            │
-//	                          └─ upload failed ─▶ pending ─ retry ─────┘
-//	                                             (journaled durably,
-//	                                              retried in the background)
+//	          open for writing, create
+//	(none) ───────────────────────────▶ clean ◀─────────────────────┐
+//	                                      │ write, truncate,          │ an upload
+//	                                      │ chmod, setxattr           │ stored it
+//	                                      ▼                           │
+//	                      staged ⇄ streaming ─── flush, release ──────┤
+//	                         │  (full parts upload while a            │
+//	                         │   sequential writer writes)            │
+//	                         └─ upload failed ─▶ pending ─ retry ─────┘
+//	                                            (journaled durably,
+//	                                             retried in the background)
 //
-//	 upload refused, another client changed the key ─▶ conflict: the local
-//	     copy is set aside in the cache dir; the node shows what S3 has
-//	 unlink ─▶ gone: readable and writable through open descriptors, never
-//	     uploaded
-//	 a local write failed (full --cache-dir) ─▶ broken: never uploaded
-//	 last release of a clean, gone, conflict or broken file ─▶ dropped
+//	upload refused, another client changed the key ─▶ conflict: the local
+//	    copy is set aside in the cache dir; the node shows what S3 has
+//	unlink ─▶ gone: readable and writable through open descriptors, never
+//	    uploaded
+//	a local write failed (full --cache-dir) ─▶ broken: never uploaded
+//	last release of a clean, gone, conflict or broken file ─▶ dropped
 type writeState int
 
 const (
@@ -77,7 +77,7 @@ type localFile struct {
 	// last one; contentEdited says the bytes differ from the object at base.
 	edits         uint64
 	contentEdited bool
-	mtimeSet      bool // utimes set the mtime since the last upload
+	mtimeSet      bool        // utimes set the mtime since the last upload
 	headers       fileHeaders // what the upload writes
 	stream        *cache.Stream
 	// streamHeaders are the headers the stream's upload starts with;
