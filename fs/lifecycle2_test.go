@@ -1,0 +1,115 @@
+package fs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/cache"
+)
+
+// smallParts makes uploads stream in 1 MiB parts.
+func smallParts(mem *backend.Memory) func(*Config) {
+	mem.MinPartSize = 1 << 20
+	return func(c *Config) { c.Upload = cache.UploadOptions{PartSize: 1 << 20, Concurrency: 2} }
+}
+
+// TestAbortDoesNotBlockStat: a writer that seeks back aborts its stream,
+// which waits for the parts in flight; nobody else waits for that.
+func TestAbortDoesNotBlockStat(t *testing.T) {
+	mem := backend.NewMemory("b")
+	tweak := smallParts(mem)
+	mnt := mountMemory(t, mem, func(c *Config) { tweak(c); c.StatTTL = time.Millisecond })
+	p := filepath.Join(mnt, "f")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 1<<20)
+	f.Write(chunk)
+	mem.SetFault(func(op, key string) error {
+		if op == "upload" {
+			time.Sleep(2 * time.Second) // a slow part
+		}
+		return nil
+	})
+	f.Write(chunk) // the first part is under way, and slow
+	time.Sleep(100 * time.Millisecond)
+	wrote := make(chan struct{})
+	go func() {
+		f.WriteAt([]byte("x"), 0) // no longer sequential: the stream is aborted
+		close(wrote)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if _, err := f.Stat(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("stat waited %v for a stream's abort", d)
+	}
+	<-wrote
+	mem.SetFault(nil)
+}
+
+// TestTimesAndXattrsOfStreamedFile: a file big enough to stream keeps the
+// mtime and xattrs set on it while open, as cp -p and rsync set them.
+func TestTimesAndXattrsOfStreamedFile(t *testing.T) {
+	mem := backend.NewMemory("b")
+	mnt := mountMemory(t, mem, smallParts(mem))
+	p := filepath.Join(mnt, "big")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	for range 3 {
+		f.Write(chunk)
+	}
+	if !waitFor(5*time.Second, func() bool { return mem.Uploads() > 0 }) {
+		t.Fatal("no multipart upload started: the test shows nothing")
+	}
+	mtime := time.Date(2001, 2, 3, 4, 5, 6, 700, time.UTC)
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Setxattr(p, "user.origin", []byte("cp -p"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := mem.Head(t.Context(), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%d.%09d", mtime.Unix(), mtime.Nanosecond()); obj.Metadata["mtime"] != want {
+		t.Errorf("stored mtime %q, want %q", obj.Metadata["mtime"], want)
+	}
+	if obj.Metadata["origin"] != "cp -p" {
+		t.Errorf("stored metadata %v, want origin", obj.Metadata)
+	}
+	if obj.Size != 3<<20 {
+		t.Errorf("stored %d bytes", obj.Size)
+	}
+}
+
+// TestReaddirPagesThroughListing: without the cache in front, a bucket
+// answers 1,000 keys a page; a listing shows them all.
+func TestReaddirPagesThroughListing(t *testing.T) {
+	mem := backend.NewMemory("b")
+	for i := range 2500 {
+		put(t, mem, "d/f"+strconv.Itoa(i), nil, nil, "")
+	}
+	mnt := mountMemory(t, mem, func(c *Config) { c.Bucket = mem })
+	if names := readDirNames(t, filepath.Join(mnt, "d")); len(names) != 2500 || !strings.HasPrefix(names[0], "f") {
+		t.Errorf("ls lists %d names, want 2500", len(names))
+	}
+}
