@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -56,6 +57,33 @@ type Meta struct {
 	// editMu serialises the edits that this client's writes make to cached
 	// listings (listings are copied on write).
 	editMu sync.Mutex
+
+	// gen counts this client's writes, and changed holds the generation of
+	// the last one that touched each key and each listing ("\x00" +
+	// prefix): a fill (HEAD, listing) that began before a write and ended
+	// after it would undo what the write recorded, so it is asked again.
+	gen     atomic.Uint64
+	changed *lru.Cache[string, uint64]
+}
+
+// maxFills is how often a fill is asked again when this client's writes
+// keep racing it; the last answer is returned but not cached.
+const maxFills = 3
+
+func listingName(prefix string) string { return "\x00" + prefix }
+
+// touched records a write of this client to names (keys and listings).
+func (m *Meta) touched(names ...string) {
+	g := m.gen.Add(1)
+	for _, name := range names {
+		m.changed.Add(name, g)
+	}
+}
+
+// changedSince tells whether this client wrote name after generation g.
+func (m *Meta) changedSince(name string, g uint64) bool {
+	v, ok := m.changed.Get(name)
+	return ok && v > g
 }
 
 type objectEntry struct {
@@ -140,7 +168,8 @@ func NewMeta(next backend.Bucket, opts MetaOptions) *Meta {
 	// directories is what a working set of `ls` and `find` needs.
 	listings, _ := lru.New[string, *listing](max(opts.Entries/100, 64))
 	firstPages, _ := lru.New[string, firstPage](64)
-	return &Meta{next: next, opts: opts, objects: objects, listings: listings, firstPages: firstPages}
+	changed, _ := lru.New[string, uint64](opts.Entries)
+	return &Meta{next: next, opts: opts, objects: objects, listings: listings, firstPages: firstPages, changed: changed}
 }
 
 func (m *Meta) Name() string { return m.next.Name() }
@@ -218,20 +247,29 @@ func (m *Meta) Head(ctx context.Context, key string) (backend.Object, error) {
 // Fresh asks the bucket for key's object and headers, bypassing the cache,
 // and caches the answer.
 func (m *Meta) Fresh(ctx context.Context, key string) (backend.Object, error) {
-	at := m.opts.Now()
 	v, err, _ := m.flight.Do("h\x00"+key, func() (any, error) {
-		return m.next.Head(ctx, key)
+		for attempt := 1; ; attempt++ {
+			at, g := m.opts.Now(), m.gen.Load()
+			obj, err := m.next.Head(ctx, key)
+			if m.changedSince(key, g) {
+				if attempt < maxFills {
+					continue
+				}
+				return obj, err
+			}
+			switch {
+			case errors.Is(err, backend.ErrNotFound):
+				m.objects.Add(key, objectEntry{missing: true, at: at})
+			case err == nil:
+				m.objects.Add(key, objectEntry{obj: obj, at: at})
+			}
+			return obj, err
+		}
 	})
-	switch {
-	case errors.Is(err, backend.ErrNotFound):
-		m.objects.Add(key, objectEntry{missing: true, at: at})
-		return backend.Object{}, err
-	case err != nil:
+	if err != nil {
 		return backend.Object{}, err
 	}
-	obj := v.(backend.Object)
-	m.objects.Add(key, objectEntry{obj: obj, at: at})
-	return obj, nil
+	return v.(backend.Object), nil
 }
 
 // List serves a whole one-level listing (Delimiter "/", no token, no
@@ -261,11 +299,29 @@ func (m *Meta) List(ctx context.Context, in backend.ListInput) (backend.ListPage
 }
 
 func (m *Meta) listAll(ctx context.Context, prefix string) (*listing, error) {
+	for attempt := 1; ; attempt++ {
+		g := m.gen.Load()
+		at, objects, prefixes, err := m.fetchListing(ctx, prefix, attempt == 1)
+		if err != nil {
+			return nil, err
+		}
+		if !m.changedSince(listingName(prefix), g) {
+			return m.storeListing(prefix, at, objects, prefixes), nil
+		}
+		if attempt == maxFills {
+			return newListing(at, objects, prefixes), nil
+		}
+	}
+}
+
+// fetchListing lists every page of directory prefix, continuing from the
+// first page a lookup fetched when fromFirstPage allows.
+func (m *Meta) fetchListing(ctx context.Context, prefix string, fromFirstPage bool) (time.Time, []backend.Object, []string, error) {
 	at := m.opts.Now()
 	var objects []backend.Object
 	var prefixes []string
 	in := backend.ListInput{Prefix: prefix, Delimiter: "/"}
-	if fp, ok := m.firstPages.Get(prefix); ok && m.fresh(fp.at, m.opts.TTL) {
+	if fp, ok := m.firstPages.Get(prefix); ok && fromFirstPage && m.fresh(fp.at, m.opts.TTL) {
 		// A lookup already fetched the first page: go on from there. The
 		// listing is as old as its oldest page.
 		m.firstPages.Remove(prefix)
@@ -273,39 +329,46 @@ func (m *Meta) listAll(ctx context.Context, prefix string) (*listing, error) {
 	} else {
 		page, err := m.next.List(ctx, in)
 		if err != nil {
-			return nil, err
+			return at, nil, nil, err
 		}
 		objects, prefixes, in.Token = page.Objects, page.Prefixes, page.NextToken
 	}
 	for in.Token != "" {
 		page, err := m.next.List(ctx, in)
 		if err != nil {
-			return nil, err
+			return at, nil, nil, err
 		}
 		objects = append(objects, page.Objects...)
 		prefixes = append(prefixes, page.Prefixes...)
 		in.Token = page.NextToken
 	}
-	return m.storeListing(prefix, at, objects, prefixes), nil
+	return at, objects, prefixes, nil
+}
+
+func newListing(at time.Time, objects []backend.Object, prefixes []string) *listing {
+	l := &listing{objects: map[string]backend.Object{}, prefixes: map[string]bool{}, at: at}
+	l.page.Objects = slices.Clone(objects)
+	l.page.Prefixes = prefixes
+	for _, obj := range objects {
+		l.objects[obj.Key] = obj
+	}
+	for _, p := range prefixes {
+		l.prefixes[p] = true
+	}
+	return l
 }
 
 // storeListing records a complete listing of prefix and its objects.
 func (m *Meta) storeListing(prefix string, at time.Time, objects []backend.Object, prefixes []string) *listing {
-	l := &listing{objects: map[string]backend.Object{}, prefixes: map[string]bool{}, at: at}
-	l.page.Objects = slices.Clone(objects)
-	l.page.Prefixes = prefixes
+	l := newListing(at, objects, prefixes)
 	for i, obj := range l.page.Objects {
 		// A listing never downgrades an entry that has headers and the same
 		// ETag: the headers are still right.
 		if e, ok := m.objects.Peek(obj.Key); ok && !e.missing && e.obj.HasHeaders && e.obj.ETag == obj.ETag {
 			obj = e.obj
-			l.page.Objects[i] = obj
+			l.page.Objects[i], l.objects[obj.Key] = obj, obj
 		}
-		l.objects[obj.Key] = obj
 		m.objects.Add(obj.Key, objectEntry{obj: obj, at: at})
-	}
-	for _, p := range prefixes {
-		l.prefixes[p] = true
 	}
 	m.listings.Add(prefix, l)
 	m.prefetchHeaders(l.page.Objects)
@@ -322,9 +385,10 @@ func (m *Meta) firstPageOf(ctx context.Context, prefix string) (backend.ListPage
 	}
 	at := m.opts.Now()
 	v, err, _ := m.flight.Do("f\x00"+prefix, func() (any, error) {
+		g := m.gen.Load()
 		page, err := m.next.List(ctx, backend.ListInput{Prefix: prefix, Delimiter: "/"})
-		if err != nil {
-			return nil, err
+		if err != nil || m.changedSince(listingName(prefix), g) {
+			return page, err // not cached: a write of this client came after it
 		}
 		if page.NextToken == "" {
 			m.storeListing(prefix, at, page.Objects, page.Prefixes)
@@ -408,6 +472,7 @@ func (m *Meta) Get(ctx context.Context, in backend.GetInput) (io.ReadCloser, bac
 
 // Forget drops everything cached about key and the listing that holds it.
 func (m *Meta) Forget(key string) {
+	m.touched(key, listingName(parentPrefix(key)))
 	m.objects.Remove(key)
 	parent := parentPrefix(key)
 	m.listings.Remove(parent)

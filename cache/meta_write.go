@@ -89,11 +89,12 @@ func (m *Meta) recordObject(obj backend.Object) {
 	at := m.opts.Now()
 	m.editMu.Lock()
 	defer m.editMu.Unlock()
-	m.objects.Add(obj.Key, objectEntry{obj: obj, at: at})
 	home := parentPrefix(obj.Key)
 	if strings.HasSuffix(obj.Key, "/") {
 		home = obj.Key // a marker lists under its own prefix
 	}
+	m.touched(append(listingsAbove(home), obj.Key)...)
+	m.objects.Add(obj.Key, objectEntry{obj: obj, at: at})
 	m.editListing(home, func(l *listing) { l.objects[obj.Key] = obj })
 	for p := home; p != ""; p = parentPrefix(p) {
 		m.editListing(parentPrefix(p), func(l *listing) { l.prefixes[p] = true })
@@ -105,11 +106,12 @@ func (m *Meta) recordGone(key string) {
 	at := m.opts.Now()
 	m.editMu.Lock()
 	defer m.editMu.Unlock()
-	m.objects.Add(key, objectEntry{missing: true, at: at})
 	home := parentPrefix(key)
 	if strings.HasSuffix(key, "/") {
 		home = key
 	}
+	m.touched(append(listingsAbove(home), key)...)
+	m.objects.Add(key, objectEntry{missing: true, at: at})
 	m.editListing(home, func(l *listing) { delete(l.objects, key) })
 	// The directories above may have become empty; only a listing can tell.
 	for p := home; p != ""; p = parentPrefix(p) {
@@ -124,6 +126,17 @@ func (m *Meta) recordGone(key string) {
 		}
 		m.editListing(parentPrefix(p), func(l *listing) { delete(l.prefixes, p) })
 	}
+}
+
+// listingsAbove names the listings a write in directory home shows in:
+// its own and every one above it.
+func listingsAbove(home string) []string {
+	names := []string{listingName(home)}
+	for p := home; p != ""; {
+		p = parentPrefix(p)
+		names = append(names, listingName(p))
+	}
+	return names
 }
 
 // editListing applies edit to prefix's listing, if one is cached and

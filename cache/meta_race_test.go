@@ -1,0 +1,97 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bucketfs/bucketfs/backend"
+)
+
+// heldBucket answers Head and List at once but hands the first answer of
+// each back only when released: a fill that raced a write.
+type heldBucket struct {
+	backend.Bucket
+	held    chan struct{} // one value per answer being held
+	release chan struct{}
+	once    sync.Map
+}
+
+func (h *heldBucket) hold(op string) {
+	if _, loaded := h.once.LoadOrStore(op, true); !loaded {
+		h.held <- struct{}{}
+		<-h.release
+	}
+}
+
+func (h *heldBucket) Head(ctx context.Context, key string) (backend.Object, error) {
+	obj, err := h.Bucket.Head(ctx, key)
+	h.hold("head")
+	return obj, err
+}
+
+func (h *heldBucket) List(ctx context.Context, in backend.ListInput) (backend.ListPage, error) {
+	page, err := h.Bucket.List(ctx, in)
+	h.hold("list")
+	return page, err
+}
+
+func putString(t *testing.T, b backend.Bucket, key, body string) backend.Object {
+	t.Helper()
+	obj, err := b.Put(context.Background(), backend.PutInput{Key: key, Body: strings.NewReader(body), Size: int64(len(body))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+// TestMetaFillDoesNotUndoWrites: a listing or HEAD that started before this
+// client's write and ended after it must not replace what the write
+// recorded.
+func TestMetaFillDoesNotUndoWrites(t *testing.T) {
+	ctx := context.Background()
+	mem := backend.NewMemory("b")
+	putString(t, mem, "d/old", "old")
+	putString(t, mem, "k", "one")
+	held := &heldBucket{Bucket: mem, held: make(chan struct{}), release: make(chan struct{})}
+	m := NewMeta(held, MetaOptions{TTL: 60e9, NegativeTTL: 5e9})
+
+	listed := make(chan struct{})
+	go func() {
+		m.List(ctx, backend.ListInput{Prefix: "d/", Delimiter: "/"})
+		close(listed)
+	}()
+	<-held.held // the listing has d/old and not d/new
+	putString(t, m, "d/new", "new")
+	if err := m.Delete(ctx, "d/old"); err != nil {
+		t.Fatal(err)
+	}
+	headed := make(chan struct{})
+	go func() {
+		m.Fresh(ctx, "k")
+		close(headed)
+	}()
+	<-held.held // the HEAD has version one
+	two := putString(t, m, "k", "two")
+	close(held.release)
+	<-listed
+	<-headed
+
+	page, err := m.List(ctx, backend.ListInput{Prefix: "d/", Delimiter: "/"})
+	var keys []string
+	for _, o := range page.Objects {
+		keys = append(keys, o.Key)
+	}
+	if err != nil || !slices.Equal(keys, []string{"d/new"}) {
+		t.Errorf("listing after the race = %q, %v; want [d/new]", keys, err)
+	}
+	if _, err := m.Head(ctx, "d/old"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Head(d/old) after its delete = %v, want ErrNotFound", err)
+	}
+	if obj, err := m.Head(ctx, "k"); err != nil || obj.ETag != two.ETag {
+		t.Errorf("Head(k) = %q, %v; want the ETag of this client's last write %q", obj.ETag, err, two.ETag)
+	}
+}
