@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 )
 
@@ -141,4 +142,16 @@ func (m *Memory) Uploads() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.uploads)
+}
+
+// Keys returns every key the bucket holds, sorted.
+func (m *Memory) Keys() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys := make([]string, 0, len(m.objects))
+	for k := range m.objects {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -2,11 +2,9 @@ package fs
 
 import (
 	"context"
-	"strings"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/bucketfs/bucketfs/backend"
 )
@@ -96,69 +94,6 @@ func (f *filesystem) move(ctx context.Context, obj backend.Object, dst string) (
 		return copied, err
 	}
 	return copied, f.bucket.Delete(ctx, obj.Key)
-}
-
-// renameDir moves every key under the directory node src to dstPrefix.
-// An existing target directory must be empty; it is replaced.
-func (f *filesystem) renameDir(ctx context.Context, src *gofs.Inode, dstPrefix string, flags uint32) syscall.Errno {
-	srcPrefix, ok := f.dirPrefix(src)
-	if !ok {
-		return syscall.ENOENT
-	}
-	if strings.HasPrefix(dstPrefix, srcPrefix) {
-		return syscall.EINVAL // into itself
-	}
-	exists, err := f.bucket.HasPrefix(ctx, dstPrefix)
-	if err != nil {
-		return f.errno("rename", dstPrefix, err)
-	}
-	if exists {
-		if flags&renameNoReplace != 0 {
-			return syscall.EEXIST
-		}
-		empty, err := f.isEmptyDir(ctx, dstPrefix)
-		if err != nil {
-			return f.errno("rename", dstPrefix, err)
-		}
-		if !empty {
-			return syscall.ENOTEMPTY
-		}
-		if err := f.bucket.Delete(ctx, dstPrefix); err != nil {
-			return f.errno("rename", dstPrefix, err)
-		}
-	}
-	objects, err := f.listAll(ctx, srcPrefix)
-	if err != nil {
-		return f.errno("rename", srcPrefix, err)
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(renameConcurrency)
-	etags := make([]string, len(objects))
-	for i, obj := range objects {
-		g.Go(func() error {
-			moved, err := f.move(gctx, obj, dstPrefix+strings.TrimPrefix(obj.Key, srcPrefix))
-			etags[i] = moved.ETag
-			return err
-		})
-	}
-	err = g.Wait()
-	// Local files under the directory move with it, those S3 has on the
-	// version their copy has: their next upload replaces it.
-	movedETag := map[string]string{}
-	for i, obj := range objects {
-		if etags[i] != "" {
-			movedETag[obj.Key] = etags[i]
-		}
-	}
-	for key, l := range f.localsUnder(srcPrefix) {
-		if etag, ok := movedETag[key]; ok || err == nil {
-			l.moved(dstPrefix+strings.TrimPrefix(key, srcPrefix), etag)
-		}
-	}
-	if err != nil {
-		return f.errno("rename", srcPrefix, err)
-	}
-	return 0
 }
 
 // listAll returns every object under prefix, at any depth.

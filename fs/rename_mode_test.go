@@ -1,8 +1,12 @@
 package fs
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/bucketfs/bucketfs/backend"
@@ -49,4 +53,45 @@ func mustReadDir(t *testing.T, dir string) []os.DirEntry {
 		t.Fatal(err)
 	}
 	return entries
+}
+
+// TestInterruptedDirRenameCompletes: a directory rename stopped by a
+// failed copy leaves files in both directories; the same mv again
+// finishes it, and no key is left in both places.
+func TestInterruptedDirRenameCompletes(t *testing.T) {
+	mem := backend.NewMemory("b")
+	for i := range 40 {
+		put(t, mem, fmt.Sprintf("d/f%02d", i), []byte(fmt.Sprint(i)), nil, "")
+	}
+	mnt := mountMemory(t, mem, nil)
+	var copies atomic.Int64
+	mem.SetFault(func(op, key string) error {
+		if op == "copy" && copies.Add(1) == 20 {
+			return backend.ErrUnavailable
+		}
+		return nil
+	})
+	src, dst := filepath.Join(mnt, "d"), filepath.Join(mnt, "e")
+	if err := os.Rename(src, dst); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("rename with a failing copy: %v, want EIO", err)
+	}
+	mem.SetFault(nil)
+	if err := os.Rename(src, dst); err != nil {
+		t.Fatalf("repeating the rename: %v", err)
+	}
+	keys := mem.Keys()
+	if len(keys) != 40 {
+		t.Errorf("%d keys after the rename: %q", len(keys), keys)
+	}
+	for i := range 40 {
+		if got, _ := memBody(t, mem, fmt.Sprintf("e/f%02d", i)); got != fmt.Sprint(i) {
+			t.Errorf("e/f%02d holds %q", i, got)
+		}
+	}
+	if names := readDirNames(t, dst); len(names) != 40 {
+		t.Errorf("ls e lists %d names", len(names))
+	}
+	if _, err := os.Stat(src); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stat d after the rename: %v", err)
+	}
 }
