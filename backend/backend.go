@@ -95,6 +95,11 @@ type CopyInput struct {
 	// SrcVersionID copies that version of the source rather than the
 	// current one.
 	SrcVersionID string
+	// DstIfNoneMatch and DstIfMatch make the copy fail with ErrPrecondition
+	// if the destination exists, or is not that version: the conditions of
+	// PutInput, for the copy's destination.
+	DstIfNoneMatch bool
+	DstIfMatch     string
 	// ReplaceHeaders gives the copy ContentType and Metadata instead of the
 	// source's (S3's REPLACE metadata directive).
 	ReplaceHeaders bool

@@ -39,7 +39,8 @@ func (m *Memory) Copy(ctx context.Context, in CopyInput) (Object, error) {
 		return Object{}, fmt.Errorf("copy %q if-match %s: %w", in.Src, in.SrcETag, ErrPrecondition)
 	}
 	headers := PutInput{Key: in.Dst, ContentType: src.ContentType, Metadata: src.Metadata,
-		StorageClass: in.StorageClass, SSE: in.SSE, SSEKMSKeyID: in.SSEKMSKeyID, ACL: in.ACL}
+		StorageClass: in.StorageClass, SSE: in.SSE, SSEKMSKeyID: in.SSEKMSKeyID, ACL: in.ACL,
+		IfNoneMatch: in.DstIfNoneMatch, IfMatch: in.DstIfMatch}
 	if in.ReplaceHeaders {
 		headers.ContentType, headers.Metadata = in.ContentType, in.Metadata
 	}

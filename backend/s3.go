@@ -36,6 +36,10 @@ type S3 struct {
 	stallTimeout   time.Duration
 	// unsignedPayload: uploads send UNSIGNED-PAYLOAD (see isLoopback).
 	unsignedPayload bool
+	// copyConditions: the server honours If-None-Match and If-Match on
+	// CopyObject (AWS does; MinIO ignores them, so there a conditional copy
+	// is a multipart copy, whose completion it does check).
+	copyConditions bool
 
 	log *slog.Logger
 

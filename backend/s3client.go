@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -114,6 +115,7 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	return &S3{
 		client:          client,
 		unsignedPayload: isLoopback(endpoint),
+		copyConditions:  isAWS(endpoint),
 		presigner:       s3.NewPresignClient(client),
 		bucket:          cfg.Bucket,
 		region:          o.Region,
@@ -163,6 +165,12 @@ func newRetryer(maxAttempts int) aws.Retryer {
 			retry.RetryableErrorCode{Codes: map[string]struct{}{"ConditionalRequestConflict": {}}},
 		}, o.Retryables...)
 	})
+}
+
+// isAWS tells whether endpoint is Amazon S3 itself.
+func isAWS(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	return err == nil && (strings.HasSuffix(u.Hostname(), ".amazonaws.com") || strings.HasSuffix(u.Hostname(), ".amazonaws.com.cn"))
 }
 
 // discoverRegion asks for the bucket's region the way the SDK's deprecated

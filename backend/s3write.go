@@ -40,7 +40,8 @@ const (
 // HasHeaders set when the headers are known without another request.
 func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 	var src *Object
-	if in.SrcSize <= 0 || in.SrcSize > s.copyThreshold {
+	conditional := (in.DstIfNoneMatch || in.DstIfMatch != "") && !s.copyConditions
+	if in.SrcSize <= 0 || in.SrcSize > s.copyThreshold || conditional {
 		head, err := s.headVersion(ctx, in.Src, in.SrcVersionID)
 		if err != nil {
 			return Object{}, fmt.Errorf("copy to %q: %w", in.Dst, err)
@@ -50,7 +51,10 @@ func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 		}
 		src = &head
 	}
-	if src != nil && src.Size > s.copyThreshold {
+	if conditional && src.Size == 0 {
+		return s.copyEmpty(ctx, in, *src)
+	}
+	if src != nil && (src.Size > s.copyThreshold || conditional) {
 		return s.copyParts(ctx, in, *src)
 	}
 	size := in.SrcSize
@@ -75,6 +79,12 @@ func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 	}
 	if in.SrcETag != "" {
 		input.CopySourceIfMatch = aws.String(quote(in.SrcETag))
+	}
+	if in.DstIfNoneMatch {
+		input.IfNoneMatch = aws.String("*")
+	}
+	if in.DstIfMatch != "" {
+		input.IfMatch = aws.String(quote(in.DstIfMatch))
 	}
 	if in.ReplaceHeaders {
 		input.MetadataDirective = types.MetadataDirectiveReplace
@@ -126,7 +136,8 @@ func (s *S3) copyParts(ctx context.Context, in CopyInput, src Object) (Object, e
 	parts, err := s.copyPartsOf(ctx, in, src, id)
 	var obj Object
 	if err == nil {
-		obj, err = s.complete(ctx, CompleteInput{Key: in.Dst, UploadID: id, Parts: parts})
+		obj, err = s.complete(ctx, CompleteInput{Key: in.Dst, UploadID: id, Parts: parts,
+			IfNoneMatch: in.DstIfNoneMatch, IfMatch: in.DstIfMatch})
 	}
 	if err != nil {
 		s.abortAfterFailure(ctx, in.Dst, id)
@@ -137,6 +148,18 @@ func (s *S3) copyParts(ctx context.Context, in CopyInput, src Object) (Object, e
 		obj.SSE, obj.SSEKMSKeyID = in.SSE, in.SSEKMSKeyID
 	}
 	return copiedHeaders(obj, in, &src), nil
+}
+
+// copyEmpty copies an empty object by writing it anew, with the
+// destination's conditions: a multipart copy needs a byte to copy.
+func (s *S3) copyEmpty(ctx context.Context, in CopyInput, src Object) (Object, error) {
+	put := PutInput{Key: in.Dst, Body: strings.NewReader(""), ContentType: src.ContentType, Metadata: src.Metadata,
+		StorageClass: in.StorageClass, SSE: in.SSE, SSEKMSKeyID: in.SSEKMSKeyID, ACL: in.ACL,
+		IfNoneMatch: in.DstIfNoneMatch, IfMatch: in.DstIfMatch}
+	if in.ReplaceHeaders {
+		put.ContentType, put.Metadata = in.ContentType, in.Metadata
+	}
+	return s.Put(ctx, put)
 }
 
 // copyPartsOf sends the UploadPartCopy requests of one upload. Every part

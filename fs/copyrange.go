@@ -2,10 +2,13 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
 var _ = (gofs.NodeCopyFileRanger)((*fileNode)(nil))
@@ -54,7 +57,19 @@ func (src *fileNode) CopyFileRange(ctx context.Context, fhIn gofs.FileHandle, of
 	abortStream(abort)
 	in := headers.copyInput(obj)
 	in.Dst = dstKey
+	// Like the upload it replaces: never over a version another client
+	// wrote since the destination was opened.
+	d.mu.Lock()
+	in.DstIfNoneMatch, in.DstIfMatch = d.base == "", d.base
+	conflict := d.conflictErrno()
+	d.mu.Unlock()
 	copied, err := src.fs.bucket.Copy(ctx, in)
+	if errors.Is(err, backend.ErrPrecondition) {
+		if now, herr := src.fs.freshHeaders(ctx, dstKey); herr == nil && now.ETag != in.DstIfMatch {
+			src.fs.log.Warn("copy refused: another client wrote the destination", "key", dstKey)
+			return 0, conflict
+		}
+	}
 	if err != nil {
 		return 0, src.fs.errno("copy_file_range", srcKey, err)
 	}

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -60,7 +61,10 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	if err != nil {
 		return d.fs.errno("rename", srcKey, err)
 	}
-	moved, err := d.fs.move(ctx, obj, dstKey)
+	moved, err := d.fs.move(ctx, obj, dstKey, flags&renameNoReplace != 0)
+	if errors.Is(err, backend.ErrPrecondition) && flags&renameNoReplace != 0 {
+		return syscall.EEXIST // created meanwhile by another client
+	}
 	if err != nil {
 		return d.fs.errno("rename", srcKey, err)
 	}
@@ -72,9 +76,10 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	return 0
 }
 
-// move copies obj to dst, conditional on obj's version, then deletes it.
-// The copy keeps the storage class and encryption, which S3 would not.
-func (f *filesystem) move(ctx context.Context, obj backend.Object, dst string) (backend.Object, error) {
+// move copies obj to dst, conditional on obj's version (and, with
+// noReplace, on dst being free), then deletes it. The copy keeps the
+// storage class and encryption, which S3 would not.
+func (f *filesystem) move(ctx context.Context, obj backend.Object, dst string, noReplace bool) (backend.Object, error) {
 	if obj.Key == dst {
 		return obj, nil
 	}
@@ -89,7 +94,7 @@ func (f *filesystem) move(ctx context.Context, obj backend.Object, dst string) (
 		class = ""
 	}
 	copied, err := f.bucket.Copy(ctx, backend.CopyInput{Src: obj.Key, Dst: dst, SrcETag: obj.ETag, SrcSize: obj.Size,
-		StorageClass: class, SSE: obj.SSE, SSEKMSKeyID: obj.SSEKMSKeyID})
+		StorageClass: class, SSE: obj.SSE, SSEKMSKeyID: obj.SSEKMSKeyID, DstIfNoneMatch: noReplace})
 	if err != nil {
 		return copied, err
 	}

@@ -64,7 +64,7 @@ func (f *filesystem) renameDir(ctx context.Context, src *gofs.Inode, dstPrefix s
 	etags, err := f.moveAll(ctx, files, srcPrefix, dstPrefix)
 	if err == nil {
 		if marker != nil {
-			_, err = f.move(ctx, *marker, dstPrefix)
+			_, err = f.move(ctx, *marker, dstPrefix, false)
 		} else {
 			err = f.bucket.Delete(ctx, dstPrefix)
 		}
@@ -114,7 +114,7 @@ func (f *filesystem) moveAll(ctx context.Context, objects []backend.Object, srcP
 	moved := make([]string, len(objects))
 	for i, obj := range objects {
 		g.Go(func() error {
-			copied, err := f.move(gctx, obj, dstPrefix+strings.TrimPrefix(obj.Key, srcPrefix))
+			copied, err := f.move(gctx, obj, dstPrefix+strings.TrimPrefix(obj.Key, srcPrefix), false)
 			moved[i] = copied.ETag
 			return err
 		})

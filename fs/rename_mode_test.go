@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/bucketfs/bucketfs/backend"
 )
 
@@ -93,5 +95,43 @@ func TestInterruptedDirRenameCompletes(t *testing.T) {
 	}
 	if _, err := os.Stat(src); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("stat d after the rename: %v", err)
+	}
+}
+
+// TestCopiesKeepConditions: a copy inside the mount (copy_file_range) and
+// a rename with RENAME_NOREPLACE never replace a file another client
+// created meanwhile.
+func TestCopiesKeepConditions(t *testing.T) {
+	mem := backend.NewMemory("b")
+	put(t, mem, "src", []byte("source"), nil, "")
+	put(t, mem, "moving", []byte("moving"), nil, "")
+	mnt := mountMemory(t, mem, nil)
+	r, err := os.Open(filepath.Join(mnt, "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := os.Create(filepath.Join(mnt, "dst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, mem, "dst", []byte("theirs"), nil, "") // another client
+	_, err = unix.CopyFileRange(int(r.Fd()), nil, int(w.Fd()), nil, 1<<20, 0)
+	if !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("copy_file_range onto a key another client created: %v, want EEXIST", err)
+	}
+	w.Close()
+	if got, _ := memBody(t, mem, "dst"); got != "theirs" {
+		t.Errorf("dst holds %q: the other client's file was replaced", got)
+	}
+
+	os.Stat(filepath.Join(mnt, "taken")) // the mount believes the name is free
+	put(t, mem, "taken", []byte("theirs"), nil, "")
+	err = unix.Renameat2(unix.AT_FDCWD, filepath.Join(mnt, "moving"), unix.AT_FDCWD, filepath.Join(mnt, "taken"), unix.RENAME_NOREPLACE)
+	if !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("RENAME_NOREPLACE onto a key another client created: %v, want EEXIST", err)
+	}
+	if got, _ := memBody(t, mem, "taken"); got != "theirs" {
+		t.Errorf("taken holds %q: the other client's file was replaced", got)
 	}
 }

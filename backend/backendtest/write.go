@@ -76,6 +76,32 @@ func testCopy(t *testing.T, b backend.Bucket, prefix string) {
 			t.Errorf("Head(%q) after a failed copy: %v, want ErrNotFound", key, err)
 		}
 	}
+
+	// Conditions on the destination, as on a Put: a copy never replaces a
+	// version it was not meant to.
+	kept := prefix + "kept-0"
+	current, err := b.Head(ctx, kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string]backend.CopyInput{
+		"if-none-match on an existing key": {Src: src, Dst: kept, DstIfNoneMatch: true, ReplaceHeaders: true, ContentType: "text/x-new"},
+		"if-match on another version":      {Src: src, Dst: kept, DstIfMatch: md5hex("other"), ReplaceHeaders: true, ContentType: "text/x-new"},
+	} {
+		if _, err := b.Copy(ctx, in); !errors.Is(err, backend.ErrPrecondition) {
+			t.Errorf("Copy %s: %v, want ErrPrecondition", name, err)
+		}
+	}
+	if obj, err := b.Head(ctx, kept); err != nil || obj.ContentType != "text/plain" {
+		t.Errorf("after refused copies %s is %+v, %v", kept, obj, err)
+	}
+	if _, err := b.Copy(ctx, backend.CopyInput{Src: src, Dst: kept, DstIfMatch: current.ETag, ReplaceHeaders: true,
+		ContentType: "text/x-new", Metadata: meta}); err != nil {
+		t.Errorf("Copy if-match on the current version: %v", err)
+	}
+	if _, err := b.Copy(ctx, backend.CopyInput{Src: src, Dst: prefix + "fresh", DstIfNoneMatch: true}); err != nil {
+		t.Errorf("Copy if-none-match onto a free key: %v", err)
+	}
 }
 
 // testCopyKeyNames copies keys whose escaping goes wrong easily. Decoys
