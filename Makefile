@@ -10,7 +10,7 @@ APT_PACKAGES := fuse3 attr curl rsync sqlite3 git
 BENCH_PACKAGES := s3fs rclone
 BENCH ?= # one figure of make bench: read, list, presign or write; all when empty
 
-.PHONY: all build install deps bench-deps test test-short vet demo demo-stop bench clean
+.PHONY: all build install deps bench-deps test test-short stress vet demo demo-stop bench clean
 
 all: build
 
@@ -50,6 +50,12 @@ vet:
 
 test: deps vet
 	BUCKETFS_MINIO=$(MINIO) $(GO) test -count=1 -timeout 14m ./...
+
+# stress runs the long variants: the journal tests with 200 files written
+# while the server is down (each run prints how many it recovered).
+stress: deps vet
+	BUCKETFS_MINIO=$(MINIO) BUCKETFS_JOURNAL_FILES=200 $(GO) test -count=1 -timeout 60m -v \
+		-run 'TestPendingUploads' ./cmd/bucketfs
 
 # test-short runs the unit tests only: no server, no mount.
 test-short:

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -142,11 +143,15 @@ func (f *filesystem) retryLoop() {
 			l.flush(ctx)
 			cancel()
 			l.mu.Lock()
+			down := l.state == statePending && errors.Is(l.failure, backend.ErrUnavailable)
 			if l.state == statePending {
 				next = minTime(next, l.retryAt)
 			}
 			l.mu.Unlock()
 			l.dropIfDone(false)
+			if down {
+				break // the others would only wait for the same dead server
+			}
 		}
 		timer.Reset(time.Until(next))
 	}

@@ -1,14 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,9 +20,18 @@ import (
 	"github.com/bucketfs/bucketfs/backend/miniotest"
 )
 
-// writeWhileDown writes through the mount while the server is stopped: one
-// file with a program that checks close() (EIO), one with a shell
-// redirection, which ignores it.
+// journalFiles is how many files the journal tests write while the
+// server is down: $BUCKETFS_JOURNAL_FILES (make stress sets more), else 10.
+func journalFiles() int {
+	if n, err := strconv.Atoi(os.Getenv("BUCKETFS_JOURNAL_FILES")); err == nil && n >= 2 {
+		return n
+	}
+	return 10
+}
+
+// writeWhileDown writes through the mount while the server is stopped:
+// half the files with a program that checks close() (EIO), half with a
+// shell redirection, which ignores it, all at once.
 func writeWhileDown(t *testing.T, srv *miniotest.Server, mnt string) map[string]string {
 	t.Helper()
 	// The mount has seen the directory: names it did not have can be
@@ -30,33 +41,63 @@ func writeWhileDown(t *testing.T, srv *miniotest.Server, mnt string) map[string]
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"checked.txt": "close() said EIO\n", "redirected.txt": "bash ignored it\n"}
-	err := os.WriteFile(filepath.Join(mnt, "checked.txt"), []byte(want["checked.txt"]), 0o644)
-	if !errors.Is(err, syscall.EIO) {
-		t.Errorf("write while the server is down: %v, want EIO", err)
+	want := map[string]string{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i := range journalFiles() {
+		checked := i%2 == 0
+		name := fmt.Sprintf("redirected-%03d.txt", i)
+		if checked {
+			name = fmt.Sprintf("checked-%03d.txt", i)
+		}
+		body := fmt.Sprintf("file %d, written while the server was down\n", i)
+		want[name] = body
+		wg.Go(func() {
+			var err error
+			if checked {
+				err = os.WriteFile(filepath.Join(mnt, name), []byte(body), 0o644)
+				if !errors.Is(err, syscall.EIO) {
+					err = fmt.Errorf("close: %v, want EIO", err)
+				} else {
+					err = nil
+				}
+			} else if out, cerr := exec.Command("bash", "-c", fmt.Sprintf("printf '%%s\\n' '%s' > %s", strings.TrimSuffix(body, "\n"), filepath.Join(mnt, name))).CombinedOutput(); cerr != nil {
+				err = fmt.Errorf("%v %s", cerr, out)
+			}
+			if err != nil {
+				mu.Lock()
+				t.Errorf("%s: %v", name, err)
+				mu.Unlock()
+			}
+		})
 	}
-	if out, err := exec.Command("bash", "-c", "printf 'bash ignored it\\n' > "+filepath.Join(mnt, "redirected.txt")).CombinedOutput(); err != nil {
-		t.Errorf("redirection: %v %s", err, out)
-	}
+	wg.Wait()
+	time.Sleep(200 * time.Millisecond) // the releases
 	return want
 }
 
-// waitObjects waits up to a minute for S3 to hold want, byte for byte.
+// waitObjects waits up to a minute for S3 to hold want, byte for byte,
+// and reports how many of them it holds, and when.
 func waitObjects(t *testing.T, srv *miniotest.Server, bucket string, want map[string]string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	start := time.Now()
+	deadline := start.Add(60 * time.Second)
+	stored := 0
 	for key, body := range want {
 		for {
 			got, ok := getObject(t, srv, bucket, key)
 			if ok && string(got.body) == body {
+				stored++
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s not in S3 a minute after the server came back (has it: %v, %q)", key, ok, got.body)
+				t.Errorf("%s not in S3 a minute after the server came back (has it: %v, %q)", key, ok, got.body)
+				break
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+	t.Logf("recovered %d of %d files written while the server was down, all within %v", stored, len(want), time.Since(start).Round(100*time.Millisecond))
 }
 
 // TestPendingUploadsReachS3: files whose upload failed while the server was
@@ -67,12 +108,11 @@ func TestPendingUploadsReachS3(t *testing.T) {
 	cacheDir := t.TempDir()
 	_, mnt, logs := mountForeground(t, srv, bucket, "--cache-dir", cacheDir)
 	want := writeWhileDown(t, srv, mnt)
-	time.Sleep(200 * time.Millisecond) // the releases
-	if got := sh(t, mnt, "ls"); got != "checked.txt\nredirected.txt\n" {
-		t.Errorf("ls while pending = %q", got)
+	if got := strings.Fields(sh(t, mnt, "ls")); len(got) != len(want) {
+		t.Errorf("ls while pending lists %d files, want %d: %q", len(got), len(want), got)
 	}
 	stdout, _, err := bucketfs(t, srv, nil, "pending", mnt)
-	if err != nil || !strings.Contains(stdout, "pending\tchecked.txt\t17\t") || !strings.Contains(stdout, "redirected.txt") {
+	if err != nil || strings.Count(stdout, "\tpending\t") != len(want) || !strings.Contains(stdout, fmt.Sprintf("\tchecked-000.txt\t%d\t", len(want["checked-000.txt"]))) {
 		t.Errorf("bucketfs pending: %v\n%s", err, stdout)
 	}
 	if err := srv.StartAgain(); err != nil {
@@ -84,30 +124,43 @@ func TestPendingUploadsReachS3(t *testing.T) {
 	}
 }
 
-// TestPendingUploadsSurviveKill: the same after kill -9 of the daemon and a
-// fresh mount with the same cache dir.
-func TestPendingUploadsSurviveKill(t *testing.T) {
-	srv := startPrivateServer(t)
-	bucket := newBucket(t, srv, nil)
-	cacheDir := t.TempDir()
-	cmd, mnt, _ := mountForeground(t, srv, bucket, "--cache-dir", cacheDir)
-	want := writeWhileDown(t, srv, mnt)
-	time.Sleep(200 * time.Millisecond)
-	cmd.Process.Kill()
-	unmountForTest(t, mnt)
-	if err := srv.StartAgain(); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := getObject(t, srv, bucket, "checked.txt"); ok {
-		t.Fatal("stored before the new mount: the test shows nothing")
-	}
-	_, mnt2, logs := mountForeground(t, srv, bucket, "--cache-dir", cacheDir)
-	waitObjects(t, srv, bucket, want)
-	if !strings.Contains(logs.String(), "resuming a pending upload") {
-		t.Errorf("the log does not say what it resumed:\n%s", logs)
-	}
-	if got := sh(t, mnt2, "cat checked.txt redirected.txt"); got != want["checked.txt"]+want["redirected.txt"] {
-		t.Errorf("through the new mount: %q", got)
+// TestPendingUploadsSurviveRemount: the same after the mount ends, by
+// kill -9 of the daemon or by umount, and a fresh mount with the same
+// cache dir.
+func TestPendingUploadsSurviveRemount(t *testing.T) {
+	for _, end := range []string{"kill -9", "umount"} {
+		t.Run(end, func(t *testing.T) {
+			srv := startPrivateServer(t)
+			bucket := newBucket(t, srv, nil)
+			cacheDir := t.TempDir()
+			cmd, mnt, logs := mountForeground(t, srv, bucket, "--cache-dir", cacheDir)
+			want := writeWhileDown(t, srv, mnt)
+			if end == "kill -9" {
+				cmd.Process.Kill()
+			}
+			unmountForTest(t, mnt)
+			if end == "umount" {
+				for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "pending at unmount"); time.Sleep(20 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("no warning about pending files at unmount:\n%s", logs)
+					}
+				}
+			}
+			if err := srv.StartAgain(); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := getObject(t, srv, bucket, "checked-000.txt"); ok {
+				t.Fatal("stored before the new mount: the test shows nothing")
+			}
+			_, mnt2, logs2 := mountForeground(t, srv, bucket, "--cache-dir", cacheDir)
+			waitObjects(t, srv, bucket, want)
+			if !strings.Contains(logs2.String(), "resuming a pending upload") {
+				t.Errorf("the log does not say what it resumed:\n%s", logs2)
+			}
+			if got := sh(t, mnt2, "cat checked-000.txt"); got != want["checked-000.txt"] {
+				t.Errorf("through the new mount: %q", got)
+			}
+		})
 	}
 }
 
@@ -152,5 +205,4 @@ func TestSIGTERMLeavesNoMultipartUpload(t *testing.T) {
 	if _, ok := getObject(t, srv, bucket, "big.bin"); ok {
 		t.Error("a file open at SIGTERM was uploaded")
 	}
-	_ = bytes.MinRead
 }

@@ -281,6 +281,7 @@ func serve(opts Options, ready func()) error {
 		case <-time.After(2 * time.Second):
 		}
 	}
+	server.Drain() // after umount: say what stays pending for the next mount
 	log.Info("unmounted", "mountpoint", opts.Mountpoint)
 	return nil
 }
