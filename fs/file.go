@@ -114,10 +114,18 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		n.opened()
 		return &fileHandle{node: n, local: l, write: true}, writeOpenFlags(l, flags), 0
 	}
-	if n.current() != nil {
-		// Reads come from the local copy that writers share.
+	if l := n.current(); l != nil {
+		// Reads come from the local copy that writers share. What the
+		// kernel cached of the file since it was opened for writing is that
+		// copy, unless a write-only descriptor wrote around the cache.
 		n.opened()
-		return &fileHandle{node: n}, 0, 0
+		var fuseFlags uint32
+		l.mu.Lock()
+		if !l.direct {
+			fuseFlags = fuse.FOPEN_KEEP_CACHE
+		}
+		l.mu.Unlock()
+		return &fileHandle{node: n}, fuseFlags, 0
 	}
 	obj, err := n.fs.bucket.Head(ctx, key)
 	if err != nil {
