@@ -313,18 +313,11 @@ func (h *fileHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 		return 0, h.node.fs.errno("write", l.keyNow(), err)
 	}
 	h.markWritten()
-	l.mu.Lock()
-	written, err := l.staged.WriteAt(data, off)
-	var abort *cache.Stream
-	if err != nil {
-		abort = l.localWriteFailed(err)
-	} else {
-		l.edited(true)
-		abort = l.feedStream()
-	}
-	key := l.key
-	l.mu.Unlock()
-	abortStream(abort)
+	var written int
+	key, err := l.changeContent(func(staged *cache.StagedFile) (err error) {
+		written, err = staged.WriteAt(data, off)
+		return err
+	})
 	if err != nil {
 		return uint32(written), h.node.fs.errno("write", key, err)
 	}

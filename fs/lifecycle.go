@@ -267,6 +267,25 @@ func (l *localFile) conflictErrno() syscall.Errno {
 	return syscall.ESTALE
 }
 
+// changeContent applies change (a write or truncate of the staged copy)
+// with mu held, and records it: edited and fed to the stream, or, if the local copy
+// could not take it, broken. It returns the key, for errors.
+func (l *localFile) changeContent(change func(*cache.StagedFile) error) (string, error) {
+	l.mu.Lock()
+	err := change(l.staged)
+	var abort *cache.Stream
+	if err != nil {
+		abort = l.localWriteFailed(err)
+	} else {
+		l.edited(true)
+		abort = l.feedStream()
+	}
+	key := l.key
+	l.mu.Unlock()
+	abortStream(abort)
+	return key, err
+}
+
 // edited records a change: of the bytes (content), or of headers only.
 // Called with mu held.
 func (l *localFile) edited(content bool) {

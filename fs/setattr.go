@@ -22,21 +22,12 @@ func (n *fileNode) truncate(ctx context.Context, l *localFile, size int64) sysca
 			return n.fs.errno("truncate", l.keyNow(), err)
 		}
 	}
-	l.mu.Lock()
-	if l.remote && size == 0 {
-		l.remote = false
-	}
-	err := l.staged.Truncate(size)
-	var abort *cache.Stream
-	if err != nil {
-		abort = l.localWriteFailed(err)
-	} else {
-		l.edited(true)
-		abort = l.feedStream()
-	}
-	key := l.key
-	l.mu.Unlock()
-	abortStream(abort)
+	key, err := l.changeContent(func(staged *cache.StagedFile) error {
+		if size == 0 {
+			l.remote = false // nothing of the object is needed
+		}
+		return staged.Truncate(size)
+	})
 	return n.fs.errno("truncate", key, err)
 }
 

@@ -210,7 +210,7 @@ func ParseArgs(args []string, env func(string) string) (Command, error) {
 			return parsePresign(args[1:])
 		case "pending":
 			if len(args) < 2 || strings.HasPrefix(args[1], "-") {
-				return Command{}, errors.New("pending: usage: bucketfs pending MOUNTPOINT...")
+				return Command{}, errors.New("pending: missing MOUNTPOINT (bucketfs pending MOUNTPOINT [MOUNTPOINT ...])")
 			}
 			return Command{Kind: KindPending, Pending: args[1:]}, nil
 		case "version":
