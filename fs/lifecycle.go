@@ -387,6 +387,9 @@ func (l *localFile) localWriteFailed(err error) *cache.Stream {
 	return l.stopStream()
 }
 
+// errShuttingDown is why a file closed during shutdown is pending.
+var errShuttingDown = fmt.Errorf("the mount is shutting down: %w", backend.ErrUnavailable)
+
 // uploadJob is what one upload of the file stores: a snapshot taken under
 // mu, uploaded without it.
 type uploadJob struct {
@@ -570,7 +573,15 @@ func (l *localFile) dropIfDone(others bool) bool {
 func (l *localFile) flush(ctx context.Context) (string, syscall.Errno) {
 	f := l.fs
 	if !f.beginFlush() {
-		return "", syscall.EIO // shutting down: the data stays staged
+		// Shutting down: no upload starts now, but a file its writer
+		// closed is complete, so it is journaled as pending for the next
+		// mount rather than left as an unfinished write.
+		job, ok := l.beginUpload()
+		if !ok {
+			return "", 0
+		}
+		abortStream(job.stream)
+		return "", l.uploadFailed(job, errShuttingDown)
 	}
 	defer f.flushes.Done()
 	l.flushMu.Lock()

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,5 +112,49 @@ func TestReaddirPagesThroughListing(t *testing.T) {
 	mnt := mountMemory(t, mem, func(c *Config) { c.Bucket = mem })
 	if names := readDirNames(t, filepath.Join(mnt, "d")); len(names) != 2500 || !strings.HasPrefix(names[0], "f") {
 		t.Errorf("ls lists %d names, want 2500", len(names))
+	}
+}
+
+// TestCloseDuringShutdownIsJournaled: a file closed after shutdown began
+// is complete; it is journaled as pending for the next mount, not left as
+// an unfinished write.
+func TestCloseDuringShutdownIsJournaled(t *testing.T) {
+	mem := backend.NewMemory("b")
+	stagingDir := t.TempDir()
+	staging, err := cache.NewStaging(stagingDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	server, err := Mount(dir, Config{UID: 1000, GID: 1000, FileMode: 0o644, DirMode: 0o755,
+		StatTTL: time.Minute, NegativeTTL: time.Second, Logger: testLogger(t), Staging: staging,
+		Bucket: cache.NewMeta(mem, cache.MetaOptions{TTL: time.Minute})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := server.Unmount(); err != nil {
+			syscall.Unmount(dir, syscall.MNT_DETACH)
+		}
+	})
+	f, err := os.Create(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("complete")
+	server.Drain()
+	if err := f.Close(); !errors.Is(err, syscall.EIO) {
+		t.Errorf("close during shutdown: %v, want EIO", err)
+	}
+	entries, _ := filepath.Glob(filepath.Join(stagingDir, "*.entry"))
+	if len(entries) != 1 {
+		t.Fatalf("journal entries: %q", entries)
+	}
+	b, _ := os.ReadFile(entries[0])
+	if !strings.Contains(string(b), `"state":"pending"`) || !strings.Contains(string(b), `"Key":"f"`) {
+		t.Errorf("journal entry %s", b)
+	}
+	if _, ok := memBody(t, mem, "f"); ok {
+		t.Error("uploaded after shutdown began")
 	}
 }
