@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"sync"
@@ -222,6 +223,16 @@ func (l *localFile) freshEmpty() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return !l.remote && l.staged.Size() == 0 && l.needsUpload()
+}
+
+// asObject describes the file as its next upload will store it.
+func (l *localFile) asObject() backend.Object {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.headers
+	return backend.Object{Key: l.key, Size: l.contentSize(), ETag: l.base, HasHeaders: true,
+		ContentType: h.contentType, Metadata: h.metadata(), StorageClass: cmp.Or(h.storageClass, "STANDARD"),
+		SSE: h.sse, SSEKMSKeyID: h.sseKMSKeyID}
 }
 
 // addHandle gives the file one more writer; false if it can have none

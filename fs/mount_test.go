@@ -385,9 +385,34 @@ func TestMountStatfsAndXattrs(t *testing.T) {
 			t.Errorf("%s: %v, want ENOTSUP (an unsupported namespace)", name, err)
 		}
 	}
+	// listxattr lists the object's own metadata only; user.s3.* stay
+	// readable by name.
 	n, err := syscall.Listxattr(filepath.Join(mnt, "f.txt"), buf)
-	if err != nil || !strings.Contains(string(buf[:n]), "user.s3.etag\x00") {
-		t.Errorf("listxattr = %q, %v", buf[:n], err)
+	if err != nil || string(buf[:n]) != "user.color\x00" {
+		t.Errorf("listxattr = %q, %v; want user.color only", buf[:n], err)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "new"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := syscall.Listxattr(filepath.Join(mnt, "new"), buf); err != nil || n != 0 {
+		t.Errorf("a new empty file lists %q, %v; want nothing", buf[:n], err)
+	}
+	if n, err := syscall.Listxattr(mnt, buf); err != nil || n != 0 {
+		t.Errorf("the root lists %q, %v; want nothing", buf[:n], err)
+	}
+	// Read-only attributes: set to their value (cp -a between mounts) is a
+	// no-op; to another, refused.
+	etag := make([]byte, 64)
+	n, _ = syscall.Getxattr(filepath.Join(mnt, "f.txt"), "user.s3.etag", etag)
+	if err := syscall.Setxattr(filepath.Join(mnt, "f.txt"), "user.s3.etag", etag[:n], 0); err != nil {
+		t.Errorf("setting user.s3.etag to its value: %v", err)
+	}
+	if err := syscall.Setxattr(filepath.Join(mnt, "f.txt"), "user.s3.etag", []byte("other"), 0); !errors.Is(err, syscall.EPERM) {
+		t.Errorf("setting user.s3.etag to another value: %v, want EPERM", err)
+	}
+	copies := mem.Requests("copy")
+	if err := syscall.Setxattr(filepath.Join(mnt, "f.txt"), "user.s3.content_type", []byte("text/plain"), 0); err != nil || mem.Requests("copy") != copies {
+		t.Errorf("setting user.s3.content_type to its value: %v, %d copies", err, mem.Requests("copy")-copies)
 	}
 }
 

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -120,17 +121,36 @@ func (f *filesystem) rootXattrs() []xattr {
 	}
 }
 
-// xattrsOf returns the attributes of the object behind a node: key for a
-// file, the marker for a directory prefix, the bucket for the root.
-func (f *filesystem) xattrsOf(ctx context.Context, key string, root bool) ([]xattr, syscall.Errno) {
-	if root {
+// attrTarget is what a node's xattrs describe: the object at key (a
+// file, or a directory's marker), the bucket for a root, or the local copy
+// of a file this mount holds.
+type attrTarget struct {
+	key   string
+	root  bool
+	local *localFile
+}
+
+// xattrsOf returns the attributes of the target. A local file shows its
+// own headers, which may be newer than S3's (or S3 may not have it yet).
+func (f *filesystem) xattrsOf(ctx context.Context, t attrTarget) ([]xattr, syscall.Errno) {
+	if t.root {
 		return f.rootXattrs(), 0
 	}
-	obj, err := f.headers(ctx, key)
-	if err != nil && !(isNotFound(err) && strings.HasSuffix(key, "/")) {
-		return nil, f.errno("getxattr", key, err)
+	if t.local != nil {
+		obj := t.local.asObject()
+		if obj.ETag != "" {
+			stored, err := f.headers(ctx, t.key)
+			if err == nil && stored.ETag == obj.ETag {
+				obj.VersionID, obj.SSEKMSKeyID = stored.VersionID, cmp.Or(obj.SSEKMSKeyID, stored.SSEKMSKeyID)
+			}
+		}
+		return f.objectXattrs(t.key, obj), 0
 	}
-	return f.objectXattrs(key, obj), 0
+	obj, err := f.headers(ctx, t.key)
+	if err != nil && !(isNotFound(err) && strings.HasSuffix(t.key, "/")) {
+		return nil, f.errno("getxattr", t.key, err)
+	}
+	return f.objectXattrs(t.key, obj), 0
 }
 
 // ownXattr tells the names this filesystem has: user.* only. Other
@@ -140,21 +160,21 @@ func (f *filesystem) xattrsOf(ctx context.Context, key string, root bool) ([]xat
 func ownXattr(name string) bool { return strings.HasPrefix(name, "user.") }
 
 // getxattrOf and listxattrOf serve the object behind a node.
-func (f *filesystem) getxattrOf(ctx context.Context, key string, root bool, name string, dest []byte) (uint32, syscall.Errno) {
+func (f *filesystem) getxattrOf(ctx context.Context, t attrTarget, name string, dest []byte) (uint32, syscall.Errno) {
 	if !ownXattr(name) {
 		return 0, syscall.ENOTSUP
 	}
 	if req, ok := strings.CutPrefix(name, presignXattr); ok {
-		return f.presignXattr(ctx, key, root || strings.HasSuffix(key, "/"), req, dest)
+		return f.presignXattr(ctx, t.key, t.root || strings.HasSuffix(t.key, "/"), req, dest)
 	}
-	if name == pendingXattr && root {
+	if name == pendingXattr && t.root {
 		v := f.pendingReport()
 		if len(dest) < len(v) {
 			return uint32(len(v)), syscall.ERANGE
 		}
 		return uint32(copy(dest, v)), 0
 	}
-	attrs, errno := f.xattrsOf(ctx, key, root)
+	attrs, errno := f.xattrsOf(ctx, t)
 	if errno != 0 {
 		return 0, errno
 	}
@@ -167,7 +187,7 @@ func (f *filesystem) getxattrOf(ctx context.Context, key string, root bool, name
 			return 0, syscall.ENODATA // no policy, say
 		}
 		if err != nil {
-			return 0, f.errno("getxattr", key, err)
+			return 0, f.errno("getxattr", t.key, err)
 		}
 		if len(dest) < len(v) {
 			return uint32(len(v)), syscall.ERANGE
@@ -177,14 +197,25 @@ func (f *filesystem) getxattrOf(ctx context.Context, key string, root bool, name
 	return 0, syscall.ENODATA
 }
 
-func (f *filesystem) listxattrOf(ctx context.Context, key string, root bool, dest []byte) (uint32, syscall.Errno) {
-	attrs, errno := f.xattrsOf(ctx, key, root)
-	if errno != 0 {
-		return 0, errno
-	}
+// listxattrOf lists only what belongs to the object: its user metadata.
+// The user.s3.* attributes stay readable by name (and `bucketfs info`
+// prints them) but are not listed: tools that copy every listed attribute
+// (rsync -X, tar --xattrs, cp -a) would otherwise copy a working download
+// link (user.s3.presigned_url) into backups, send a request per file for
+// the ACL and the versions, and try to set S3's own attributes on the
+// copy. A new empty file lists no attribute, as on a local filesystem.
+func (f *filesystem) listxattrOf(ctx context.Context, t attrTarget, dest []byte) (uint32, syscall.Errno) {
 	var names []byte
-	for _, a := range attrs {
-		names = append(append(names, a.name...), 0)
+	if !t.root {
+		attrs, errno := f.xattrsOf(ctx, t)
+		if errno != 0 {
+			return 0, errno
+		}
+		for _, a := range attrs {
+			if !strings.HasPrefix(a.name, "user.s3.") {
+				names = append(append(names, a.name...), 0)
+			}
+		}
 	}
 	if len(dest) < len(names) {
 		return uint32(len(names)), syscall.ERANGE
@@ -199,12 +230,17 @@ var (
 	_ = (gofs.NodeListxattrer)((*dirNode)(nil))
 )
 
+// attrTarget is the file at key, or its local copy while it has one.
+func (n *fileNode) attrTarget(key string) attrTarget {
+	return attrTarget{key: key, local: n.current()}
+}
+
 func (n *fileNode) Getxattr(ctx context.Context, name string, dest []byte) (uint32, syscall.Errno) {
 	key, ok := n.key()
 	if !ok {
 		return 0, syscall.ENOENT
 	}
-	return n.fs.getxattrOf(ctx, key, false, name, dest)
+	return n.fs.getxattrOf(ctx, n.attrTarget(key), name, dest)
 }
 
 func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
@@ -212,7 +248,7 @@ func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.
 	if !ok {
 		return 0, syscall.ENOENT
 	}
-	return n.fs.listxattrOf(ctx, key, false, dest)
+	return n.fs.listxattrOf(ctx, n.attrTarget(key), dest)
 }
 
 func (d *dirNode) Getxattr(ctx context.Context, name string, dest []byte) (uint32, syscall.Errno) {
@@ -220,7 +256,7 @@ func (d *dirNode) Getxattr(ctx context.Context, name string, dest []byte) (uint3
 	if !ok {
 		return 0, syscall.ENOENT
 	}
-	return d.fs.getxattrOf(ctx, prefix, d.top(), name, dest)
+	return d.fs.getxattrOf(ctx, attrTarget{key: prefix, root: d.top()}, name, dest)
 }
 
 func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
@@ -228,7 +264,7 @@ func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.E
 	if !ok {
 		return 0, syscall.ENOENT
 	}
-	return d.fs.listxattrOf(ctx, prefix, d.top(), dest)
+	return d.fs.listxattrOf(ctx, attrTarget{key: prefix, root: d.top()}, dest)
 }
 
 // pendingXattr, on a bucket's root, is how `bucketfs pending` asks the

@@ -45,8 +45,12 @@ func (n *fileNode) setS3Xattr(ctx context.Context, name, value string) syscall.E
 			return syscall.EINVAL
 		}
 		return n.editFileHeaders(ctx, func(h *fileHeaders) (bool, syscall.Errno) {
+			if value == "STANDARD" {
+				value = "" // how headers keep the default class
+			}
+			changed := h.storageClass != value
 			h.storageClass = value
-			return true, 0
+			return changed, 0
 		})
 	case "sse":
 		sse, keyID, errno := n.fs.parseSSE(value)
@@ -54,16 +58,18 @@ func (n *fileNode) setS3Xattr(ctx context.Context, name, value string) syscall.E
 			return errno
 		}
 		return n.editFileHeaders(ctx, func(h *fileHeaders) (bool, syscall.Errno) {
+			changed := h.sse != sse || h.sseKMSKeyID != keyID
 			h.sse, h.sseKMSKeyID = sse, keyID
-			return true, 0
+			return changed, 0
 		})
 	case "content_type":
 		if !strings.Contains(value, "/") || strings.ContainsAny(value, "\r\n") {
 			return syscall.EINVAL
 		}
 		return n.editFileHeaders(ctx, func(h *fileHeaders) (bool, syscall.Errno) {
+			changed := h.contentType != value
 			h.contentType = value
-			return true, 0
+			return changed, 0
 		})
 	case "acl":
 		if !cannedACLs[value] {
@@ -78,9 +84,27 @@ func (n *fileNode) setS3Xattr(ctx context.Context, name, value string) syscall.E
 		return n.restore(ctx, key, value)
 	}
 	if readOnlyS3Xattrs[name] {
-		return syscall.EPERM
+		return n.fs.setReadOnly(ctx, n.attrTarget(key), "user.s3."+name, value)
 	}
 	return syscall.ENOTSUP
+}
+
+// setReadOnly answers a set of a read-only attribute: to its current
+// value it succeeds and changes nothing (cp -a and rsync -X between two
+// mounts copy it), to another value it fails with EPERM.
+func (f *filesystem) setReadOnly(ctx context.Context, t attrTarget, name, value string) syscall.Errno {
+	attrs, errno := f.xattrsOf(ctx, t)
+	if errno != 0 {
+		return errno
+	}
+	for _, a := range attrs {
+		if a.name == name {
+			if current, err := a.value(ctx); err == nil && strings.TrimRight(current, "\x00\n") == value {
+				return 0
+			}
+		}
+	}
+	return syscall.EPERM
 }
 
 // parseSSE reads "none", "AES256", "aws:kms" (the mount's --sse-kms-key-id)
@@ -147,7 +171,7 @@ func (f *filesystem) setRootXattr(ctx context.Context, name, value string) sysca
 		return f.errno("setxattr", "", f.bucket.SetPolicy(ctx, value))
 	}
 	if readOnlyS3Xattrs[name] {
-		return syscall.EPERM
+		return f.setReadOnly(ctx, attrTarget{key: f.cfg.Prefix, root: true}, "user.s3."+name, value)
 	}
 	return syscall.ENOTSUP
 }

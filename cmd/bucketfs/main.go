@@ -47,6 +47,12 @@ func run(args []string) int {
 			return 1
 		}
 		return 0
+	case KindInfo:
+		if err := info(cmd.Info, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintf(os.Stderr, "bucketfs info: %v\n", err)
+			return 1
+		}
+		return 0
 	case KindPresign:
 		if err := presign(cmd.Presign, os.Stdout, os.Stderr); err != nil {
 			return 1

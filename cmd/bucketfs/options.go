@@ -51,16 +51,18 @@ type PresignOptions struct {
 
 // Command is what the arguments ask for.
 type Command struct {
-	Kind    string // KindMount, KindPresign, KindPending, KindVersion or KindHelp
+	Kind    string // KindMount, KindPresign, KindPending, KindInfo, KindVersion or KindHelp
 	Mount   Options
 	Presign PresignOptions
 	Pending []string // the mountpoints of `bucketfs pending`
+	Info    []string // the paths of `bucketfs info`
 }
 
 const (
 	KindMount   = "mount"
 	KindPresign = "presign"
 	KindPending = "pending"
+	KindInfo    = "info"
 	KindVersion = "version"
 	KindHelp    = "help"
 )
@@ -198,8 +200,8 @@ var credentialWords = []string{"secret", "access-key", "session-token", "passwor
 // is one line fit for stderr, and none repeats a value given to a credential
 // option or to an unknown one.
 //
-// A first argument "presign", "pending" or "version" is a subcommand; a bucket of that
-// name is mounted as "presign:" or "version:".
+// A first argument "presign", "pending", "info" or "version" is a
+// subcommand; a bucket of that name is mounted as "presign:" and so on.
 func ParseArgs(args []string, env func(string) string) (Command, error) {
 	if env == nil {
 		env = func(string) string { return "" }
@@ -213,6 +215,11 @@ func ParseArgs(args []string, env func(string) string) (Command, error) {
 				return Command{}, errors.New("pending: missing MOUNTPOINT (bucketfs pending MOUNTPOINT [MOUNTPOINT ...])")
 			}
 			return Command{Kind: KindPending, Pending: args[1:]}, nil
+		case "info":
+			if len(args) < 2 || strings.HasPrefix(args[1], "-") {
+				return Command{}, errors.New("info: missing PATH (bucketfs info PATH [PATH ...])")
+			}
+			return Command{Kind: KindInfo, Info: args[1:]}, nil
 		case "version":
 			if len(args) > 1 {
 				return Command{}, errors.New(`"version" takes no arguments (to mount a bucket named version, write "version:")`)
@@ -513,6 +520,8 @@ bucketfs presign [--expires DUR] [--method GET|PUT] [-r] PATH...
                                                    print "PATH<TAB>URL" for files of a mount
 bucketfs pending MOUNTPOINT...                     list what S3 does not have yet: pending
                                                    uploads and conflict copies
+bucketfs info PATH...                              print every user.s3.* attribute of files
+                                                   (listxattr lists only user metadata)
 bucketfs version
 
 Options [default]; each also works as -o name[=value] (comma-separated, as in

@@ -63,8 +63,17 @@ func TestS3AttributesThroughXattrs(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
 	}
-	if out := sh(t, mnt, "getfattr -d other.dat"); !strings.Contains(out, "user.s3.presigned_url=") || !strings.Contains(out, "user.s3.versions=") {
+	// getfattr -d (listxattr) shows the object's metadata only; bucketfs
+	// info shows every attribute.
+	if out := sh(t, mnt, "getfattr -d other.dat"); !strings.Contains(out, `user.color="red"`) || strings.Contains(out, "user.s3.") {
 		t.Errorf("getfattr -d lists:\n%s", out)
+	}
+	stdout, stderr, err := bucketfs(t, srv, nil, "info", other, mnt)
+	for _, want := range []string{"# file: " + other, "user.s3.presigned_url: http", "user.s3.versions: null\t",
+		"user.s3.sse: AES256", "user.color: red", "# file: " + mnt, "user.s3.bucket: " + bucket, "user.s3.versioning: "} {
+		if err != nil || !strings.Contains(stdout, want) {
+			t.Errorf("bucketfs info: %v %s; want %q in\n%s", err, stderr, want, stdout)
+		}
 	}
 	var acl struct{ Grants []any }
 	if err := json.Unmarshal([]byte(getx(t, other, "user.s3.acl")), &acl); err != nil || len(acl.Grants) == 0 {
@@ -251,6 +260,22 @@ func TestVersionsAndPolicy(t *testing.T) {
 	}
 	if code, _ := httpGet(t, srv.Endpoint+"/"+bucket+"/public/p.txt"); code != 403 {
 		t.Errorf("after removing the policy: %d", code)
+	}
+}
+
+// TestBackupsCarryNoLink: rsync -aX and tar --xattrs out of the mount copy
+// the object's metadata, never a presigned URL (a bearer link).
+func TestBackupsCarryNoLink(t *testing.T) {
+	srv := server(t)
+	bucket := newBucket(t, srv, map[string]object{"d/f": {body: []byte("x"), meta: map[string]string{"color": "red"}}})
+	mnt := mountBackground(t, srv, bucket)
+	backup := t.TempDir()
+	sh(t, mnt, "rsync -aX d/ "+backup+"/ && tar --xattrs -cf "+backup+"/all.tar d")
+	if got := sh(t, backup, "getfattr -d f"); !strings.Contains(got, `user.color="red"`) || strings.Contains(got, "user.s3.") {
+		t.Errorf("rsync -aX copied:\n%s", got)
+	}
+	if got := sh(t, backup, "strings all.tar | grep -c -e user.color -e X-Amz-Signature || true"); strings.TrimSpace(got) != "1" {
+		t.Errorf("the archive holds %s of the color and a presigned URL, want the color only", got)
 	}
 }
 
