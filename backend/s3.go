@@ -148,10 +148,15 @@ func (s *S3) List(ctx context.Context, in ListInput) (ListPage, error) {
 	}
 	out, err := s.client.ListObjectsV2(reqCtx, input, optFns...)
 	if err != nil && len(optFns) > 0 && errors.Is(classify(err), ErrInvalid) {
-		// A server that refuses the listing extension gets plain listings.
-		s.noListHeaders.Store(true)
-		s.log.Info("server rejects listing metadata; file headers will need HEAD requests", "err", err)
-		out, err = s.client.ListObjectsV2(reqCtx, input)
+		// A server that refuses the listing extension gets plain listings,
+		// once a plain listing shows that the extension was the problem
+		// (a 400 for another cause must not switch it off for good).
+		plain, plainErr := s.client.ListObjectsV2(reqCtx, input)
+		if plainErr == nil {
+			s.noListHeaders.Store(true)
+			s.log.Info("server rejects listing metadata; file headers will need HEAD requests", "err", err)
+		}
+		out, err = plain, plainErr
 	}
 	if err != nil {
 		return ListPage{}, fmt.Errorf("list %q: %w", in.Prefix, s.fail(ctx, reqCtx, err))

@@ -45,6 +45,10 @@ var errorsByCode = map[string]error{
 	"KeyTooLongError":            ErrKeyTooLong,
 	"EntityTooLarge":             ErrTooLarge,
 	"SlowDown":                   ErrThrottled,
+	"InternalError":              ErrUnavailable,
+	"ServiceUnavailable":         ErrUnavailable,
+	"RequestTimeout":             ErrUnavailable, // 400, but the body came too slowly: try again
+	"IncompleteBody":             ErrUnavailable,
 	"Throttling":                 ErrThrottled,
 	"ThrottlingException":        ErrThrottled,
 	"RequestLimitExceeded":       ErrThrottled,
@@ -74,9 +78,12 @@ var errorsByStatus = map[int]error{
 	http.StatusRequestedRangeNotSatisfiable: errRangeNotSatisfiable,
 	http.StatusTooManyRequests:              ErrThrottled,
 	http.StatusNotImplemented:               ErrNotImplemented,
+	http.StatusInternalServerError:          ErrUnavailable,
 	http.StatusBadGateway:                   ErrUnavailable,
-	http.StatusServiceUnavailable:           ErrThrottled,
-	http.StatusGatewayTimeout:               ErrUnavailable,
+	// A bodiless 503 is a server that is not serving; S3's throttling
+	// says SlowDown in its body.
+	http.StatusServiceUnavailable: ErrUnavailable,
+	http.StatusGatewayTimeout:     ErrUnavailable,
 }
 
 // classify turns an SDK error into one that wraps a sentinel of this package

@@ -68,3 +68,54 @@ func TestS3RefusedRequestIsPermanent(t *testing.T) {
 			err, time.Since(start), requests.Load())
 	}
 }
+
+// TestS3ErrorClassification: what each S3 answer means to the callers, for
+// requests with a body in the answer (GET) and without (HEAD).
+func TestS3ErrorClassification(t *testing.T) {
+	setAWSEnv(t, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test-secret", "AWS_REGION=us-east-1")
+	tests := []struct {
+		status int
+		code   string // "" answers without a body
+		want   error
+	}{
+		{500, "InternalError", backend.ErrUnavailable},
+		{500, "", backend.ErrUnavailable},
+		{502, "", backend.ErrUnavailable},
+		{503, "SlowDown", backend.ErrThrottled},
+		{503, "", backend.ErrUnavailable},
+		{504, "", backend.ErrUnavailable},
+		{409, "ConditionalRequestConflict", backend.ErrUnavailable},
+		{409, "", backend.ErrUnavailable},
+		{400, "RequestTimeout", backend.ErrUnavailable},
+		{400, "IncompleteBody", backend.ErrUnavailable},
+		{400, "InvalidArgument", backend.ErrInvalid},
+		{400, "", backend.ErrInvalid},
+		{403, "AccessDenied", backend.ErrAccessDenied},
+		{403, "", backend.ErrAccessDenied},
+		{404, "NoSuchKey", backend.ErrNotFound},
+		{404, "", backend.ErrNotFound},
+		{412, "PreconditionFailed", backend.ErrPrecondition},
+		{412, "", backend.ErrPrecondition},
+		{429, "", backend.ErrThrottled},
+		{501, "NotImplemented", backend.ErrNotImplemented},
+	}
+	for _, tt := range tests {
+		endpoint, _ := fakeS3(t, func(n int64, w http.ResponseWriter) {
+			if tt.code == "" {
+				w.WriteHeader(tt.status)
+				return
+			}
+			s3Error(w, tt.status, tt.code)
+		})
+		b := newS3(t, endpoint, backend.S3Config{Bucket: "b", MaxAttempts: 1})
+		var err error
+		if tt.code == "" {
+			_, err = b.Head(t.Context(), "k")
+		} else {
+			_, _, err = b.Get(t.Context(), backend.GetInput{Key: "k", Length: -1})
+		}
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%d %q: %v, want %v", tt.status, tt.code, err, tt.want)
+		}
+	}
+}

@@ -133,7 +133,7 @@ func (a *accountNode) Mkdir(ctx context.Context, name string, mode uint32, out *
 	err := a.account.CreateBucket(ctx, name)
 	switch {
 	case errors.Is(err, backend.ErrPrecondition):
-		return nil, syscall.EEXIST
+		return nil, toErrno(a.cfg.Logger, "mkdir", name, nameTaken(err))
 	case err != nil:
 		return nil, toErrno(a.cfg.Logger, "mkdir", name, err)
 	}

@@ -61,13 +61,15 @@ func (src *fileNode) CopyFileRange(ctx context.Context, fhIn gofs.FileHandle, of
 	// wrote since the destination was opened.
 	d.mu.Lock()
 	in.DstIfNoneMatch, in.DstIfMatch = d.base == "", d.base
-	conflict := d.conflictErrno()
+	newFile := d.base == ""
 	d.mu.Unlock()
 	copied, err := src.fs.bucket.Copy(ctx, in)
 	if errors.Is(err, backend.ErrPrecondition) {
 		if now, herr := src.fs.freshHeaders(ctx, dstKey); herr == nil && now.ETag != in.DstIfMatch {
-			src.fs.log.Warn("copy refused: another client wrote the destination", "key", dstKey)
-			return 0, conflict
+			if newFile {
+				err = nameTaken(err)
+			}
+			return 0, src.fs.errno("copy_file_range", dstKey, err)
 		}
 	}
 	if err != nil {

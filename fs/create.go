@@ -50,10 +50,11 @@ func (f *filesystem) putEmpty(ctx context.Context, key string, h fileHeaders, ex
 	return f.putBody(ctx, key, h, nil, exclusive)
 }
 
-// createErrno maps the failure of an exclusive create: the name exists.
+// createErrno maps the failure of an exclusive create: a lost condition
+// means the name exists.
 func (f *filesystem) createErrno(op, key string, err error) syscall.Errno {
 	if errors.Is(err, backend.ErrPrecondition) {
-		return syscall.EEXIST
+		err = nameTaken(err)
 	}
 	return f.errno(op, key, err)
 }
@@ -71,7 +72,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	if flags&syscall.O_EXCL != 0 {
 		// The kernel checked its own cache; S3 may know better.
 		if _, err := d.fs.bucket.Head(ctx, key); err == nil {
-			return nil, nil, 0, syscall.EEXIST
+			return nil, nil, 0, d.fs.errno("create", key, nameTaken(errors.New("S3 has it")))
 		}
 	}
 	uid, gid := d.fs.callerOwner(ctx)
@@ -99,7 +100,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 		if err != nil {
 			return nil, d.fs.errno("mkdir", key, err)
 		}
-		return nil, syscall.EEXIST // an implicit directory already
+		return nil, d.fs.errno("mkdir", key, nameTaken(errors.New("an implicit directory")))
 	}
 	uid, gid := d.fs.callerOwner(ctx)
 	h := d.fs.newHeaders(syscall.S_IFDIR|mode&07777, uid, gid, name)

@@ -3,18 +3,34 @@ package fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"syscall"
 
 	"github.com/bucketfs/bucketfs/backend"
 )
 
-// errnoTable is the one mapping from backend errors to errno values; the
-// README repeats it.
+// Errors of fs itself, made where the cause is known (wrapping the
+// backend's error) and turned into errno values by the table below.
+var (
+	// errNameTaken: a create, a copy or a rename without replace found its
+	// name taken, by this mount's view or by another client meanwhile.
+	errNameTaken = errors.New("the name exists")
+	// errNotEmpty: a directory to remove or to replace has entries.
+	errNotEmpty = errors.New("directory not empty")
+)
+
+// nameTaken wraps the cause of a lost create as errNameTaken.
+func nameTaken(err error) error { return fmt.Errorf("%w: %w", errNameTaken, err) }
+
+// errnoTable is the one mapping from errors to errno values, first match
+// wins; the README repeats it.
 var errnoTable = []struct {
 	err   error
 	errno syscall.Errno
 }{
+	{errNameTaken, syscall.EEXIST},
+	{errNotEmpty, syscall.ENOTEMPTY},
 	{backend.ErrNotFound, syscall.ENOENT},
 	{backend.ErrNoSuchBucket, syscall.ENOENT},
 	{backend.ErrAccessDenied, syscall.EACCES},
@@ -23,6 +39,7 @@ var errnoTable = []struct {
 	{backend.ErrKeyTooLong, syscall.ENAMETOOLONG},
 	{backend.ErrTooLarge, syscall.EFBIG},
 	{backend.ErrThrottled, syscall.EAGAIN},
+	{backend.ErrUnavailable, syscall.EIO}, // after the SDK's retries
 	{backend.ErrNotImplemented, syscall.ENOTSUP},
 	{backend.ErrInvalid, syscall.EINVAL},
 	{context.Canceled, syscall.EINTR},
@@ -38,7 +55,11 @@ func toErrno(log *slog.Logger, op, key string, err error) syscall.Errno {
 	}
 	for _, e := range errnoTable {
 		if errors.Is(err, e.err) {
-			if e.errno != syscall.ENOENT { // a missing name is no failure
+			switch e.errno {
+			case syscall.ENOENT: // a missing name is no failure
+			case syscall.EIO:
+				log.Error("s3 request failed", "op", op, "key", key, "err", err)
+			default:
 				log.Debug("s3 request failed", "op", op, "key", key, "errno", e.errno, "err", err)
 			}
 			return e.errno

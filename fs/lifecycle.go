@@ -261,7 +261,7 @@ func (l *localFile) writable() syscall.Errno {
 	defer l.mu.Unlock()
 	switch l.state {
 	case stateConflict:
-		return l.conflictErrno()
+		return l.fs.errno("write", l.key, l.conflictErr())
 	case stateDropped:
 		return syscall.EBADF
 	case stateBroken:
@@ -270,11 +270,18 @@ func (l *localFile) writable() syscall.Errno {
 	return 0
 }
 
-func (l *localFile) conflictErrno() syscall.Errno {
-	if l.base == "" {
-		return syscall.EEXIST
+// conflictErr is why the file is in conflict: another client created its
+// key (a new file) or changed the version it was based on. Called with mu
+// held.
+func (l *localFile) conflictErr() error {
+	err := l.failure
+	if err == nil {
+		err = fmt.Errorf("%q: %w", l.key, backend.ErrPrecondition)
 	}
-	return syscall.ESTALE
+	if l.base == "" {
+		return nameTaken(err)
+	}
+	return err
 }
 
 // changeContent applies change (a write or truncate of the staged copy)
@@ -480,17 +487,14 @@ func (l *localFile) uploadFailed(job uploadJob, err error) syscall.Errno {
 		l.fs.log.Error("journal: the pending file is not durable", "key", l.key, "err", jerr)
 	}
 	l.fs.wakeRetrier()
-	if errors.Is(err, syscall.ENOSPC) {
-		return syscall.ENOSPC
-	}
 	return l.fs.errno("upload", job.key, err)
 }
 
 // conflicted sets the local copy aside: another client created or changed
 // the key since this copy was based on it. Called with mu held.
 func (l *localFile) conflicted(err error) syscall.Errno {
-	errno := l.conflictErrno()
 	l.state, l.failure, l.since = stateConflict, err, time.Now()
+	errno := l.fs.errno("upload", l.key, l.conflictErr())
 	abort := l.stopStream()
 	if abort != nil {
 		go abort.Abort()

@@ -94,7 +94,7 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 		return d.fs.errno("rmdir", dir, err)
 	}
 	if !empty {
-		return syscall.ENOTEMPTY
+		return d.fs.errno("rmdir", dir, errNotEmpty)
 	}
 	for _, key := range []string{dir, prefix + name + legacyDirSuffix, prefix + name} {
 		obj, err := d.fs.bucket.Head(ctx, key)

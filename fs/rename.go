@@ -46,7 +46,7 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	}
 	if flags&renameNoReplace != 0 {
 		if _, err := d.fs.bucket.Head(ctx, dstKey); err == nil {
-			return syscall.EEXIST
+			return d.fs.errno("rename", dstKey, nameTaken(errors.New("S3 has it")))
 		}
 	}
 	var local *localFile
@@ -63,7 +63,7 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	}
 	moved, err := d.fs.move(ctx, obj, dstKey, flags&renameNoReplace != 0)
 	if errors.Is(err, backend.ErrPrecondition) && flags&renameNoReplace != 0 {
-		return syscall.EEXIST // created meanwhile by another client
+		err = nameTaken(err) // created meanwhile by another client
 	}
 	if err != nil {
 		return d.fs.errno("rename", srcKey, err)

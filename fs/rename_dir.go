@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"syscall"
 
@@ -94,14 +95,14 @@ func (f *filesystem) prepareRenameTarget(ctx context.Context, srcPrefix, dstPref
 		return true, 0
 	}
 	if flags&renameNoReplace != 0 {
-		return false, syscall.EEXIST
+		return false, f.errno("rename", dstPrefix, nameTaken(errors.New("the directory exists")))
 	}
 	empty, err := f.isEmptyDir(ctx, dstPrefix)
 	if err != nil {
 		return false, f.errno("rename", dstPrefix, err)
 	}
 	if !empty {
-		return false, syscall.ENOTEMPTY
+		return false, f.errno("rename", dstPrefix, errNotEmpty)
 	}
 	return false, f.errno("rename", dstPrefix, f.bucket.Delete(ctx, dstPrefix))
 }
