@@ -7,7 +7,7 @@ import (
 	"github.com/bucketfs/bucketfs/backend"
 )
 
-// The object and bucket attributes of design.md §5 are read fresh: they are
+// The object and bucket attributes (the user.s3.* xattrs) are read fresh: they are
 // asked for rarely, and by someone who wants the current answer.
 
 func (m *Meta) GetACL(ctx context.Context, key string) (backend.ACL, error) {

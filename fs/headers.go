@@ -109,7 +109,7 @@ type UploadDefaults struct {
 }
 
 // metadata renders the headers as x-amz-meta-* values: mode in decimal,
-// mtime as seconds with nine digits of fraction (design.md §3).
+// mtime as seconds with nine digits of fraction, as s3fs writes them.
 func (h fileHeaders) metadata() map[string]string {
 	m := make(map[string]string, len(h.user)+4)
 	for name, v := range h.user {
@@ -136,8 +136,8 @@ func (h fileHeaders) copyInput(obj backend.Object) backend.CopyInput {
 }
 
 // contentTypeOf guesses a Content-Type from the file name's extension,
-// without parameters ("text/plain", not "text/plain; charset=utf-8"), as
-// design.md §3 asks; directories get s3fs's application/x-directory.
+// without parameters ("text/plain", not "text/plain; charset=utf-8": some
+// clients compare it whole); directories get s3fs's application/x-directory.
 func contentTypeOf(mode uint32, name string) string {
 	if mode&syscall.S_IFMT == syscall.S_IFDIR {
 		return "application/x-directory"

@@ -31,7 +31,8 @@ func constant(v string) func(context.Context) (string, error) {
 	return func(context.Context) (string, error) { return v, nil }
 }
 
-// objectXattrs are the attributes of an object (design.md §5). obj may be
+// objectXattrs are the user.s3.* attributes of an object and its user
+// metadata (the README's table lists them). obj may be
 // the zero Object (an implicit directory): it has a URI only.
 func (f *filesystem) objectXattrs(key string, obj backend.Object) []xattr {
 	attrs := []xattr{{"user.s3.uri", constant("s3://" + f.bucket.Name() + "/" + key)}}

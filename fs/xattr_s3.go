@@ -10,7 +10,7 @@ import (
 	"github.com/bucketfs/bucketfs/backend"
 )
 
-// The writable S3 attributes of design.md §5. Each change is checked
+// The writable user.s3.* attributes. Each change is checked
 // before any request, and made in place with a server-side copy.
 
 // storageClasses are the classes S3 defines; a typo fails here (EINVAL)

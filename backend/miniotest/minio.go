@@ -29,7 +29,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 )
 
-// Version is the pinned MinIO module version (design.md §7).
+// Version is the pinned MinIO module version (the Makefile pins the same).
 const Version = "v0.0.0-20260212201848-7aac2a2c5b7c"
 
 const (

@@ -436,7 +436,7 @@ func checkBucketName(name string) error {
 func isLowerAlnum(c rune) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 // normalisePrefix turns "/a//b" into "a/b/". "." and ".." are refused: keys
-// with them cannot be paths (design.md §2).
+// with them cannot be paths.
 func normalisePrefix(prefix string) (string, error) {
 	var parts []string
 	for _, part := range strings.Split(prefix, "/") {
@@ -509,7 +509,7 @@ func parseMethod(v string) (string, error) {
 	return "", errors.New("want GET or PUT")
 }
 
-// Usage is the help text: the usage lines of design.md §1, then every option
+// Usage is the help text: the usage lines of each form, then every option
 // with its default.
 func Usage() string {
 	var b strings.Builder

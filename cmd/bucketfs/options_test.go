@@ -506,7 +506,7 @@ func TestParseDuration(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	u := Usage()
-	// The usage lines of design.md §1, verbatim.
+	// The usage lines users and scripts rely on, verbatim.
 	for _, line := range []string{
 		"bucketfs [OPTIONS] BUCKET[:PREFIX] MOUNTPOINT     mount one bucket (or a prefix of it)\n",
 		"bucketfs [OPTIONS] --all-buckets MOUNTPOINT        mount the account: buckets are top-level dirs\n",
