@@ -16,15 +16,18 @@ const maxUserMetadata = 2048
 // user.s3.* names are the object's own attributes, not metadata.
 func userXattr(attr string) (string, syscall.Errno) {
 	name, ok := strings.CutPrefix(attr, "user.")
+	name = strings.ToLower(name) // S3 keeps metadata names lower-case
 	switch {
 	case !ok:
 		return "", syscall.ENOTSUP // security.*, system.* (ACLs), trusted.*
 	case strings.HasPrefix(name, "s3."):
+		// user.S3.x would be stored as s3.x and read back as user.s3.x,
+		// S3's own namespace.
 		return "", syscall.ENOTSUP
-	case name == "" || posixHeaders[strings.ToLower(name)]:
+	case name == "" || posixHeaders[name]:
 		return "", syscall.EINVAL
 	}
-	return strings.ToLower(name), 0 // S3 keeps metadata names lower-case
+	return name, 0
 }
 
 // setUserMetadata is the header change of setfattr: set (value non-nil) or
