@@ -5,6 +5,8 @@ BIN := bin/bucketfs
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 TOOLS := $(HOME)/.cache/bucketfs/bin
 MINIO := $(TOOLS)/minio
+VERSITYGW_VERSION := v1.8.0
+VERSITYGW := $(TOOLS)/versitygw
 DEMO := $(CURDIR)/.demo
 APT_PACKAGES := fuse3 attr curl rsync sqlite3 git
 BENCH_PACKAGES := s3fs rclone
@@ -24,8 +26,9 @@ install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/bucketfs
 
 # deps installs what tests and the demo need on a fresh Debian machine:
-# fuse3 (fusermount3), attr (getfattr) and curl from apt, MinIO from source.
-deps: $(MINIO)
+# fuse3 (fusermount3), attr (getfattr) and curl from apt, MinIO and
+# versitygw (the second test server) from source.
+deps: $(MINIO) $(VERSITYGW)
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
@@ -39,6 +42,11 @@ bench-deps: deps
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+$(VERSITYGW):
+	@echo "building versitygw $(VERSITYGW_VERSION), the second test server (about 1.5 minutes cold)"
+	mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
 $(MINIO):
 	@echo "building MinIO $(MINIO_VERSION) (a cold build takes a few minutes)"
 	mkdir -p $(TOOLS)
@@ -49,7 +57,7 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 test: deps vet
-	BUCKETFS_MINIO=$(MINIO) $(GO) test -count=1 -timeout 14m ./...
+	BUCKETFS_MINIO=$(MINIO) BUCKETFS_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 -timeout 14m ./...
 
 # stress runs the long variants: the journal tests with 200 files written
 # while the server is down (each run prints how many it recovered), then

@@ -40,29 +40,31 @@ var errorsByCode = map[string]error{
 	// S3's answer to two conditional writes of one key at once: try again.
 	"ConditionalRequestConflict": ErrUnavailable,
 	"OperationAborted":           ErrUnavailable,
-	"NotImplemented":             ErrNotImplemented,
-	"BucketNotEmpty":             ErrBucketNotEmpty,
-	"KeyTooLongError":            ErrKeyTooLong,
-	"EntityTooLarge":             ErrTooLarge,
-	"SlowDown":                   ErrThrottled,
-	"InternalError":              ErrUnavailable,
-	"ServiceUnavailable":         ErrUnavailable,
-	"RequestTimeout":             ErrUnavailable, // 400, but the body came too slowly: try again
-	"IncompleteBody":             ErrUnavailable,
-	"Throttling":                 ErrThrottled,
-	"ThrottlingException":        ErrThrottled,
-	"RequestLimitExceeded":       ErrThrottled,
-	"TooManyRequests":            ErrThrottled,
-	"InvalidArgument":            ErrInvalid,
-	"InvalidRequest":             ErrInvalid,
-	"InvalidBucketName":          ErrInvalid,
-	"EntityTooSmall":             ErrInvalid, // a part but the last under 5 MiB
-	"InvalidPart":                ErrInvalid,
-	"InvalidPartOrder":           ErrInvalid,
-	"MalformedXML":               ErrInvalid, // e.g. completing without parts
-	"MalformedPolicy":            ErrInvalid,
-	"PermanentRedirect":          ErrInvalid,
-	"InvalidRange":               errRangeNotSatisfiable,
+	// versitygw's posix backend: a key under a key that is a file.
+	"ObjectParentIsFile":   ErrInvalid,
+	"NotImplemented":       ErrNotImplemented,
+	"BucketNotEmpty":       ErrBucketNotEmpty,
+	"KeyTooLongError":      ErrKeyTooLong,
+	"EntityTooLarge":       ErrTooLarge,
+	"SlowDown":             ErrThrottled,
+	"InternalError":        ErrUnavailable,
+	"ServiceUnavailable":   ErrUnavailable,
+	"RequestTimeout":       ErrUnavailable, // 400, but the body came too slowly: try again
+	"IncompleteBody":       ErrUnavailable,
+	"Throttling":           ErrThrottled,
+	"ThrottlingException":  ErrThrottled,
+	"RequestLimitExceeded": ErrThrottled,
+	"TooManyRequests":      ErrThrottled,
+	"InvalidArgument":      ErrInvalid,
+	"InvalidRequest":       ErrInvalid,
+	"InvalidBucketName":    ErrInvalid,
+	"EntityTooSmall":       ErrInvalid, // a part but the last under 5 MiB
+	"InvalidPart":          ErrInvalid,
+	"InvalidPartOrder":     ErrInvalid,
+	"MalformedXML":         ErrInvalid, // e.g. completing without parts
+	"MalformedPolicy":      ErrInvalid,
+	"PermanentRedirect":    ErrInvalid,
+	"InvalidRange":         errRangeNotSatisfiable,
 }
 
 // errorsByStatus is the fallback for answers without a known code, such as

@@ -51,7 +51,7 @@ func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 		}
 		src = &head
 	}
-	if conditional && src.Size == 0 {
+	if src != nil && src.Size == 0 {
 		return s.copyEmpty(ctx, in, *src)
 	}
 	if src != nil && (src.Size > s.copyThreshold || conditional) {
@@ -150,8 +150,10 @@ func (s *S3) copyParts(ctx context.Context, in CopyInput, src Object) (Object, e
 	return copiedHeaders(obj, in, &src), nil
 }
 
-// copyEmpty copies an empty object by writing it anew, with the
-// destination's conditions: a multipart copy needs a byte to copy.
+// copyEmpty copies an empty object (a directory marker, say) by writing it
+// anew with the source's headers and the destination's conditions: a
+// multipart copy needs a byte to copy, and versitygw refuses to copy a
+// directory marker ("contains data").
 func (s *S3) copyEmpty(ctx context.Context, in CopyInput, src Object) (Object, error) {
 	put := PutInput{Key: in.Dst, Body: strings.NewReader(""), ContentType: src.ContentType, Metadata: src.Metadata,
 		StorageClass: in.StorageClass, SSE: in.SSE, SSEKMSKeyID: in.SSEKMSKeyID, ACL: in.ACL,

@@ -22,6 +22,13 @@ import (
 // a bucket of that subtest's own: most subtests keep to their own key
 // prefix, but some change bucket-wide settings (versioning, policy).
 func Run(t *testing.T, newBucket func(t *testing.T) backend.Bucket) {
+	RunSkipping(t, newBucket, nil)
+}
+
+// RunSkipping runs the suite but the subtests named in skip, which are
+// skipped with the reason given: features a server lacks, said by name,
+// never passed silently.
+func RunSkipping(t *testing.T, newBucket func(t *testing.T) backend.Bucket, skip map[string]string) {
 	tests := []struct {
 		name string
 		run  func(t *testing.T, b backend.Bucket, prefix string)
@@ -58,6 +65,9 @@ func Run(t *testing.T, newBucket func(t *testing.T) backend.Bucket) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if reason, ok := skip[tt.name]; ok {
+				t.Skip(reason)
+			}
 			t.Parallel()
 			tt.run(t, newBucket(t), tt.name+"/")
 		})

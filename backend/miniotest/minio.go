@@ -48,6 +48,8 @@ type Server struct {
 
 	binary string
 	port   int
+	// versity: the server is versitygw, not MinIO (see versitygw.go).
+	versity bool
 
 	// mu protects the fields below.
 	mu   sync.Mutex
@@ -61,27 +63,33 @@ var installMu sync.Mutex
 // else $HOME/.cache/bucketfs/bin/minio, which it installs with go install
 // when missing (a cold build takes minutes).
 func EnsureBinary() (string, error) {
-	if p := os.Getenv("BUCKETFS_MINIO"); p != "" {
+	return ensureTool("minio", "BUCKETFS_MINIO", "github.com/minio/minio@"+Version)
+}
+
+// ensureTool returns the path of a server binary: $env if set, else
+// $HOME/.cache/bucketfs/bin/name, installed from module when missing.
+func ensureTool(name, env, module string) (string, error) {
+	if p := os.Getenv(env); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("minio binary from BUCKETFS_MINIO: %w", err)
+			return "", fmt.Errorf("%s binary from %s: %w", name, env, err)
 		}
 		return p, nil
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("minio binary: %w", err)
+		return "", fmt.Errorf("%s binary: %w", name, err)
 	}
 	bin := filepath.Join(home, ".cache", "bucketfs", "bin")
-	path := filepath.Join(bin, "minio")
+	path := filepath.Join(bin, name)
 	installMu.Lock()
 	defer installMu.Unlock()
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	cmd := exec.Command("go", "install", "github.com/minio/minio@"+Version)
+	cmd := exec.Command("go", "install", module)
 	cmd.Env = append(os.Environ(), "GOBIN="+bin)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install minio: %w\n%s", err, tail(out, 20))
+		return "", fmt.Errorf("go install %s: %w\n%s", module, err, tail(out, 20))
 	}
 	return path, nil
 }
@@ -110,7 +118,20 @@ func StartServer(dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err = filepath.Abs(dir)
+	s, err := newServer(dir, binary)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newServer prepares a server of binary on a free port with its data, log
+// and keys in dir.
+func newServer(dir, binary string) (*Server, error) {
+	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -141,13 +162,13 @@ func StartServer(dir string) (*Server, error) {
 		binary:    binary,
 		port:      port,
 	}
-	if err := s.start(); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 
 func (s *Server) start() error {
+	if s.versity {
+		return s.startVersity()
+	}
 	kmsKey, err := persistentSecret(filepath.Join(s.Dir, "kms-key"), func(b []byte) string {
 		return "bucketfs-test:" + base64.StdEncoding.EncodeToString(b)
 	})
@@ -178,11 +199,17 @@ func (s *Server) start() error {
 		"MINIO_KMS_SECRET_KEY="+kmsKey,
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	return s.run(cmd, s.waitReady)
+}
+
+// run starts cmd as the server's process and waits until ready says it
+// serves; a server that never gets ready is stopped.
+func (s *Server) run(cmd *exec.Cmd, ready func(exited <-chan struct{}) error) error {
 	// Its own process group keeps terminal signals away from it; Pdeathsig
 	// kills it if the test binary dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start minio: %w", err)
+		return fmt.Errorf("start %s: %w", filepath.Base(s.binary), err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
@@ -191,7 +218,7 @@ func (s *Server) start() error {
 	s.cmd, s.done, s.PID = cmd, done, cmd.Process.Pid
 	s.mu.Unlock()
 
-	if err := s.waitReady(done); err != nil {
+	if err := ready(done); err != nil {
 		s.Stop()
 		return err
 	}
@@ -297,7 +324,7 @@ func (s *Server) Env() []string {
 	}
 }
 
-func (s *Server) logPath() string { return filepath.Join(s.Dir, "minio.log") }
+func (s *Server) logPath() string { return filepath.Join(s.Dir, filepath.Base(s.binary)+".log") }
 
 func (s *Server) logTail() string {
 	data, err := os.ReadFile(s.logPath())
