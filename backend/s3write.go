@@ -51,7 +51,7 @@ func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 		}
 		src = &head
 	}
-	if src != nil && src.Size == 0 {
+	if src != nil && src.Size == 0 && (conditional || in.Src != in.Dst) {
 		return s.copyEmpty(ctx, in, *src)
 	}
 	if src != nil && (src.Size > s.copyThreshold || conditional) {
@@ -150,10 +150,11 @@ func (s *S3) copyParts(ctx context.Context, in CopyInput, src Object) (Object, e
 	return copiedHeaders(obj, in, &src), nil
 }
 
-// copyEmpty copies an empty object (a directory marker, say) by writing it
-// anew with the source's headers and the destination's conditions: a
-// multipart copy needs a byte to copy, and versitygw refuses to copy a
-// directory marker ("contains data").
+// copyEmpty copies an empty object (a directory marker, say) to another
+// key by writing it anew with the source's headers and the destination's
+// conditions: a multipart copy needs a byte to copy, and versitygw refuses
+// to copy a directory marker elsewhere ("contains data"). In-place header
+// changes stay CopyObjects.
 func (s *S3) copyEmpty(ctx context.Context, in CopyInput, src Object) (Object, error) {
 	put := PutInput{Key: in.Dst, Body: strings.NewReader(""), ContentType: src.ContentType, Metadata: src.Metadata,
 		StorageClass: in.StorageClass, SSE: in.SSE, SSEKMSKeyID: in.SSEKMSKeyID, ACL: in.ACL,
