@@ -551,6 +551,9 @@ func (l *localFile) release() (last, unsaved bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.handles--
+	if l.handles == 0 && l.state == statePending {
+		l.fs.wakeRetrier() // its retries were waiting for the writers
+	}
 	return l.handles == 0, l.handles == 0 && l.needsUpload() && l.state != statePending
 }
 

@@ -196,3 +196,29 @@ func TestConflictDoesNotStick(t *testing.T) {
 		t.Errorf("after a later save S3 has %q", got)
 	}
 }
+
+// TestPendingRetriedAfterRelease: a file whose uploads failed while it was
+// open (fsync, then close) is retried once released, although the retrier
+// looked at it while it was still open.
+func TestPendingRetriedAfterRelease(t *testing.T) {
+	mem := backend.NewMemory("b")
+	mnt := mountMemory(t, mem, nil)
+	restore := failWrites(mem)
+	f, err := os.Create(filepath.Join(mnt, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("kept open while failing")
+	if err := f.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("fsync while the server is down: %v, want EIO", err)
+	}
+	time.Sleep(300 * time.Millisecond) // the retrier looks, and leaves the open file alone
+	if err := f.Close(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("close while the server is down: %v, want EIO", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	restore()
+	if !waitFor(10*time.Second, func() bool { got, _ := memBody(t, mem, "f"); return got == "kept open while failing" }) {
+		t.Fatal("not stored after its release")
+	}
+}

@@ -129,13 +129,14 @@ func (f *filesystem) retryLoop() {
 		next := time.Now().Add(time.Hour)
 		for _, l := range f.localsUnder("") {
 			l.mu.Lock()
-			due := l.state == statePending && l.handles == 0
-			at := l.retryAt
+			pending, open, at := l.state == statePending, l.handles > 0, l.retryAt
 			l.mu.Unlock()
-			if !due {
+			if !pending {
 				continue
 			}
-			if time.Now().Before(at) {
+			if open || time.Now().Before(at) {
+				// An open file is left to its own close, but looked at
+				// again in case it is released without one.
 				next = minTime(next, at)
 				continue
 			}

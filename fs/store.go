@@ -39,9 +39,11 @@ func (l *localFile) flush(ctx context.Context) (string, syscall.Errno) {
 		return "", 0
 	}
 	obj, err := f.upload(ctx, l, &job)
-	if err != nil && errors.Is(err, backend.ErrPrecondition) {
+	if errors.Is(err, backend.ErrPrecondition) || errors.Is(err, backend.ErrNotFound) {
 		// The SDK may have retried a request whose first answer was lost:
-		// then the object S3 refused to replace is this very upload.
+		// then the object S3 refused to replace (412), or the upload it
+		// no longer knows because it completed it (404 NoSuchUpload), is
+		// this very upload.
 		if own, ok := f.ownUpload(ctx, job); ok {
 			obj, err = own, nil
 		}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/bucketfs/bucketfs/backend/miniotest"
+)
+
+// mountThrough mounts bucket of srv through a fault proxy.
+func mountThrough(t *testing.T, srv *miniotest.Server, bucket string, args ...string) (*miniotest.FaultProxy, string) {
+	t.Helper()
+	proxy := miniotest.StartFaultProxy(t, srv.Endpoint)
+	mnt := t.TempDir()
+	args = append(append([]string{"--endpoint-url", proxy.Endpoint, "--path-style"}, args...), bucket, mnt)
+	if _, stderr, err := bucketfs(t, srv, nil, args...); err != nil {
+		t.Fatalf("bucketfs %v: %v\n%s", args, err, stderr)
+	}
+	t.Cleanup(func() { unmountForTest(t, mnt) })
+	return proxy, mnt
+}
+
+func openUploads(t *testing.T, srv *miniotest.Server, bucket string) int {
+	t.Helper()
+	out, err := srv.Client().ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(out.Uploads)
+}
+
+// TestFaultBursts: with one request in three of every kind answered 500,
+// 503 SlowDown or a reset connection, everyday commands still succeed (the
+// SDK's retries) and every byte is right.
+func TestFaultBursts(t *testing.T) {
+	srv := server(t)
+	bucket := newBucket(t, srv, nil)
+	proxy, mnt := mountThrough(t, srv, bucket, "--part-size", "5MiB", "--stat-ttl", "1s")
+	big := make([]byte, 12<<20+7)
+	rand.Read(big)
+	var rules []miniotest.Rule
+	for i, op := range []string{"HEAD", "GET", "LIST", "PUT", "COPY", "DELETE", "START", "PART", "COMPLETE"} {
+		fault := []miniotest.Fault{miniotest.Status500, miniotest.SlowDown503, miniotest.ResetBefore}[i%3]
+		rules = append(rules, miniotest.Rule{Op: op, Every: 3, Fault: fault})
+	}
+	proxy.Set(rules...)
+	if err := os.WriteFile(filepath.Join(mnt, "big.bin"), big, 0o644); err != nil {
+		t.Fatalf("write 12 MiB through faults: %v", err)
+	}
+	got := sh(t, mnt, "mkdir d && echo small > d/s && ls -l d | wc -l && cat d/s && mv d/s d/t && "+
+		"setfattr -n user.x -v 1 d/t && getfattr --only-values -n user.x d/t && echo && mv d e && cp e/t e/u && rm -r e && ls")
+	if got != "2\nsmall\n1\nbig.bin\n" {
+		t.Errorf("commands through faults printed %q", got)
+	}
+	read, err := os.ReadFile(filepath.Join(mnt, "big.bin"))
+	if err != nil || !bytes.Equal(read, big) {
+		t.Errorf("read back through faults: %d bytes, %v", len(read), err)
+	}
+	if obj := mustGet(t, srv, bucket, "big.bin"); !bytes.Equal(obj.body, big) {
+		t.Error("S3 does not hold the exact bytes")
+	}
+	injected := proxy.Injected()
+	t.Logf("faults injected %v over requests %v", injected, proxy.Seen())
+	if len(injected) < 3 {
+		t.Errorf("too few faults injected to show anything: %v", injected)
+	}
+}
+
+// TestReplyLostAfterCommit: S3 stored an upload but its reply was lost;
+// the SDK's retry then finds it there (412, or 404 for a completed
+// multipart upload). That is success, not a conflict.
+func TestReplyLostAfterCommit(t *testing.T) {
+	srv := server(t)
+	bucket := newBucket(t, srv, nil)
+	proxy, mnt := mountThrough(t, srv, bucket, "--part-size", "5MiB")
+	for _, tc := range []struct {
+		op   string
+		size int
+	}{{"PUT", 100}, {"COMPLETE", 11 << 20}} {
+		data := make([]byte, tc.size)
+		rand.Read(data)
+		proxy.Set(miniotest.Rule{Op: tc.op, Times: 1, Fault: miniotest.ResetAfter})
+		name := strings.ToLower(tc.op) + ".bin"
+		if err := os.WriteFile(filepath.Join(mnt, name), data, 0o644); err != nil {
+			t.Errorf("%s whose reply was lost: %v, want success", tc.op, err)
+		}
+		if proxy.Injected()[miniotest.ResetAfter] == 0 {
+			t.Fatalf("%s: no reply was lost: the test shows nothing", tc.op)
+		}
+		if obj := mustGet(t, srv, bucket, name); !bytes.Equal(obj.body, data) {
+			t.Errorf("%s: S3 holds %d bytes", tc.op, len(obj.body))
+		}
+		proxy.Set()
+	}
+	if stdout, _, _ := bucketfs(t, srv, nil, "pending", mnt); stdout != "" {
+		t.Errorf("bucketfs pending after lost replies:\n%s", stdout)
+	}
+}
+
+// TestFailingPartLeavesNothingBehind: a part that keeps failing makes the
+// close fail with EIO and the file pending, with no multipart upload left
+// on the server; once parts go through again, the retrier stores it.
+func TestFailingPartLeavesNothingBehind(t *testing.T) {
+	srv := server(t)
+	bucket := newBucket(t, srv, nil)
+	proxy, mnt := mountThrough(t, srv, bucket, "--part-size", "5MiB")
+	data := make([]byte, 11<<20)
+	rand.Read(data)
+	proxy.Set(miniotest.Rule{Op: "PART", Every: 1, Fault: miniotest.Status500})
+	err := os.WriteFile(filepath.Join(mnt, "f.bin"), data, 0o644)
+	if !errors.Is(err, syscall.EIO) {
+		t.Errorf("close with a failing part: %v, want EIO", err)
+	}
+	if n := openUploads(t, srv, bucket); n != 0 {
+		t.Errorf("%d multipart uploads left on the server", n)
+	}
+	if stdout, _, _ := bucketfs(t, srv, nil, "pending", mnt); !strings.Contains(stdout, "\tpending\tf.bin\t") {
+		t.Errorf("bucketfs pending:\n%s", stdout)
+	}
+	proxy.Set()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if obj, ok := getObject(t, srv, bucket, "f.bin"); ok && bytes.Equal(obj.body, data) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not stored a minute after parts went through again")
+		}
+	}
+	if n := openUploads(t, srv, bucket); n != 0 {
+		t.Errorf("%d multipart uploads left after the retry", n)
+	}
+}
