@@ -60,14 +60,15 @@ test: deps vet
 	BUCKETFS_MINIO=$(MINIO) BUCKETFS_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 -timeout 14m ./...
 
 # stress runs the long variants: the journal tests with 200 files written
-# while the server is down (each run prints how many it recovered), then
+# while the server is down (each run prints how many it recovered), 20
+# crash trials per scenario (kill -9 and SIGTERM mid-write), then
 # every fuzz target for FUZZTIME (make test runs their seed corpora only).
 FUZZTIME ?= 60s
 FUZZ_TARGETS := fs:FuzzDirEntries fs:FuzzPOSIXHeaders fs:FuzzHeaderValue fs:FuzzXattrNames \
 	backend:FuzzListingHeaders cmd/bucketfs:FuzzParseArgs
 stress: deps vet
-	BUCKETFS_MINIO=$(MINIO) BUCKETFS_JOURNAL_FILES=200 $(GO) test -count=1 -timeout 60m -v \
-		-run 'TestPendingUploads' ./cmd/bucketfs
+	BUCKETFS_MINIO=$(MINIO) BUCKETFS_JOURNAL_FILES=200 BUCKETFS_CRASH_TRIALS=20 $(GO) test -count=1 -timeout 80m -v \
+		-run 'TestPendingUploads|TestCrashLoop' ./cmd/bucketfs
 	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg 2>&1 | grep -E '^(fuzz: elapsed|ok|FAIL|---)' | tail -3 || exit 1; \

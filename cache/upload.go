@@ -35,6 +35,9 @@ type UploadOptions struct {
 	PartSize    int64        // --part-size, default 8 MiB; grown so a file never needs more than 10,000 parts
 	Concurrency int          // --upload-concurrency, default 8 parts in flight
 	Logger      *slog.Logger // where a failed abort is reported; slog.Default() when nil
+	// OnStart, if set, is told each multipart upload's ID as it starts, so
+	// that whoever outlives a crash can abort it.
+	OnStart func(uploadID string)
 }
 
 func (o UploadOptions) withDefaults() UploadOptions {
@@ -113,7 +116,8 @@ type uploadedPart struct {
 // StartStream prepares the upload of src as in.Key; nothing is sent until
 // Written reports a full part, or Finish.
 func StartStream(b backend.Bucket, src io.ReaderAt, in backend.PutInput, opts UploadOptions) *Stream {
-	s := &Stream{b: b, src: src, in: in, opts: opts.withDefaults(), final: -1, parts: map[int]uploadedPart{}}
+	s := &Stream{b: b, src: src, in: in, opts: opts.withDefaults(), final: -1, parts: map[int]uploadedPart{},
+		onStart: opts.OnStart}
 	s.in.Body, s.in.Size = nil, 0
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.partsCtx, s.dropAll = context.WithCancel(s.ctx)
@@ -130,13 +134,6 @@ func StartStream(b backend.Bucket, src io.ReaderAt, in backend.PutInput, opts Up
 	return s
 }
 
-// OnStart has fn told the multipart upload's ID when it starts, so that
-// whoever outlives a crash can abort it. Call it before the first Written.
-func (s *Stream) OnStart(fn func(uploadID string)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onStart = fn
-}
 
 // SetHeaders replaces the headers and conditions the object is stored
 // with. The conditions always take: they apply when the upload completes.

@@ -152,8 +152,7 @@ func (f *filesystem) recovered(r cache.RecoveredFile) *localFile {
 func (l *localFile) startStream() {
 	in := l.headers.putInput(l.key)
 	in.IfNoneMatch, in.IfMatch = l.base == "", l.base
-	l.stream = cache.StartStream(l.fs.bucket, l.staged, in, l.fs.cfg.Upload)
-	l.stream.OnStart(l.recordUploadID)
+	l.stream = cache.StartStream(l.fs.bucket, l.staged, in, l.uploadOptions())
 	l.streamHeaders = l.headers
 	l.partSize = l.fs.cfg.Upload.PartSize
 	if l.partSize <= 0 {
@@ -164,11 +163,22 @@ func (l *localFile) startStream() {
 	}
 }
 
+// uploadOptions are the mount's, with the file's upload IDs journaled.
+func (l *localFile) uploadOptions() cache.UploadOptions {
+	opts := l.fs.cfg.Upload
+	opts.OnStart = l.recordUploadID
+	return opts
+}
+
 // recordUploadID journals a multipart upload as it starts, so that a mount
-// that dies mid-write leaves none the next mount does not abort.
+// that dies mid-upload leaves none the next mount does not abort.
 func (l *localFile) recordUploadID(id string) {
 	l.mu.Lock()
-	e := l.entry(cache.EntryOpen)
+	state := cache.EntryOpen
+	if l.state == statePending {
+		state = cache.EntryPending // a retry: still pending until it completes
+	}
+	e := l.entry(state)
 	l.mu.Unlock()
 	e.UploadID = id
 	if err := l.staged.Record(e, false); err != nil {

@@ -200,6 +200,9 @@ func (f *filesystem) freshHeaders(ctx context.Context, key string) (backend.Obje
 // writing are aborted.
 func (f *filesystem) resume(pending []cache.RecoveredFile, unfinished []cache.Entry) {
 	for _, r := range pending {
+		if id := r.Entry.UploadID; id != "" {
+			f.abortUnfinished(r.Entry.Put.Key, id) // it is uploaded anew
+		}
 		l := f.recovered(r)
 		f.register(l)
 		f.log.Info("resuming a pending upload left by an earlier mount", "key", l.key,
@@ -211,14 +214,18 @@ func (f *filesystem) resume(pending []cache.RecoveredFile, unfinished []cache.En
 	for _, e := range unfinished {
 		f.log.Warn("a file was being written when its mount stopped; not uploaded, data kept",
 			"key", e.Put.Key, "kept", f.lostDir())
-		if e.UploadID == "" {
-			continue
+		if e.UploadID != "" {
+			f.abortUnfinished(e.Put.Key, e.UploadID)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		if err := f.bucket.AbortUpload(ctx, e.Put.Key, e.UploadID); err != nil && !isNotFound(err) {
-			f.log.Warn("abort an unfinished multipart upload", "key", e.Put.Key, "upload", e.UploadID, "err", err)
-		}
-		cancel()
+	}
+}
+
+// abortUnfinished aborts a multipart upload an earlier mount started.
+func (f *filesystem) abortUnfinished(key, uploadID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := f.bucket.AbortUpload(ctx, key, uploadID); err != nil && !isNotFound(err) {
+		f.log.Warn("abort an unfinished multipart upload", "key", key, "upload", uploadID, "err", err)
 	}
 }
 

@@ -26,7 +26,15 @@ func (n *fileNode) truncate(ctx context.Context, l *localFile, size int64) sysca
 		if size == 0 {
 			l.remote = false // nothing of the object is needed
 		}
-		return staged.Truncate(size)
+		if err := staged.Truncate(size); err != nil {
+			return err
+		}
+		if size == 0 && l.stream == nil && l.handles > 0 {
+			// Written anew from the start (cp over a file truncates with
+			// a setattr after opening it): stream its parts.
+			l.startStream()
+		}
+		return nil
 	})
 	return n.fs.errno("truncate", key, err)
 }

@@ -86,7 +86,7 @@ func (f *filesystem) upload(ctx context.Context, l *localFile, job *uploadJob) (
 		}
 		return obj, err
 	default:
-		return cache.Upload(ctx, f.bucket, l.staged, job.size, in, f.cfg.Upload)
+		return cache.Upload(ctx, f.bucket, l.staged, job.size, in, l.uploadOptions())
 	}
 }
 
