@@ -134,7 +134,6 @@ func StartStream(b backend.Bucket, src io.ReaderAt, in backend.PutInput, opts Up
 	return s
 }
 
-
 // SetHeaders replaces the headers and conditions the object is stored
 // with. The conditions always take: they apply when the upload completes.
 // It reports false when a multipart upload has already started: S3 fixed
