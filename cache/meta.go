@@ -362,9 +362,9 @@ func newListing(at time.Time, objects []backend.Object, prefixes []string) *list
 func (m *Meta) storeListing(prefix string, at time.Time, objects []backend.Object, prefixes []string) *listing {
 	l := newListing(at, objects, prefixes)
 	for i, obj := range l.page.Objects {
-		// A listing never downgrades an entry that has headers and the same
-		// ETag: the headers are still right.
-		if e, ok := m.objects.Peek(obj.Key); ok && !e.missing && e.obj.HasHeaders && e.obj.ETag == obj.ETag {
+		// A listing never downgrades an entry that has headers (or the
+		// metadata a copy set) and the same ETag: they are still right.
+		if e, ok := m.objects.Peek(obj.Key); ok && !e.missing && (e.obj.HasHeaders || e.obj.Metadata != nil) && e.obj.ETag == obj.ETag {
 			obj = e.obj
 			l.page.Objects[i], l.objects[obj.Key] = obj, obj
 		}

@@ -77,7 +77,9 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 	if !ok {
 		return syscall.ENOENT
 	}
-	obj, err := n.fs.bucket.Head(ctx, key)
+	// With headers: what a plain listing cached says nothing of the mode,
+	// the owner or the mtime.
+	obj, err := n.fs.headers(ctx, key)
 	if err != nil {
 		return n.fs.errno("getattr", key, err)
 	}
@@ -127,7 +129,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		l.mu.Unlock()
 		return &fileHandle{node: n}, fuseFlags, 0
 	}
-	obj, err := n.fs.bucket.Head(ctx, key)
+	obj, err := n.fs.headers(ctx, key) // fstat shows this version's attributes
 	if err != nil {
 		return nil, 0, n.fs.errno("open", key, err)
 	}

@@ -52,7 +52,19 @@ func TestModelAgainstLocalDir(t *testing.T) {
 	for i := range ops {
 		m.step(i)
 		if m.mismatches > 0 {
-			t.Fatalf("mismatch at operation %d (seed %d):\n%s", i, seed, m.last)
+			diag := ""
+			if os.Getenv("BUCKETFS_MODEL_DEBUG") != "" {
+				for _, k := range modelNames {
+					obj, err := mem.Head(t.Context(), k)
+					st, serr := os.Stat(filepath.Join(mnt, k))
+					mode := ""
+					if serr == nil {
+						mode = st.Mode().String()
+					}
+					diag += fmt.Sprintf("%s: S3 mode %q %v; stat %s %v\n", k, obj.Metadata["mode"], err, mode, serr)
+				}
+			}
+			t.Fatalf("mismatch at operation %d (seed %d):\n%s\n%s", i, seed, m.last, diag)
 		}
 		if i%100 == 99 {
 			m.compareTrees(i)
