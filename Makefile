@@ -58,7 +58,6 @@ vet:
 
 test: deps vet
 	BUCKETFS_MINIO=$(MINIO) BUCKETFS_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 -timeout 14m ./...
-	BUCKETFS_MODEL_OPS=500 $(GO) test -race -count=1 -timeout 5m -run 'TestModelAgainstLocalDir' ./fs
 
 # stress runs the long variants: the journal tests with 200 files written
 # while the server is down (each run prints how many it recovered), 20
@@ -71,6 +70,7 @@ FUZZ_TARGETS := fs:FuzzDirEntries fs:FuzzPOSIXHeaders fs:FuzzHeaderValue fs:Fuzz
 stress: deps vet
 	BUCKETFS_MINIO=$(MINIO) BUCKETFS_JOURNAL_FILES=200 BUCKETFS_CRASH_TRIALS=20 $(GO) test -count=1 -timeout 80m -v \
 		-run 'TestPendingUploads|TestCrashLoop' ./cmd/bucketfs
+	BUCKETFS_MODEL_OPS=2000 $(GO) test -race -count=1 -timeout 10m -v -run 'TestModelAgainstLocalDir' ./fs
 	BUCKETFS_MODEL_OPS=100000 $(GO) test -count=1 -timeout 60m -v -run 'TestModelAgainstLocalDir' ./fs
 	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
