@@ -197,7 +197,7 @@ func (n *fileNode) openForWrite(ctx context.Context, key string, trunc bool) (*l
 	}
 	n.local = l
 	n.mu.Unlock()
-	n.fs.register(l)
+	n.fs.replaceLocal(l)
 	return l, 0
 }
 

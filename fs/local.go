@@ -18,9 +18,6 @@ import (
 // says (a pending file is not in S3 yet), and the retrier uploads the
 // pending ones.
 
-// register adds l to the table.
-func (f *filesystem) register(l *localFile) { f.replaceLocal(l) }
-
 // replaceLocal adds l to the table; a file that held its key before was
 // replaced (created or renamed over) and is gone.
 func (f *filesystem) replaceLocal(l *localFile) {
@@ -204,7 +201,7 @@ func (f *filesystem) resume(pending []cache.RecoveredFile, unfinished []cache.En
 			f.abortUnfinished(r.Entry.Put.Key, id) // it is uploaded anew
 		}
 		l := f.recovered(r)
-		f.register(l)
+		f.replaceLocal(l)
 		f.log.Info("resuming a pending upload left by an earlier mount", "key", l.key,
 			"size", r.Entry.Size, "pending_since", r.Entry.Since, "reason", r.Entry.Reason)
 	}
