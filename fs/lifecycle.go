@@ -518,7 +518,7 @@ func (l *localFile) conflicted(err error) syscall.Errno {
 		l.fs.log.Warn("upload refused: another client changed the object; local copy kept as a conflict copy",
 			"key", l.key, "copy", path)
 	}
-	l.fs.unregister(l)
+	l.fs.unregister(l, l.key)
 	if m, ok := l.fs.bucket.(interface{ Forget(string) }); ok {
 		m.Forget(l.key) // the node shows what S3 has now
 	}
@@ -533,8 +533,9 @@ func (l *localFile) unlinked() {
 	if l.state != stateConflict && l.state != stateDropped {
 		l.state = stateGone
 	}
+	key := l.key
 	l.mu.Unlock()
-	l.fs.unregister(l)
+	l.fs.unregister(l, key)
 	abortStream(s)
 }
 
@@ -576,7 +577,7 @@ func (l *localFile) dropIfDone(others bool) bool {
 		l.mu.Unlock()
 		return false
 	}
-	prev := l.state
+	prev, key, entry := l.state, l.key, l.entry(cache.EntryOpen)
 	l.state = stateDropped
 	s := l.stopStream()
 	l.mu.Unlock()
@@ -585,12 +586,12 @@ func (l *localFile) dropIfDone(others bool) bool {
 	case stateConflict:
 		l.staged.Close() // the copy stays where it was set aside
 	case stateBroken:
-		if path, err := l.staged.SetAside(l.fs.lostDir(), l.entry(cache.EntryOpen)); err == nil {
-			l.fs.log.Warn("an incomplete file was not uploaded; its staged data is kept", "key", l.key, "kept", path)
+		if path, err := l.staged.SetAside(l.fs.lostDir(), entry); err == nil {
+			l.fs.log.Warn("an incomplete file was not uploaded; its staged data is kept", "key", key, "kept", path)
 		}
 	default:
 		l.staged.Remove()
 	}
-	l.fs.unregister(l)
+	l.fs.unregister(l, key)
 	return true
 }

@@ -33,14 +33,13 @@ func (f *filesystem) replaceLocal(l *localFile) {
 	}
 }
 
-// unregister removes l from the table, if it is still there.
-func (f *filesystem) unregister(l *localFile) {
+// unregister removes l, whose key is key, from the table, if it is still
+// there (a file that replaced it keeps its place).
+func (f *filesystem) unregister(l *localFile, key string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for key, held := range f.local {
-		if held == l {
-			delete(f.local, key)
-		}
+	if f.local[key] == l {
+		delete(f.local, key)
 	}
 }
 
@@ -80,9 +79,13 @@ func (f *filesystem) localsUnder(prefix string) map[string]*localFile {
 }
 
 // localDirUnder tells whether a local file lies under directory prefix.
+// Every lookup asks, so it copies nothing; files leave the table when
+// they stop being live.
 func (f *filesystem) localDirUnder(prefix string) bool {
-	for _, l := range f.localsUnder(prefix) {
-		if l.live() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for key := range f.local {
+		if strings.HasPrefix(key, prefix) {
 			return true
 		}
 	}

@@ -80,10 +80,10 @@ func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 		}
 	}
 	_, mtimeSet := in.GetMTime()
-	errno := n.editLocalHeaders(ctx, func(h *fileHeaders) (bool, syscall.Errno) {
+	errno, local := n.editLocalHeaders(ctx, func(h *fileHeaders) (bool, syscall.Errno) {
 		return changeHeaders(h, in), 0
 	}, mtimeSet)
-	if errno == errNoLocal {
+	if !local {
 		errno = n.fs.rewriteHeaders(ctx, key, in)
 	}
 	if errno != 0 {
@@ -92,16 +92,14 @@ func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 	return n.Getattr(ctx, fh, out)
 }
 
-// errNoLocal says that a file has no local copy to edit.
-const errNoLocal = syscall.Errno(0xffff)
-
 // editLocalHeaders applies change to the headers of the node's local file
 // and stores them now unless data waits for a writer's close to go up
-// with them. Without a local file it returns errNoLocal.
-func (n *fileNode) editLocalHeaders(ctx context.Context, change func(*fileHeaders) (bool, syscall.Errno), mtimeSet bool) syscall.Errno {
+// with them. It reports false, doing nothing, when the file has no local
+// copy.
+func (n *fileNode) editLocalHeaders(ctx context.Context, change func(*fileHeaders) (bool, syscall.Errno), mtimeSet bool) (syscall.Errno, bool) {
 	l := n.current()
 	if l == nil {
-		return errNoLocal
+		return 0, false
 	}
 	l.mu.Lock()
 	// A copy: the stream's start headers share the maps.
@@ -116,9 +114,9 @@ func (n *fileNode) editLocalHeaders(ctx context.Context, change func(*fileHeader
 	now := changed && errno == 0 && (l.handles == 0 || l.contentIsObject())
 	l.mu.Unlock()
 	if now {
-		return n.flushLocal(ctx, l)
+		return n.flushLocal(ctx, l), true
 	}
-	return errno
+	return errno, true
 }
 
 // setSize truncates a file, staging it for the time it takes when it is

@@ -67,8 +67,7 @@ const (
 // editFileHeaders changes a file's headers: in its local copy while it
 // has one (stored by the next upload), else in place.
 func (n *fileNode) editFileHeaders(ctx context.Context, change func(*fileHeaders) (bool, syscall.Errno)) syscall.Errno {
-	errno := n.editLocalHeaders(ctx, change, false)
-	if errno != errNoLocal {
+	if errno, local := n.editLocalHeaders(ctx, change, false); local {
 		return errno
 	}
 	key, ok := n.key()
