@@ -99,12 +99,19 @@ func ensureTool(name, env, module string) (string, error) {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s, err := StartServer(t.TempDir())
+	return forTest(t, "minio", s, err)
+}
+
+// forTest fails t if the server did not start, and stops it (by PID) when
+// t ends.
+func forTest(t testing.TB, name string, s *Server, err error) *Server {
+	t.Helper()
 	if err != nil {
-		t.Fatalf("start minio: %v", err)
+		t.Fatalf("start %s: %v", name, err)
 	}
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
-			t.Errorf("stop minio: %v", err)
+			t.Errorf("stop %s: %v", name, err)
 		}
 	})
 	return s

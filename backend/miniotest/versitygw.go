@@ -37,15 +37,7 @@ func StartVersity(t testing.TB) *Server {
 		s.versity = true
 		err = s.start()
 	}
-	if err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Errorf("stop versitygw: %v", err)
-		}
-	})
-	return s
+	return forTest(t, "versitygw", s, err)
 }
 
 func (s *Server) startVersity() error {
