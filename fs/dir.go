@@ -190,7 +190,7 @@ type offlineCache interface {
 // the name being free, so it never replaces a file that appeared
 // meanwhile. A name the mount knows nothing about fails with EIO.
 func (f *filesystem) offlineMissing(key string, err error) bool {
-	c, ok := f.bucket.(offlineCache)
+	c, ok := f.cfg.Bucket.(offlineCache)
 	return ok && errors.Is(err, backend.ErrUnavailable) && c.LastSeenMissing(key)
 }
 
@@ -218,7 +218,7 @@ func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		return gofs.NewListDirStream(nil), 0
 	}
 	page, err := d.fs.listDir(ctx, prefix)
-	if c, ok := d.fs.bucket.(offlineCache); ok && errors.Is(err, backend.ErrUnavailable) {
+	if c, ok := d.fs.cfg.Bucket.(offlineCache); ok && errors.Is(err, backend.ErrUnavailable) {
 		// Unreachable: what the mount last saw, and what it holds itself.
 		d.fs.errno("readdir", prefix, err)
 		page, _ = c.StaleListing(prefix)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -67,6 +68,7 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 		return 0
 	}
 	if h, ok := fh.(*fileHandle); ok {
+		h.follow(ctx)
 		if obj, ok := h.object(); ok {
 			// An open file shows the version it reads.
 			n.fs.owner.attrOf(objectKind(obj), obj, &out.Attr)
@@ -127,7 +129,9 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 			fuseFlags = fuse.FOPEN_KEEP_CACHE
 		}
 		l.mu.Unlock()
-		return &fileHandle{node: n}, fuseFlags, 0
+		h := &fileHandle{node: n}
+		n.fs.addReader(h)
+		return h, fuseFlags, 0
 	}
 	obj, err := n.fs.headers(ctx, key) // fstat shows this version's attributes
 	if err != nil {
@@ -141,7 +145,9 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	n.openedETag = obj.ETag
 	n.opens++
 	n.mu.Unlock()
-	return &fileHandle{node: n, obj: obj, reader: n.newReader(obj)}, fuseFlags, 0
+	h := &fileHandle{node: n, obj: obj, reader: n.newReader(obj)}
+	n.fs.addReader(h)
+	return h, fuseFlags, 0
 }
 
 func (n *fileNode) opened() {
@@ -223,10 +229,15 @@ type fileHandle struct {
 	// mu guards the fields below. A handle opened while the file was
 	// staged has no reader until a read finds the staged copy gone (stored
 	// and dropped after the last writer closed): it then reads the object.
-	mu     sync.Mutex
-	obj    backend.Object
-	reader *cache.Reader
-	wrote  bool // something was written through this handle
+	mu      sync.Mutex
+	obj     backend.Object
+	reader  *cache.Reader
+	retired []*cache.Reader // replaced by follow, closed at release
+	wrote   bool            // something was written through this handle
+
+	// stale is set when this mount stored the handle's key since the
+	// handle last looked (follow.go).
+	stale atomic.Bool
 }
 
 // object is the version the handle reads from S3, if it reads from S3.
@@ -251,6 +262,7 @@ func (h *fileHandle) written() bool {
 // objectReader is the handle's reader of the object, made on first use by
 // a handle opened while the file was staged.
 func (h *fileHandle) objectReader(ctx context.Context) (*cache.Reader, backend.Object, error) {
+	h.follow(ctx)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.reader == nil {
@@ -349,12 +361,11 @@ func (h *fileHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 var _ = (gofs.FileReleaser)((*fileHandle)(nil))
 
 func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
-	h.mu.Lock()
-	if h.reader != nil {
-		h.reader.Close()
-	}
-	h.mu.Unlock()
+	h.closeReaders()
 	n := h.node
+	if !h.write {
+		n.fs.dropReader(h)
+	}
 	n.mu.Lock()
 	n.opens--
 	others := n.opens > 0

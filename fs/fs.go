@@ -73,6 +73,9 @@ type filesystem struct {
 	local map[string]*localFile
 	// closing is set at shutdown: no new upload starts after it.
 	closing bool
+	// readers are the open read-only handles, which follow what this
+	// mount stores (follow.go).
+	readers map[*fileHandle]struct{}
 }
 
 // headerFetcher is implemented by caches (cache.Meta) whose Head may answer
@@ -92,9 +95,9 @@ func newFilesystem(cfg Config) *filesystem {
 	}
 	f := &filesystem{
 		local:     map[string]*localFile{},
+		readers:   map[*fileHandle]struct{}{},
 		retryWake: make(chan struct{}, 1),
 		done:      make(chan struct{}),
-		bucket:    cfg.Bucket,
 		staging:   cfg.Staging,
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -103,6 +106,9 @@ func newFilesystem(cfg Config) *filesystem {
 			fileMode: cfg.FileMode, dirMode: cfg.DirMode,
 			mountTime: time.Now(),
 		},
+	}
+	if cfg.Bucket != nil {
+		f.bucket = watchedBucket{Bucket: cfg.Bucket, stored: f.stored}
 	}
 	return f
 }
@@ -263,7 +269,7 @@ const maxRequest = 1 << 20
 func (f *filesystem) headers(ctx context.Context, key string) (backend.Object, error) {
 	obj, err := f.bucket.Head(ctx, key)
 	if err == nil && !obj.HasHeaders {
-		if hf, ok := f.bucket.(headerFetcher); ok {
+		if hf, ok := f.cfg.Bucket.(headerFetcher); ok {
 			return hf.Fresh(ctx, key)
 		}
 	}

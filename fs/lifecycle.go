@@ -519,7 +519,7 @@ func (l *localFile) conflicted(err error) syscall.Errno {
 			"key", l.key, "copy", path)
 	}
 	l.fs.unregister(l, l.key)
-	if m, ok := l.fs.bucket.(interface{ Forget(string) }); ok {
+	if m, ok := l.fs.cfg.Bucket.(interface{ Forget(string) }); ok {
 		m.Forget(l.key) // the node shows what S3 has now
 	}
 	return errno

@@ -189,7 +189,7 @@ func (f *filesystem) lostDir() string {
 
 // freshHeaders asks the bucket itself for key's object, past any cache.
 func (f *filesystem) freshHeaders(ctx context.Context, key string) (backend.Object, error) {
-	if hf, ok := f.bucket.(headerFetcher); ok {
+	if hf, ok := f.cfg.Bucket.(headerFetcher); ok {
 		return hf.Fresh(ctx, key)
 	}
 	return f.bucket.Head(ctx, key)
