@@ -124,7 +124,13 @@ func (f *filesystem) newChild(ctx context.Context, parent *gofs.Inode, name stri
 	default:
 		node = &fileNode{fs: f, shadowed: e.shadowed, local: e.local}
 	}
-	child := parent.NewInode(ctx, node, childAttr(parent, name, e.kind))
+	attr := childAttr(parent, name, e.kind)
+	if old := parent.GetChild(name); old != nil && e.local == nil {
+		if fn, ok := old.Operations().(*fileNode); ok && fn.readsOtherVersion(e.obj.ETag) {
+			attr = gofs.StableAttr{Mode: uint32(e.kind)} // a new node: see readsOtherVersion
+		}
+	}
+	child := parent.NewInode(ctx, node, attr)
 	if fn, ok := child.Operations().(*fileNode); ok && e.local != nil {
 		fn.attach(e.local) // the kernel already knew the node
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -139,15 +138,45 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	}
 	var fuseFlags uint32
 	n.mu.Lock()
-	if n.openedETag == obj.ETag {
+	if n.opens > 0 && n.openedETag != "" && n.openedETag != obj.ETag {
+		// Another version is open on this node: the kernel, which keeps
+		// one size and one page cache per node, must see this one as a new
+		// node. ESTALE makes it look the name up again, and the lookup
+		// makes that node (readsOtherVersion).
+		n.mu.Unlock()
+		return nil, 0, syscall.ESTALE
+	}
+	changed := n.openedETag != obj.ETag
+	if !changed {
 		fuseFlags |= fuse.FOPEN_KEEP_CACHE
 	}
 	n.openedETag = obj.ETag
 	n.opens++
 	n.mu.Unlock()
+	if changed {
+		// The kernel drops its cached pages at this open, but it would read
+		// them up to the size it last heard, until its attribute cache
+		// expires: another version's size cuts a longer one short and pads
+		// a shorter one with zeros. So it must ask again (offset -1 drops
+		// the attributes only, which takes no lock an open holds).
+		n.NotifyContent(-1, 0)
+	}
 	h := &fileHandle{node: n, obj: obj, reader: n.newReader(obj)}
 	n.fs.addReader(h)
 	return h, fuseFlags, 0
+}
+
+// readsOtherVersion tells whether the node has readers open on a version
+// other than etag (and no local copy). A lookup that finds etag then
+// makes a new node for the name, as if the object had been replaced by a
+// rename: the kernel keeps one size and one page cache per node, so the
+// new version's size, reported on the same node, would cut the readers'
+// reads short or pad them with zeros, and its pages would mix with
+// theirs. The readers keep their node and their version.
+func (n *fileNode) readsOtherVersion(etag string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.opens > 0 && n.currentLocked() == nil && n.openedETag != "" && n.openedETag != etag
 }
 
 func (n *fileNode) opened() {
@@ -235,9 +264,9 @@ type fileHandle struct {
 	retired []*cache.Reader // replaced by follow, closed at release
 	wrote   bool            // something was written through this handle
 
-	// stale is set when this mount stored the handle's key since the
-	// handle last looked (follow.go).
-	stale atomic.Bool
+	// next is the version this mount stored for the handle's file since
+	// the handle last looked (follow.go).
+	next *backend.Object
 }
 
 // object is the version the handle reads from S3, if it reads from S3.

@@ -15,21 +15,23 @@ import (
 // stuck on its version made stat show the mode before a chmod and the
 // size before a write.
 //
-// Every object this mount stores therefore marks the open readers of its
-// key stale; a stale reader looks the key up again (the cache has what
-// was just stored) before its next read or getattr.
+// Every object this mount stores is therefore handed to the open readers
+// it concerns, and each moves to exactly that version before its next
+// read or getattr: never to one another client stored since, which would
+// mix two versions in one read (a reader whose version was replaced by
+// another client gets ESTALE, as documented).
 
 // watchedBucket is the bucket as the filesystem's nodes use it: what they
 // store is reported to stored.
 type watchedBucket struct {
 	backend.Bucket
-	stored func(key string, content bool)
+	stored func(readersOf, ofVersion string, obj backend.Object, content bool)
 }
 
 func (b watchedBucket) Put(ctx context.Context, in backend.PutInput) (backend.Object, error) {
 	obj, err := b.Bucket.Put(ctx, in)
 	if err == nil {
-		b.stored(in.Key, true)
+		b.stored(in.Key, "", obj, true)
 	}
 	return obj, err
 }
@@ -37,33 +39,23 @@ func (b watchedBucket) Put(ctx context.Context, in backend.PutInput) (backend.Ob
 func (b watchedBucket) CompleteUpload(ctx context.Context, in backend.CompleteInput) (backend.Object, error) {
 	obj, err := b.Bucket.CompleteUpload(ctx, in)
 	if err == nil {
-		b.stored(in.Key, true)
+		b.stored(in.Key, "", obj, true)
 	}
 	return obj, err
 }
 
-// Copy onto the same key and version only rewrites headers; any other copy
-// brings content. A copy to another key is how a rename starts: the
-// source's readers follow their file to its new name.
+// Copy onto the same key rewrites headers (or, from an older version,
+// restores its content). A copy to another key is how a rename starts:
+// the source's readers follow their file to its new name. Only readers of
+// the copied version follow (a chmod may copy a version another client
+// stored since they opened). The readers of a destination that a rename
+// replaces keep what they read, as on a local disk.
 func (b watchedBucket) Copy(ctx context.Context, in backend.CopyInput) (backend.Object, error) {
 	obj, err := b.Bucket.Copy(ctx, in)
 	if err == nil {
-		b.stored(in.Dst, in.Src != in.Dst || in.SrcVersionID != "")
-		if in.Src != in.Dst {
-			b.stored(in.Src, false)
-		}
+		b.stored(in.Src, in.SrcETag, obj, in.Src == in.Dst && in.SrcVersionID != "")
 	}
 	return obj, err
-}
-
-// Delete ends a rename: the source's readers look again once the node has
-// its new name (until then they keep the version they read).
-func (b watchedBucket) Delete(ctx context.Context, key string) error {
-	err := b.Bucket.Delete(ctx, key)
-	if err == nil {
-		b.stored(key, false)
-	}
-	return err
 }
 
 // addReader and dropReader keep the set of open read-only handles.
@@ -79,10 +71,11 @@ func (f *filesystem) dropReader(h *fileHandle) {
 	f.mu.Unlock()
 }
 
-// stored marks the open readers of key stale. When the content changed,
+// stored hands obj to the open readers of key (of version ofVersion, if
+// not ""), the content of which this mount stored. When the content changed,
 // the kernel's cached pages of the file go too (asynchronously: a
 // notification sent while a read of the same file waits could deadlock).
-func (f *filesystem) stored(key string, content bool) {
+func (f *filesystem) stored(key, ofVersion string, obj backend.Object, content bool) {
 	f.mu.Lock()
 	if len(f.readers) == 0 {
 		f.mu.Unlock()
@@ -95,34 +88,61 @@ func (f *filesystem) stored(key string, content bool) {
 	f.mu.Unlock()
 	for _, h := range readers {
 		if k, ok := h.node.key(); ok && k == key {
-			h.stale.Store(true)
-			if content {
+			h.mu.Lock()
+			reads := h.obj.ETag
+			if h.next != nil {
+				reads = h.next.ETag
+			}
+			follows := ofVersion == "" || reads == ofVersion
+			if follows {
+				h.next = &obj
+			}
+			h.mu.Unlock()
+			if follows && content {
 				go h.node.NotifyContent(0, 0)
 			}
 		}
 	}
 }
 
-// follow brings a stale reader to the version its key now has. A key
-// without an object (the file was unlinked, or is between the two halves
-// of a rename) leaves it reading what it read, and stale.
+// follow moves the handle to the version this mount stored for it, once
+// the node has that version's key (a renamed file's reader waits for the
+// rename to finish). An unlinked file's reader reads what it opened.
 func (h *fileHandle) follow(ctx context.Context) {
-	if !h.stale.CompareAndSwap(true, false) {
+	h.mu.Lock()
+	next := h.next
+	h.mu.Unlock()
+	if next == nil {
 		return
 	}
-	key, ok := h.node.key()
-	if !ok {
-		return // unlinked: reads what it opened, as on a local disk
-	}
-	obj, err := h.node.fs.headers(ctx, key)
-	if err != nil {
-		h.stale.Store(true)
+	if key, ok := h.node.key(); !ok || key != next.Key {
 		return
 	}
+	obj := *next
+	if !obj.HasHeaders {
+		// A copy's answer has no headers; the cache, or a HEAD, has them,
+		// unless another client changed the object since.
+		if full, err := h.node.fs.headers(ctx, obj.Key); err == nil && full.ETag == obj.ETag {
+			obj = full
+		}
+	}
+	defer func() {
+		h.node.mu.Lock()
+		h.node.openedETag = obj.ETag // what the kernel caches of it, now
+		h.node.mu.Unlock()
+	}()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.next == next {
+		h.next = nil
+	}
 	if h.reader == nil {
 		return // reads the local copy; a reader made later asks afresh
+	}
+	if !obj.HasHeaders {
+		kept := h.obj // a rename keeps the headers
+		kept.Key, kept.ETag, kept.Size, kept.VersionID = obj.Key, obj.ETag, obj.Size, obj.VersionID
+		obj = kept
 	}
 	if obj.ETag != h.obj.ETag || obj.Key != h.obj.Key {
 		// A read may still be using the old reader: it is closed at release.

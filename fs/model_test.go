@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,77 +20,135 @@ import (
 	"github.com/bucketfs/bucketfs/backend"
 )
 
-// modelOps is how many random operations TestModelAgainstLocalDir runs:
-// $BUCKETFS_MODEL_OPS (make stress sets 100,000). Unset, the test does not
-// run: it still finds a defect now and then (a file that grew by a write
-// right after it was read shows its old size), and make test must not
-// fail by chance until that is fixed.
+// modelOps is how many random operations each model test runs:
+// $BUCKETFS_MODEL_OPS (make stress sets 100,000), else a short run for
+// make test.
 func modelOps() int {
 	if n, err := strconv.Atoi(os.Getenv("BUCKETFS_MODEL_OPS")); err == nil && n > 0 {
 		return n
 	}
-	return 0
+	return 400
+}
+
+// modelSeed is $BUCKETFS_MODEL_SEED, which replays a run, else a new one.
+func modelSeed(t *testing.T) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("BUCKETFS_MODEL_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	t.Logf("seed %d (BUCKETFS_MODEL_SEED=%d replays it)", seed, seed)
+	return seed
 }
 
 // TestModelAgainstLocalDir runs random operations (create, write at random
 // offsets, truncate, read, rename of files and directories, unlink, mkdir,
 // rmdir, chmod, setxattr) on the mount and on a local directory side by
 // side, the local one being the model: every result, errno, content,
-// listing and mode must agree. Seeded: $BUCKETFS_MODEL_SEED replays a run.
+// listing and mode must agree.
 func TestModelAgainstLocalDir(t *testing.T) {
-	ops := modelOps()
-	if ops == 0 {
-		t.Skip("set BUCKETFS_MODEL_OPS (make stress): a known defect is still open, see modelOps")
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s, err := strconv.ParseUint(os.Getenv("BUCKETFS_MODEL_SEED"), 10, 64); err == nil {
-		seed = s
-	}
-	t.Logf("seed %d (BUCKETFS_MODEL_SEED=%d replays it)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-
+	ops, seed := modelOps(), modelSeed(t)
 	mem := backend.NewMemory("b")
 	mem.MinPartSize = 1 << 20
 	mnt := mountMemory(t, mem, func(c *Config) {
-		c.Logger = nil // quiet: thousands of operations
+		c.Logger = slog.New(slog.DiscardHandler) // quiet: thousands of operations
+		smallParts(mem)(c)
+	})
+	m := newModel(seed, mnt, t.TempDir(), 3<<20)
+	err := m.run(ops)
+	if err != nil && os.Getenv("BUCKETFS_MODEL_DEBUG") != "" {
+		for _, k := range modelNames {
+			obj, err := mem.Head(t.Context(), k)
+			st, serr := os.Stat(filepath.Join(mnt, k))
+			mode := ""
+			if serr == nil {
+				mode = st.Mode().String()
+			}
+			t.Logf("%s: S3 mode %q %v; stat %s %v", k, obj.Metadata["mode"], err, mode, serr)
+		}
+	}
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	t.Logf("%d operations, errors by errno %v, mismatches 0", ops, m.errnos)
+}
+
+// TestModelConcurrent runs the model test in several goroutines at once on
+// one mount, each in a directory of its own (checked against a model of
+// its own): the caches, listings, the table of local files and the
+// uploads are shared and raced; the answers must still be exact.
+func TestModelConcurrent(t *testing.T) {
+	const workers = 4
+	ops, seed := modelOps(), modelSeed(t)
+	mem := backend.NewMemory("b")
+	mem.MinPartSize = 1 << 20
+	mnt := mountMemory(t, mem, func(c *Config) {
+		c.Logger = slog.New(slog.DiscardHandler)
 		smallParts(mem)(c)
 	})
 	local := t.TempDir()
-	m := &model{t: t, rng: rng, mnt: mnt, local: local, errnos: map[string]int{}}
-
-	for i := range ops {
-		m.step(i)
-		if m.mismatches > 0 {
-			diag := ""
-			if os.Getenv("BUCKETFS_MODEL_DEBUG") != "" {
-				for _, k := range modelNames {
-					obj, err := mem.Head(t.Context(), k)
-					st, serr := os.Stat(filepath.Join(mnt, k))
-					mode := ""
-					if serr == nil {
-						mode = st.Mode().String()
-					}
-					diag += fmt.Sprintf("%s: S3 mode %q %v; stat %s %v\n", k, obj.Metadata["mode"], err, mode, serr)
-				}
+	models := make([]*model, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		dir := fmt.Sprintf("w%d", w)
+		for _, root := range []string{mnt, local} {
+			if err := os.Mkdir(filepath.Join(root, dir), 0o755); err != nil {
+				t.Fatal(err)
 			}
-			t.Fatalf("mismatch at operation %d (seed %d):\n%s\n%s\nlast operations:\n%s", i, seed, m.last, diag, strings.Join(m.history, "\n"))
 		}
-		if i%100 == 99 {
-			m.compareTrees(i)
+		models[w] = newModel(seed+uint64(w), filepath.Join(mnt, dir), filepath.Join(local, dir), 1<<20)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = models[w].run(max(ops/workers, 50))
+		}()
+	}
+	wg.Wait()
+	errnos := map[string]int{}
+	for w, m := range models {
+		if errs[w] != nil {
+			t.Errorf("worker %d (seed %d): %v", w, seed+uint64(w), errs[w])
+		}
+		for k, v := range m.errnos {
+			errnos[k] += v
 		}
 	}
-	m.compareTrees(ops)
-	t.Logf("%d operations, errors by errno %v, mismatches %d", ops, m.errnos, m.mismatches)
+	if got, want := tree(mnt), tree(local); !slices.Equal(got, want) {
+		t.Errorf("the trees differ:\nmount %q\nmodel %q", got, want)
+	}
+	t.Logf("%d workers × %d operations, errors by errno %v", workers, max(ops/workers, 50), errnos)
 }
 
 type model struct {
-	t          *testing.T
 	rng        *rand.Rand
 	mnt, local string
+	maxWrite   int // bytes
 	errnos     map[string]int
 	mismatches int
 	last       string
 	history    []string // the last operations, for a mismatch's report
+}
+
+func newModel(seed uint64, mnt, local string, maxWrite int) *model {
+	return &model{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), mnt: mnt, local: local,
+		maxWrite: maxWrite, errnos: map[string]int{}}
+}
+
+// run runs ops random operations, comparing the trees every 100, and
+// returns the first mismatch with the operations that led to it.
+func (m *model) run(ops int) error {
+	for i := range ops {
+		m.step(i)
+		if m.mismatches > 0 {
+			return fmt.Errorf("mismatch at operation %d:\n%s\nlast operations:\n%s", i, m.last, strings.Join(m.history, "\n"))
+		}
+		if i%100 == 99 || i == ops-1 {
+			if got, want := tree(m.mnt), tree(m.local); !slices.Equal(got, want) {
+				return fmt.Errorf("after operation %d the trees differ:\nmount %q\nmodel %q", i, got, want)
+			}
+		}
+	}
+	return nil
 }
 
 var modelNames = []string{"a", "b", "c", "d/x", "d/y", "e/f/g", "e/h"}
@@ -130,7 +190,7 @@ func (m *model) step(i int) {
 	p := m.name()
 	switch m.rng.IntN(11) {
 	case 0, 1: // write at a random offset, creating the file
-		data := bytes.Repeat([]byte{byte('a' + i%26)}, 1+m.rng.IntN(3<<20))
+		data := bytes.Repeat([]byte{byte('a' + i%26)}, 1+m.rng.IntN(m.maxWrite))
 		off := int64(m.rng.IntN(1 << 20))
 		if m.rng.IntN(3) == 0 {
 			off = 0
@@ -218,16 +278,6 @@ func (m *model) step(i int) {
 			}
 			return fmt.Sprintf("%d %s", st.Size(), st.Mode()), nil
 		})
-	}
-}
-
-// compareTrees checks that both trees list the same names, types, sizes
-// and contents.
-func (m *model) compareTrees(i int) {
-	got, want := tree(m.mnt), tree(m.local)
-	if !slices.Equal(got, want) {
-		m.mismatches++
-		m.t.Fatalf("after operation %d the trees differ:\nmount %q\nmodel %q", i, got, want)
 	}
 }
 

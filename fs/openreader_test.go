@@ -2,9 +2,11 @@ package fs
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
 )
@@ -93,5 +95,89 @@ func TestOpenReaderFollowsRename(t *testing.T) {
 	off = int64(10 << 20)
 	if n, err := r.ReadAt(buf, off); err != nil || !bytes.Equal(buf[:n], body[off:off+4096]) {
 		t.Errorf("read after renaming its directory at %d: %d bytes, %v", off, n, err)
+	}
+}
+
+// replaceAndExpire makes another client replace key with body, then waits
+// until the mount's caches (and the kernel's) may have forgotten the old
+// version.
+func replaceAndExpire(t *testing.T, mem *backend.Memory, key string, body []byte) {
+	t.Helper()
+	put(t, mem, key, body, nil, "")
+	time.Sleep(60 * time.Millisecond)
+}
+
+func pattern(size int, seed byte) []byte {
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = seed + byte(i/1000)
+	}
+	return b
+}
+
+// TestReplacedWhileOpenIsANewNode: another client replaces a file that a
+// descriptor is reading. The kernel keeps one size and one page cache per
+// node; when a lookup reported the new, shorter version on the reader's
+// node, the reader's reads stopped at the new size (a longer version
+// padded them with zeros), found by the two-mount model test. Both the
+// old reader and a new one must read one whole version each.
+func TestReplacedWhileOpenIsANewNode(t *testing.T) {
+	mem := backend.NewMemory("b")
+	old, replacement := pattern(300_000, 'a'), pattern(100_000, 'A')
+	put(t, mem, "f", old, nil, "")
+	mnt := mountMemory(t, mem, func(c *Config) { c.StatTTL, c.NegativeTTL = 50*time.Millisecond, 50*time.Millisecond })
+	p := filepath.Join(mnt, "f")
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	head := make([]byte, 4096)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the read-ahead holds the rest of the old version
+	replaceAndExpire(t, mem, "f", replacement)
+
+	if st, err := os.Stat(p); err != nil || st.Size() != int64(len(replacement)) {
+		t.Errorf("stat after the replacement: %v, %v; want size %d", st.Size(), err, len(replacement))
+	}
+	if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, replacement) {
+		t.Errorf("a new reader: %d bytes, %v; want the replacement's %d", len(got), err, len(replacement))
+	}
+	rest, err := io.ReadAll(r)
+	if got := append(head, rest...); !bytes.Equal(got, old) {
+		t.Errorf("the old reader: %d bytes, %v; want the old version's %d, whole", len(got), err, len(old))
+	}
+}
+
+// TestChmodOfAReplacedFileDoesNotMoveReaders: a chmod copies the version
+// S3 has now. A reader that opened the version before it must not move to
+// that copy (the first cut of readers following this mount's changes did:
+// it mixed two versions in one read, found by the two-mount model test).
+func TestChmodOfAReplacedFileDoesNotMoveReaders(t *testing.T) {
+	mem := backend.NewMemory("b")
+	old := pattern(300_000, 'a')
+	put(t, mem, "f", old, nil, "")
+	mnt := mountMemory(t, mem, func(c *Config) { c.StatTTL, c.NegativeTTL = 50*time.Millisecond, 50*time.Millisecond })
+	p := filepath.Join(mnt, "f")
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	head := make([]byte, 4096)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	replaceAndExpire(t, mem, "f", pattern(400_000, 'A'))
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(r)
+	got := append(head, rest...)
+	if err == nil && !bytes.Equal(got, old) || err != nil && !bytes.Equal(got, old[:len(got)]) {
+		t.Errorf("the old reader after a chmod of the new version: %d bytes, %v; want the old version (or ESTALE), never the new one's bytes", len(got), err)
 	}
 }
