@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 // modelOps is how many random operations TestModelAgainstLocalDir runs:
@@ -47,7 +47,7 @@ func TestModelAgainstLocalDir(t *testing.T) {
 	t.Logf("seed %d (BUCKETFS_MODEL_SEED=%d replays it)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mem.MinPartSize = 1 << 20
 	mnt := mountMemory(t, mem, func(c *Config) {
 		c.Logger = nil // quiet: thousands of operations

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 // TestOpenReaderFollowsOwnChanges: a descriptor held open for reading
@@ -18,7 +18,7 @@ import (
 // descriptor go on as on a local disk: the same bytes after a chmod,
 // the new ones after a write.
 func TestOpenReaderFollowsOwnChanges(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	put(t, mem, "f", []byte("old content"), nil, "")
 	mnt := mountMemory(t, mem, nil)
 	p := filepath.Join(mnt, "f")
@@ -61,7 +61,7 @@ func TestOpenReaderFollowsOwnChanges(t *testing.T) {
 // goes on reading, past what was read ahead, as on a local disk (the old
 // key is gone after the rename).
 func TestOpenReaderFollowsRename(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	body := make([]byte, 24<<20)
 	for i := range body {
 		body[i] = byte(i / 4096)
