@@ -66,7 +66,7 @@ test: deps vet
 # every fuzz target for FUZZTIME (make test runs their seed corpora only).
 FUZZTIME ?= 60s
 FUZZ_TARGETS := fs:FuzzDirEntries fs:FuzzPOSIXHeaders fs:FuzzHeaderValue fs:FuzzXattrNames \
-	backend:FuzzListingHeaders cmd/bucketfs:FuzzParseArgs
+	backend/s3:FuzzListingHeaders cmd/bucketfs:FuzzParseArgs
 stress: deps vet
 	BUCKETFS_MINIO=$(MINIO) BUCKETFS_JOURNAL_FILES=200 BUCKETFS_CRASH_TRIALS=20 $(GO) test -count=1 -timeout 80m -v \
 		-run 'TestPendingUploads|TestCrashLoop' ./cmd/bucketfs

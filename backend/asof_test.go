@@ -10,17 +10,18 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 // history builds a versioned memory bucket: old.txt before versioning at
 // t0; a.txt, b.txt, dir/x, gone/y and a directory marker at t1; at t2 a
 // new a.txt, b.txt and gone/y deleted, later/z created; at t3 b.txt back.
-func history(t *testing.T) (m *backend.Memory, t0, t1, t2, t3 time.Time) {
+func history(t *testing.T) (m *memory.Bucket, t0, t1, t2, t3 time.Time) {
 	ctx := t.Context()
 	t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	t1, t2, t3 = t0.Add(time.Hour), t0.Add(2*time.Hour), t0.Add(3*time.Hour)
 	now := t0
-	m = backend.NewMemory("test")
+	m = memory.New("test")
 	m.SetClock(func() time.Time { return now })
 	write := func(key, data string) {
 		t.Helper()
@@ -166,7 +167,7 @@ func TestAsOfUnversioned(t *testing.T) {
 	ctx := t.Context()
 	t1 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	now := t1
-	m := backend.NewMemory("test")
+	m := memory.New("test")
 	m.SetClock(func() time.Time { return now })
 	m.Put(ctx, backend.PutInput{Key: "x", Body: strings.NewReader("x"), Size: 1})
 	now = t1.Add(time.Hour)

@@ -1,6 +1,8 @@
 // Package backend is the storage seam of bucketfs: a small interface over an
-// S3 bucket, its aws-sdk-go-v2 implementation, an in-memory implementation for
-// tests, and typed errors. No SDK type crosses this package's API.
+// S3 bucket (Bucket, Account), the types of its requests and answers, typed
+// errors, and what works over any Bucket (AsOf). It imports no SDK: the
+// aws-sdk-go-v2 implementation is package backend/s3 and the in-memory one
+// for tests is backend/memory, so no SDK type can cross the interface.
 package backend
 
 import (

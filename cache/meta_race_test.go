@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 // heldBucket answers Head and List at once but hands the first answer of
@@ -53,7 +54,7 @@ func putString(t *testing.T, b backend.Bucket, key, body string) backend.Object 
 // recorded.
 func TestMetaFillDoesNotUndoWrites(t *testing.T) {
 	ctx := context.Background()
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	putString(t, mem, "d/old", "old")
 	putString(t, mem, "k", "one")
 	held := &heldBucket{Bucket: mem, held: make(chan struct{}), release: make(chan struct{})}

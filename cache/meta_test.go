@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -25,9 +26,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func newTestMeta(t *testing.T, keys ...string) (*Meta, *backend.Memory, *fakeClock) {
+func newTestMeta(t *testing.T, keys ...string) (*Meta, *memory.Bucket, *fakeClock) {
 	t.Helper()
-	mem := backend.NewMemory("test")
+	mem := memory.New("test")
 	ctx := context.Background()
 	for _, k := range keys {
 		if _, err := mem.Put(ctx, backend.PutInput{Key: k, Body: strings.NewReader(k), Size: int64(len(k))}); err != nil {
@@ -39,7 +40,7 @@ func newTestMeta(t *testing.T, keys ...string) (*Meta, *backend.Memory, *fakeClo
 	return m, mem, clock
 }
 
-func requests(mem *backend.Memory) map[string]int64 {
+func requests(mem *memory.Bucket) map[string]int64 {
 	out := map[string]int64{}
 	for _, op := range []string{"head", "list", "get", "put", "delete"} {
 		if n := mem.Requests(op); n > 0 {

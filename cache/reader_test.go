@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 // getLog wraps a bucket to record every GET and, optionally, hold GETs until
@@ -54,7 +55,7 @@ func (g *getLog) log() []backend.GetInput {
 	return gets
 }
 
-func putRandom(t *testing.T, m *backend.Memory, key string, size int, seed uint64) ([]byte, backend.Object) {
+func putRandom(t *testing.T, m *memory.Bucket, key string, size int, seed uint64) ([]byte, backend.Object) {
 	t.Helper()
 	data := make([]byte, size)
 	var s [32]byte
@@ -69,9 +70,9 @@ func putRandom(t *testing.T, m *backend.Memory, key string, size int, seed uint6
 
 // newTestReader stores size random bytes and opens a reader on them through a
 // getLog; the reader is closed at cleanup.
-func newTestReader(t *testing.T, size int, opts ReaderOptions) (*Reader, []byte, *getLog, *backend.Memory) {
+func newTestReader(t *testing.T, size int, opts ReaderOptions) (*Reader, []byte, *getLog, *memory.Bucket) {
 	t.Helper()
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	data, obj := putRandom(t, mem, "k", size, uint64(size))
 	log := &getLog{Bucket: mem}
 	r := NewReader(log, obj, opts)
@@ -317,7 +318,7 @@ func TestReaderObjectReplaced(t *testing.T) {
 
 func TestReaderFaultThenRetry(t *testing.T) {
 	const size = 256 << 10
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	data, obj := putRandom(t, mem, "k", size, 7)
 	boom := errors.New("boom")
 	var failing atomic.Bool
@@ -374,7 +375,7 @@ func TestReaderBudget(t *testing.T) {
 		budget := NewBudget(smallOpts.ChunkSize)
 		opts := smallOpts
 		opts.Budget = budget
-		mem := backend.NewMemory("b")
+		mem := memory.New("b")
 		dataA, objA := putRandom(t, mem, "a", size, 1)
 		dataB, objB := putRandom(t, mem, "b", size, 2)
 		a, b := NewReader(mem, objA, opts), NewReader(mem, objB, opts)
@@ -407,7 +408,7 @@ func TestReaderBudget(t *testing.T) {
 }
 
 func TestReaderClose(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	_, obj := putRandom(t, mem, "k", 1<<20, 3)
 	budget := NewBudget(1 << 30)
 	log := &getLog{Bucket: mem, gate: make(chan struct{}), started: make(chan struct{}, 100)}
@@ -444,7 +445,7 @@ func TestReaderClose(t *testing.T) {
 // and serves the next read without another GET.
 func TestReaderCallerCancel(t *testing.T) {
 	const size = 64 << 10
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	data, obj := putRandom(t, mem, "k", size, 4)
 	log := &getLog{Bucket: mem, gate: make(chan struct{}), started: make(chan struct{}, 100)}
 	r := NewReader(log, obj, ReaderOptions{MinWindow: size, ChunkSize: size, MaxWindow: size})

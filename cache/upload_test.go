@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 // testPart is the part size of most upload tests; the memory bucket is told
@@ -21,9 +22,9 @@ const testPart = 1 << 10
 
 var errInjected = errors.New("injected fault")
 
-func newUploadBucket(t *testing.T) *backend.Memory {
+func newUploadBucket(t *testing.T) *memory.Bucket {
 	t.Helper()
-	mem := backend.NewMemory("bucket")
+	mem := memory.New("bucket")
 	mem.MinPartSize = testPart
 	return mem
 }
@@ -40,7 +41,7 @@ func pattern(n int) []byte {
 // failUploadRequest makes the nth "upload" request fail (StartUpload is the
 // first, parts follow, then CompleteUpload) and calls hook, when not nil, on
 // every "upload" request.
-func failUploadRequest(mem *backend.Memory, nth int64, hook func(n int64)) {
+func failUploadRequest(mem *memory.Bucket, nth int64, hook func(n int64)) {
 	var count atomic.Int64
 	mem.SetFault(func(op, key string) error {
 		if op != "upload" {
@@ -58,7 +59,7 @@ func failUploadRequest(mem *backend.Memory, nth int64, hook func(n int64)) {
 }
 
 // checkStored checks the object's bytes and headers.
-func checkStored(t *testing.T, mem *backend.Memory, key string, want []byte, in backend.PutInput) backend.Object {
+func checkStored(t *testing.T, mem *memory.Bucket, key string, want []byte, in backend.PutInput) backend.Object {
 	t.Helper()
 	rc, obj, err := mem.Get(context.Background(), backend.GetInput{Key: key, Length: -1})
 	if err != nil {
@@ -215,7 +216,7 @@ func TestUploadShortSource(t *testing.T) {
 
 // inFlight is a bucket that records the most parts uploading at once.
 type inFlight struct {
-	*backend.Memory
+	*memory.Bucket
 	now, most atomic.Int64
 }
 
@@ -224,11 +225,11 @@ func (b *inFlight) UploadPart(ctx context.Context, in backend.PartInput) (string
 	defer b.now.Add(-1)
 	for m := b.most.Load(); n > m && !b.most.CompareAndSwap(m, n); m = b.most.Load() {
 	}
-	return b.Memory.UploadPart(ctx, in)
+	return b.Bucket.UploadPart(ctx, in)
 }
 
 func TestUploadConcurrencyBound(t *testing.T) {
-	b := &inFlight{Memory: newUploadBucket(t)}
+	b := &inFlight{Bucket: newUploadBucket(t)}
 	data := pattern(40 * testPart)
 	if _, err := Upload(context.Background(), b, bytes.NewReader(data), int64(len(data)), backend.PutInput{Key: "k"},
 		UploadOptions{PartSize: testPart, Concurrency: 3}); err != nil {
@@ -237,13 +238,13 @@ func TestUploadConcurrencyBound(t *testing.T) {
 	if m := b.most.Load(); m > 3 {
 		t.Errorf("%d parts in flight, want at most 3", m)
 	}
-	checkStored(t, b.Memory, "k", data, backend.PutInput{})
+	checkStored(t, b.Bucket, "k", data, backend.PutInput{})
 }
 
 // waitUploads waits until the bucket has served n "upload" requests (or
 // fails after a generous deadline: the requests need no time, only
 // scheduling).
-func waitUploads(t *testing.T, mem *backend.Memory, n int64) {
+func waitUploads(t *testing.T, mem *memory.Bucket, n int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for mem.Requests("upload") < n {
@@ -380,7 +381,7 @@ func TestStreamFromStagedFile(t *testing.T) {
 }
 
 func TestStreamSetHeaders(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	data := bytes.Repeat([]byte("x"), 100)
 	s := StartStream(mem, bytes.NewReader(data), backend.PutInput{Key: "k", ContentType: "a/b"}, UploadOptions{PartSize: 5 << 20})
 	if !s.SetHeaders(backend.PutInput{Key: "k", ContentType: "c/d", Metadata: map[string]string{"mtime": "2"}}) {

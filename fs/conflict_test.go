@@ -9,26 +9,27 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 	"github.com/bucketfs/bucketfs/cache"
 )
 
 // lostReply stores a Put, then answers as S3 does to the SDK's retry of a
 // request whose first reply was lost: the retry finds the object there,
 // and a conditional Put fails its condition.
-type lostReply struct{ *backend.Memory }
+type lostReply struct{ *memory.Bucket }
 
 func (b lostReply) Put(ctx context.Context, in backend.PutInput) (backend.Object, error) {
-	if _, err := b.Memory.Put(ctx, in); err != nil {
+	if _, err := b.Bucket.Put(ctx, in); err != nil {
 		return backend.Object{}, err
 	}
 	in.Body, in.Size = strings.NewReader(""), 0
-	return b.Memory.Put(ctx, in) // the retry
+	return b.Bucket.Put(ctx, in) // the retry
 }
 
 // TestOwnRetryIsNoConflict: a 412 caused by the SDK retrying our own
 // conditional write is success, not EEXIST.
 func TestOwnRetryIsNoConflict(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mnt := mountMemory(t, mem, func(c *Config) {
 		c.Bucket = cache.NewMeta(lostReply{mem}, cache.MetaOptions{TTL: time.Minute, NegativeTTL: time.Second})
 	})
@@ -44,7 +45,7 @@ func TestOwnRetryIsNoConflict(t *testing.T) {
 // renamed directory is saved to its new key, over the moved copy (whose
 // ETag differs from the original's), without a false ESTALE.
 func TestDirRenameMovesOpenFilesBase(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mem.MinPartSize = 1
 	ctx := t.Context()
 	id, _ := mem.StartUpload(ctx, backend.PutInput{Key: "d/f"})

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 	"github.com/bucketfs/bucketfs/cache"
 )
 
@@ -59,7 +60,7 @@ func (b *heldBucket) Put(ctx context.Context, in backend.PutInput) (backend.Obje
 // the request, and the call must still succeed. Once for a lookup (stat),
 // once for an upload (close).
 func TestSignalsDoNotFailCalls(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	put(t, mem, "slow.txt", []byte("data"), nil, "")
 	for _, tt := range []struct {
 		name    string

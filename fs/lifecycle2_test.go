@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 	"github.com/bucketfs/bucketfs/cache"
 )
 
 // smallParts makes uploads stream in 1 MiB parts.
-func smallParts(mem *backend.Memory) func(*Config) {
+func smallParts(mem *memory.Bucket) func(*Config) {
 	mem.MinPartSize = 1 << 20
 	return func(c *Config) { c.Upload = cache.UploadOptions{PartSize: 1 << 20, Concurrency: 2} }
 }
@@ -24,7 +24,7 @@ func smallParts(mem *backend.Memory) func(*Config) {
 // TestAbortDoesNotBlockStat: a writer that seeks back aborts its stream,
 // which waits for the parts in flight; nobody else waits for that.
 func TestAbortDoesNotBlockStat(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	tweak := smallParts(mem)
 	mnt := mountMemory(t, mem, func(c *Config) { tweak(c); c.StatTTL = time.Millisecond })
 	p := filepath.Join(mnt, "f")
@@ -63,7 +63,7 @@ func TestAbortDoesNotBlockStat(t *testing.T) {
 // TestTimesAndXattrsOfStreamedFile: a file big enough to stream keeps the
 // mtime and xattrs set on it while open, as cp -p and rsync set them.
 func TestTimesAndXattrsOfStreamedFile(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mnt := mountMemory(t, mem, smallParts(mem))
 	p := filepath.Join(mnt, "big")
 	f, err := os.Create(p)
@@ -105,7 +105,7 @@ func TestTimesAndXattrsOfStreamedFile(t *testing.T) {
 // TestReaddirPagesThroughListing: without the cache in front, a bucket
 // answers 1,000 keys a page; a listing shows them all.
 func TestReaddirPagesThroughListing(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	for i := range 2500 {
 		put(t, mem, "d/f"+strconv.Itoa(i), nil, nil, "")
 	}
@@ -119,7 +119,7 @@ func TestReaddirPagesThroughListing(t *testing.T) {
 // is complete; it is journaled as pending for the next mount, not left as
 // an unfinished write.
 func TestCloseDuringShutdownIsJournaled(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	stagingDir := t.TempDir()
 	staging, err := cache.NewStaging(stagingDir)
 	if err != nil {

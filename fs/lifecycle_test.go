@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 // errDown is the fault of a server that does not answer.
@@ -18,7 +19,7 @@ var errDown = backend.ErrUnavailable
 
 // failWrites makes every upload of mem fail until the returned func is
 // called.
-func failWrites(mem *backend.Memory) (restore func()) {
+func failWrites(mem *memory.Bucket) (restore func()) {
 	mem.SetFault(func(op, key string) error {
 		if op == "put" || op == "upload" || op == "copy" {
 			return errDown
@@ -43,7 +44,7 @@ func waitFor(d time.Duration, cond func() bool) bool {
 // pending; it stays listed and readable, and is stored once the server
 // takes uploads again, with nobody touching it.
 func TestFailedUploadIsRetried(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mnt := mountMemory(t, mem, nil)
 	restore := failWrites(mem)
 	p := filepath.Join(mnt, "f")
@@ -80,7 +81,7 @@ func TestFailedUploadIsRetried(t *testing.T) {
 // TestRedirectionStoresOnce: bash closes a duplicate of the descriptor
 // before writing; that flush must not store an empty object first.
 func TestRedirectionStoresOnce(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mnt := mountMemory(t, mem, nil)
 	before := mem.Requests("put")
 	if out, err := exec.Command("bash", "-c", "printf x > "+filepath.Join(mnt, "f")).CombinedOutput(); err != nil {
@@ -115,7 +116,7 @@ func TestRedirectionStoresOnce(t *testing.T) {
 // TestUnlinkedOpenFileStaysReadable: POSIX keeps an unlinked file's data
 // for the descriptors open on it.
 func TestUnlinkedOpenFileStaysReadable(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	put(t, mem, "f", []byte("still here"), nil, "")
 	mnt := mountMemory(t, mem, nil)
 	p := filepath.Join(mnt, "f")
@@ -140,7 +141,7 @@ func TestUnlinkedOpenFileStaysReadable(t *testing.T) {
 // TestFailedUnlinkKeepsWrites: a delete the server refuses leaves the file
 // in place, and its writer's close still stores what it wrote.
 func TestFailedUnlinkKeepsWrites(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mnt := mountMemory(t, mem, nil)
 	p := filepath.Join(mnt, "f")
 	w, err := os.Create(p)
@@ -169,7 +170,7 @@ func TestFailedUnlinkKeepsWrites(t *testing.T) {
 // TestConflictDoesNotStick: after a save refused because another client
 // changed the object, the file shows what S3 has and can be saved again.
 func TestConflictDoesNotStick(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	put(t, mem, "f", []byte("one"), nil, "")
 	mnt := mountMemory(t, mem, nil)
 	p := filepath.Join(mnt, "f")
@@ -201,7 +202,7 @@ func TestConflictDoesNotStick(t *testing.T) {
 // open (fsync, then close) is retried once released, although the retrier
 // looked at it while it was still open.
 func TestPendingRetriedAfterRelease(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mnt := mountMemory(t, mem, nil)
 	restore := failWrites(mem)
 	f, err := os.Create(filepath.Join(mnt, "f"))

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 // Every version the clients of TestModelTwoMountsAndAWriter write carries
@@ -113,7 +114,7 @@ func (c *clients) read(desc string, b []byte, err error) {
 // object in the bucket is one complete version.
 func TestModelTwoMountsAndAWriter(t *testing.T) {
 	ops, seed := modelOps(), modelSeed(t)
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mem.MinPartSize = 1 << 20
 	quick := func(c *Config) {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -225,7 +226,7 @@ func TestModelTwoMountsAndAWriter(t *testing.T) {
 	}
 }
 
-func memGet(mem *backend.Memory, key string) ([]byte, error) {
+func memGet(mem *memory.Bucket, key string) ([]byte, error) {
 	body, _, err := mem.Get(context.Background(), backend.GetInput{Key: key, Length: -1})
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil, syscall.ENOENT

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 // modelOps is how many random operations each model test runs:
@@ -47,7 +47,7 @@ func modelSeed(t *testing.T) uint64 {
 // listing and mode must agree.
 func TestModelAgainstLocalDir(t *testing.T) {
 	ops, seed := modelOps(), modelSeed(t)
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mem.MinPartSize = 1 << 20
 	mnt := mountMemory(t, mem, func(c *Config) {
 		c.Logger = slog.New(slog.DiscardHandler) // quiet: thousands of operations
@@ -79,7 +79,7 @@ func TestModelAgainstLocalDir(t *testing.T) {
 func TestModelConcurrent(t *testing.T) {
 	const workers = 4
 	ops, seed := modelOps(), modelSeed(t)
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mem.MinPartSize = 1 << 20
 	mnt := mountMemory(t, mem, func(c *Config) {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 	"github.com/bucketfs/bucketfs/cache"
 )
 
@@ -35,7 +36,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 
 // mountMemory mounts mem in-process and unmounts it when the test ends.
 // tweak may set any field, the bucket and staging included.
-func mountMemory(t *testing.T, mem *backend.Memory, tweak func(*Config)) string {
+func mountMemory(t *testing.T, mem *memory.Bucket, tweak func(*Config)) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := Config{
@@ -94,7 +95,7 @@ func readDirNames(t *testing.T, dir string) []string {
 }
 
 func TestMountBrowse(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	put(t, mem, "top.txt", []byte("top\n"), nil, "")
 	put(t, mem, "marked/", nil, nil, "application/x-directory")
 	put(t, mem, "marked/in.txt", []byte("in"), nil, "")
@@ -142,7 +143,7 @@ func TestMountBrowse(t *testing.T) {
 
 func TestMountLookupsCold(t *testing.T) {
 	// Lookups without a listing first: each path resolved by requests.
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	put(t, mem, "a/b/c.txt", []byte("abc"), nil, "")
 	put(t, mem, "old_$folder$", nil, nil, "")
 	put(t, mem, "both", []byte("file"), nil, "")
@@ -166,7 +167,7 @@ func TestMountLookupsCold(t *testing.T) {
 }
 
 func TestMountAttributesFromHeaders(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	put(t, mem, "script.sh", []byte("#!/bin/sh\n"), map[string]string{
 		"mode": "33261", "uid": "42", "gid": "43", "mtime": "1600000000.123456789",
 	}, "")
@@ -213,7 +214,7 @@ func TestMountAttributesFromHeaders(t *testing.T) {
 func TestMountLsLong(t *testing.T) {
 	for _, listHeaders := range []bool{true, false} {
 		t.Run(fmt.Sprintf("listHeaders=%v", listHeaders), func(t *testing.T) {
-			mem := backend.NewMemory("b")
+			mem := memory.New("b")
 			mem.ListHeaders = listHeaders
 			for i := range 300 {
 				var meta map[string]string
@@ -265,7 +266,7 @@ func TestMountLsLong(t *testing.T) {
 }
 
 func TestMountReadLargeAndRanges(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	data := make([]byte, 20<<20+12345)
 	rand.Read(data)
 	put(t, mem, "big.bin", data, nil, "")
@@ -292,7 +293,7 @@ func TestMountReadLargeAndRanges(t *testing.T) {
 }
 
 func TestMountVersionNeverMixed(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	old := bytes.Repeat([]byte("o"), 16<<20)
 	put(t, mem, "f", old, nil, "")
 	mnt := mountMemory(t, mem, func(c *Config) { c.ReadAhead = 1 << 20 })
@@ -319,7 +320,7 @@ func TestMountVersionNeverMixed(t *testing.T) {
 }
 
 func TestMountReadOnlyRefusesChanges(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	put(t, mem, "f", []byte("x"), nil, "")
 	put(t, mem, "d/g", []byte("y"), nil, "")
 	mnt := mountMemory(t, mem, func(c *Config) { c.ReadOnly = true })
@@ -352,7 +353,7 @@ func TestMountReadOnlyRefusesChanges(t *testing.T) {
 }
 
 func TestMountStatfsAndXattrs(t *testing.T) {
-	mem := backend.NewMemory("bkt")
+	mem := memory.New("bkt")
 	put(t, mem, "f.txt", []byte("x"), map[string]string{"color": "blue", "mode": "33188"}, "text/plain")
 	mnt := mountMemory(t, mem, nil)
 	var st syscall.Statfs_t
@@ -417,7 +418,7 @@ func TestMountStatfsAndXattrs(t *testing.T) {
 }
 
 func TestMountServerErrors(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	put(t, mem, "f", []byte("x"), nil, "")
 	mnt := mountMemory(t, mem, func(c *Config) { c.StatTTL, c.NegativeTTL = time.Millisecond, time.Millisecond })
 	mem.SetFault(func(op, key string) error { return backend.ErrUnavailable })

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 // TestOpenReaderFollowsOwnChanges: a descriptor held open for reading
@@ -20,7 +20,7 @@ import (
 // descriptor go on as on a local disk: the same bytes after a chmod,
 // the new ones after a write.
 func TestOpenReaderFollowsOwnChanges(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	put(t, mem, "f", []byte("old content"), nil, "")
 	mnt := mountMemory(t, mem, nil)
 	p := filepath.Join(mnt, "f")
@@ -63,7 +63,7 @@ func TestOpenReaderFollowsOwnChanges(t *testing.T) {
 // goes on reading, past what was read ahead, as on a local disk (the old
 // key is gone after the rename).
 func TestOpenReaderFollowsRename(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	body := make([]byte, 24<<20)
 	for i := range body {
 		body[i] = byte(i / 4096)
@@ -101,7 +101,7 @@ func TestOpenReaderFollowsRename(t *testing.T) {
 // replaceAndExpire makes another client replace key with body, then waits
 // until the mount's caches (and the kernel's) may have forgotten the old
 // version.
-func replaceAndExpire(t *testing.T, mem *backend.Memory, key string, body []byte) {
+func replaceAndExpire(t *testing.T, mem *memory.Bucket, key string, body []byte) {
 	t.Helper()
 	put(t, mem, key, body, nil, "")
 	time.Sleep(60 * time.Millisecond)
@@ -122,7 +122,7 @@ func pattern(size int, seed byte) []byte {
 // padded them with zeros), found by the two-mount model test. Both the
 // old reader and a new one must read one whole version each.
 func TestReplacedWhileOpenIsANewNode(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	old, replacement := pattern(300_000, 'a'), pattern(100_000, 'A')
 	put(t, mem, "f", old, nil, "")
 	mnt := mountMemory(t, mem, func(c *Config) { c.StatTTL, c.NegativeTTL = 50*time.Millisecond, 50*time.Millisecond })
@@ -156,7 +156,7 @@ func TestReplacedWhileOpenIsANewNode(t *testing.T) {
 // that copy (the first cut of readers following this mount's changes did:
 // it mixed two versions in one read, found by the two-mount model test).
 func TestChmodOfAReplacedFileDoesNotMoveReaders(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	old := pattern(300_000, 'a')
 	put(t, mem, "f", old, nil, "")
 	mnt := mountMemory(t, mem, func(c *Config) { c.StatTTL, c.NegativeTTL = 50*time.Millisecond, 50*time.Millisecond })

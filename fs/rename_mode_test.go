@@ -12,13 +12,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 // TestRenameAfterChmodKeepsMode: the moved file shows what the mount last
 // stored, not what an older listing said.
 func TestRenameAfterChmodKeepsMode(t *testing.T) {
 	for _, listHeaders := range []bool{true, false} {
-		mem := backend.NewMemory("b")
+		mem := memory.New("b")
 		mem.ListHeaders = listHeaders
 		mnt := mountMemory(t, mem, nil)
 		d := filepath.Join(mnt, "d")
@@ -61,7 +62,7 @@ func mustReadDir(t *testing.T, dir string) []os.DirEntry {
 // failed copy leaves files in both directories; the same mv again
 // finishes it, and no key is left in both places.
 func TestInterruptedDirRenameCompletes(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	for i := range 40 {
 		put(t, mem, fmt.Sprintf("d/f%02d", i), []byte(fmt.Sprint(i)), nil, "")
 	}
@@ -102,7 +103,7 @@ func TestInterruptedDirRenameCompletes(t *testing.T) {
 // a rename with RENAME_NOREPLACE never replace a file another client
 // created meanwhile.
 func TestCopiesKeepConditions(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	put(t, mem, "src", []byte("source"), nil, "")
 	put(t, mem, "moving", []byte("moving"), nil, "")
 	mnt := mountMemory(t, mem, nil)

@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
 	"github.com/bucketfs/bucketfs/cache"
 )
 
-func memBody(t *testing.T, mem *backend.Memory, key string) (string, bool) {
+func memBody(t *testing.T, mem *memory.Bucket, key string) (string, bool) {
 	t.Helper()
 	body, _, err := mem.Get(context.Background(), backend.GetInput{Key: key, Length: -1})
 	if err != nil {
@@ -31,7 +32,7 @@ func memBody(t *testing.T, mem *backend.Memory, key string) (string, bool) {
 // TestLockFileRenames is git's lock-file pattern: create NAME.lock
 // exclusively, write, close, rename over NAME, again and again.
 func TestLockFileRenames(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mnt := mountMemory(t, mem, nil)
 	dir := filepath.Join(mnt, "lk")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -63,7 +64,7 @@ func TestLockFileRenames(t *testing.T) {
 }
 
 func TestACLAndRestoreOnMemory(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	mnt := mountMemory(t, mem, nil)
 	f := filepath.Join(mnt, "f")
 	if err := os.WriteFile(f, []byte("one"), 0o644); err != nil {
@@ -106,7 +107,7 @@ func TestACLAndRestoreOnMemory(t *testing.T) {
 // A descriptor that wrote nothing stores at its release, which the kernel
 // sends after close returns.
 func TestTruncatingOpenEmptiesTheObject(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	put(t, mem, "f", []byte("old content"), nil, "")
 	mnt := mountMemory(t, mem, nil)
 	f, err := os.OpenFile(filepath.Join(mnt, "f"), os.O_WRONLY|os.O_TRUNC, 0)
@@ -128,7 +129,7 @@ func TestTruncatingOpenEmptiesTheObject(t *testing.T) {
 // not see an empty file: `cp a b && cat b` can race like this, since the
 // kernel sends the writer's release after close returns.
 func TestReaderOutlivesStagedCopy(t *testing.T) {
-	mem := backend.NewMemory("b")
+	mem := memory.New("b")
 	stagingDir := t.TempDir()
 	mnt := mountMemory(t, mem, func(cfg *Config) {
 		staging, err := cache.NewStaging(stagingDir)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/s3"
 	"github.com/bucketfs/bucketfs/cache"
 	"github.com/bucketfs/bucketfs/fs"
 )
@@ -152,7 +153,7 @@ func serve(opts Options, ready func()) error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s3cfg := backend.S3Config{
+	s3cfg := s3.Config{
 		Bucket:    opts.Bucket,
 		Endpoint:  opts.EndpointURL,
 		Region:    opts.Region,
@@ -171,13 +172,13 @@ func serve(opts Options, ready func()) error {
 		})
 	}
 	var (
-		account          *backend.S3Account
-		bucket           *backend.S3
+		account          *s3.Account
+		bucket           *s3.Bucket
 		counters         = &requestCounters{}
 		endpoint, region string
 	)
 	if opts.AllBuckets {
-		if account, err = backend.NewS3Account(ctx, s3cfg); err != nil {
+		if account, err = s3.NewAccount(ctx, s3cfg); err != nil {
 			return err
 		}
 		if err := account.CheckAccess(ctx); err != nil {
@@ -185,7 +186,7 @@ func serve(opts Options, ready func()) error {
 		}
 		endpoint, region = account.Endpoint(), account.Region()
 	} else {
-		if bucket, err = backend.NewS3(ctx, s3cfg); err != nil {
+		if bucket, err = s3.New(ctx, s3cfg); err != nil {
 			return err
 		}
 		if err := bucket.CheckBucket(ctx); err != nil {

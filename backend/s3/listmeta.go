@@ -1,4 +1,4 @@
-package backend
+package s3
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -29,7 +29,7 @@ type listedHeaders struct {
 
 // withListingHeaders asks the server for listing metadata and stores what
 // the answer carries, by key, in *found.
-func withListingHeaders(found *map[string]listedHeaders) func(*s3.Options) {
+func withListingHeaders(found *map[string]listedHeaders) func(*awss3.Options) {
 	addQuery := middleware.BuildMiddlewareFunc("bucketfsListMetadata", func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
 		if req, ok := in.Request.(*smithyhttp.Request); ok {
 			q := req.URL.Query()
@@ -53,7 +53,7 @@ func withListingHeaders(found *map[string]listedHeaders) func(*s3.Options) {
 		*found = parseListingHeaders(body)
 		return out, md, nil
 	})
-	return func(o *s3.Options) {
+	return func(o *awss3.Options) {
 		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
 			if err := stack.Build.Add(addQuery, middleware.After); err != nil {
 				return err

@@ -1,4 +1,4 @@
-package backend
+package memory
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
 // memVersion is one version of a key in a versioned memory bucket.
@@ -19,7 +21,7 @@ type memVersion struct {
 
 // newVersionID names the next version: "null" until versioning is enabled.
 // Called with m.mu held.
-func (m *Memory) newVersionID() string {
+func (m *Bucket) newVersionID() string {
 	if m.versioning != "Enabled" {
 		return "null"
 	}
@@ -30,7 +32,7 @@ func (m *Memory) newVersionID() string {
 // recordVersion keeps a version of key once the bucket has been versioned;
 // a "null" version replaces the previous "null" one, as on S3. Called with
 // m.mu held.
-func (m *Memory) recordVersion(key string, v memVersion) {
+func (m *Bucket) recordVersion(key string, v memVersion) {
 	if m.versioning == "" {
 		return
 	}
@@ -55,7 +57,7 @@ func (v memVersion) versionID() string {
 }
 
 // version finds one version of key. Called with m.mu held.
-func (m *Memory) version(key, id string) (memObject, bool) {
+func (m *Bucket) version(key, id string) (memObject, bool) {
 	for _, v := range m.versions[key] {
 		if !v.deleteMarker && v.obj.VersionID == id {
 			return v.obj, true
@@ -67,27 +69,27 @@ func (m *Memory) version(key, id string) (memObject, bool) {
 	return memObject{}, false
 }
 
-func (m *Memory) GetACL(ctx context.Context, key string) (ACL, error) {
+func (m *Bucket) GetACL(ctx context.Context, key string) (backend.ACL, error) {
 	if err := m.begin(ctx, opHead, key); err != nil {
-		return ACL{}, err
+		return backend.ACL{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o, ok := m.objects[key]
 	if !ok {
-		return ACL{}, fmt.Errorf("get acl %q: %w", key, ErrNotFound)
+		return backend.ACL{}, fmt.Errorf("get acl %q: %w", key, backend.ErrNotFound)
 	}
-	acl := ACL{Owner: "memory-owner", Grants: []Grant{{Grantee: "memory-owner", Type: "CanonicalUser", Permission: "FULL_CONTROL"}}}
+	acl := backend.ACL{Owner: "memory-owner", Grants: []backend.Grant{{Grantee: "memory-owner", Type: "CanonicalUser", Permission: "FULL_CONTROL"}}}
 	switch o.acl {
 	case "public-read", "public-read-write":
-		acl.Grants = append(acl.Grants, Grant{Grantee: "http://acs.amazonaws.com/groups/global/AllUsers", Type: "Group", Permission: "READ"})
+		acl.Grants = append(acl.Grants, backend.Grant{Grantee: "http://acs.amazonaws.com/groups/global/AllUsers", Type: "Group", Permission: "READ"})
 	case "authenticated-read":
-		acl.Grants = append(acl.Grants, Grant{Grantee: "http://acs.amazonaws.com/groups/global/AuthenticatedUsers", Type: "Group", Permission: "READ"})
+		acl.Grants = append(acl.Grants, backend.Grant{Grantee: "http://acs.amazonaws.com/groups/global/AuthenticatedUsers", Type: "Group", Permission: "READ"})
 	}
 	return acl, nil
 }
 
-func (m *Memory) PutACL(ctx context.Context, key, canned string) error {
+func (m *Bucket) PutACL(ctx context.Context, key, canned string) error {
 	if err := m.begin(ctx, opPut, key); err != nil {
 		return err
 	}
@@ -95,14 +97,14 @@ func (m *Memory) PutACL(ctx context.Context, key, canned string) error {
 	defer m.mu.Unlock()
 	o, ok := m.objects[key]
 	if !ok {
-		return fmt.Errorf("put acl %q: %w", key, ErrNotFound)
+		return fmt.Errorf("put acl %q: %w", key, backend.ErrNotFound)
 	}
 	o.acl = canned
 	m.objects[key] = o
 	return nil
 }
 
-func (m *Memory) Versions(ctx context.Context, key string) ([]Version, error) {
+func (m *Bucket) Versions(ctx context.Context, key string) ([]backend.Version, error) {
 	if err := m.begin(ctx, opList, key); err != nil {
 		return nil, err
 	}
@@ -113,18 +115,18 @@ func (m *Memory) Versions(ctx context.Context, key string) ([]Version, error) {
 
 // Presign returns a memory:// URL: it names what would be signed, but no
 // server answers it.
-func (m *Memory) Presign(ctx context.Context, key, method string, expires time.Duration) (string, error) {
+func (m *Bucket) Presign(ctx context.Context, key, method string, expires time.Duration) (string, error) {
 	if method != "GET" && method != "PUT" {
-		return "", fmt.Errorf("presign %s: %w", method, ErrInvalid)
+		return "", fmt.Errorf("presign %s: %w", method, backend.ErrInvalid)
 	}
 	if expires < time.Second || expires > 7*24*time.Hour {
-		return "", fmt.Errorf("presign expiry %v not within 1s and 7 days: %w", expires, ErrInvalid)
+		return "", fmt.Errorf("presign expiry %v not within 1s and 7 days: %w", expires, backend.ErrInvalid)
 	}
 	q := url.Values{"method": {method}, "expires": {strconv.Itoa(int(expires.Seconds()))}}
 	return "memory://" + m.name + "/" + url.PathEscape(key) + "?" + q.Encode(), nil
 }
 
-func (m *Memory) Versioning(ctx context.Context) (string, error) {
+func (m *Bucket) Versioning(ctx context.Context) (string, error) {
 	if err := m.begin(ctx, opBucket, ""); err != nil {
 		return "", err
 	}
@@ -136,12 +138,12 @@ func (m *Memory) Versioning(ctx context.Context) (string, error) {
 	return m.versioning, nil
 }
 
-func (m *Memory) SetVersioning(ctx context.Context, status string) error {
+func (m *Bucket) SetVersioning(ctx context.Context, status string) error {
 	if err := m.begin(ctx, opBucket, ""); err != nil {
 		return err
 	}
 	if status != "Enabled" && status != "Suspended" {
-		return fmt.Errorf("versioning %q: %w", status, ErrInvalid)
+		return fmt.Errorf("versioning %q: %w", status, backend.ErrInvalid)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -156,19 +158,19 @@ func (m *Memory) SetVersioning(ctx context.Context, status string) error {
 	return nil
 }
 
-func (m *Memory) Policy(ctx context.Context) (string, error) {
+func (m *Bucket) Policy(ctx context.Context) (string, error) {
 	if err := m.begin(ctx, opBucket, ""); err != nil {
 		return "", err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.policy == "" {
-		return "", fmt.Errorf("bucket policy: %w", ErrNotFound)
+		return "", fmt.Errorf("bucket policy: %w", backend.ErrNotFound)
 	}
 	return m.policy, nil
 }
 
-func (m *Memory) SetPolicy(ctx context.Context, policy string) error {
+func (m *Bucket) SetPolicy(ctx context.Context, policy string) error {
 	if err := m.begin(ctx, opBucket, ""); err != nil {
 		return err
 	}
@@ -178,7 +180,7 @@ func (m *Memory) SetPolicy(ctx context.Context, policy string) error {
 	return nil
 }
 
-func (m *Memory) DeletePolicy(ctx context.Context) error {
+func (m *Bucket) DeletePolicy(ctx context.Context) error {
 	if err := m.begin(ctx, opBucket, ""); err != nil {
 		return err
 	}

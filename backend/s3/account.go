@@ -1,4 +1,4 @@
-package backend
+package s3
 
 import (
 	"context"
@@ -7,43 +7,46 @@ import (
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
-// S3Account is an Account over the S3 of NewS3 made without a bucket.
-type S3Account struct {
-	s3 *S3
+// Account is a backend.Account over the Bucket of New made without a
+// bucket.
+type Account struct {
+	s3 *Bucket
 }
 
-var _ Account = (*S3Account)(nil)
+var _ backend.Account = (*Account)(nil)
 
-// NewS3Account connects to the account that cfg's credentials reach;
+// NewAccount connects to the account that cfg's credentials reach;
 // cfg.Bucket is ignored.
-func NewS3Account(ctx context.Context, cfg S3Config) (*S3Account, error) {
+func NewAccount(ctx context.Context, cfg Config) (*Account, error) {
 	cfg.Bucket = ""
-	s, err := NewS3(ctx, cfg)
+	s, err := New(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &S3Account{s3: s}, nil
+	return &Account{s3: s}, nil
 }
 
 // CheckAccess lists the buckets, so a mount fails fast on bad credentials
 // or an unreachable endpoint.
-func (a *S3Account) CheckAccess(ctx context.Context) error {
+func (a *Account) CheckAccess(ctx context.Context) error {
 	_, err := a.Buckets(ctx)
 	return err
 }
 
 // Region and Endpoint of the account's client.
-func (a *S3Account) Region() string   { return a.s3.region }
-func (a *S3Account) Endpoint() string { return a.s3.endpoint }
+func (a *Account) Region() string   { return a.s3.region }
+func (a *Account) Endpoint() string { return a.s3.endpoint }
 
-func (a *S3Account) Buckets(ctx context.Context) ([]string, error) {
+func (a *Account) Buckets(ctx context.Context) ([]string, error) {
 	reqCtx, cancel := a.s3.withTimeout(ctx)
 	defer cancel()
-	out, err := a.s3.client.ListBuckets(reqCtx, &s3.ListBucketsInput{})
+	out, err := a.s3.client.ListBuckets(reqCtx, &awss3.ListBucketsInput{})
 	if err != nil {
 		return nil, fmt.Errorf("list buckets: %w", a.s3.fail(ctx, reqCtx, err))
 	}
@@ -55,8 +58,8 @@ func (a *S3Account) Buckets(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-func (a *S3Account) CreateBucket(ctx context.Context, name string) error {
-	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
+func (a *Account) CreateBucket(ctx context.Context, name string) error {
+	in := &awss3.CreateBucketInput{Bucket: aws.String(name)}
 	if a.s3.region != "" && a.s3.region != "us-east-1" {
 		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{
 			LocationConstraint: types.BucketLocationConstraint(a.s3.region),
@@ -69,26 +72,26 @@ func (a *S3Account) CreateBucket(ctx context.Context, name string) error {
 	var exists *types.BucketAlreadyExists
 	switch {
 	case errors.As(err, &owned), errors.As(err, &exists):
-		return fmt.Errorf("create bucket %q: %w", name, ErrPrecondition)
+		return fmt.Errorf("create bucket %q: %w", name, backend.ErrPrecondition)
 	case err != nil:
 		return fmt.Errorf("create bucket %q: %w", name, a.s3.fail(ctx, reqCtx, err))
 	}
 	return nil
 }
 
-func (a *S3Account) DeleteBucket(ctx context.Context, name string) error {
+func (a *Account) DeleteBucket(ctx context.Context, name string) error {
 	reqCtx, cancel := a.s3.withTimeout(ctx)
 	defer cancel()
-	if _, err := a.s3.client.DeleteBucket(reqCtx, &s3.DeleteBucketInput{Bucket: aws.String(name)}); err != nil {
+	if _, err := a.s3.client.DeleteBucket(reqCtx, &awss3.DeleteBucketInput{Bucket: aws.String(name)}); err != nil {
 		return fmt.Errorf("delete bucket %q: %w", name, a.s3.fail(ctx, reqCtx, err))
 	}
 	return nil
 }
 
 // Bucket shares the account's client and settings.
-func (a *S3Account) Bucket(name string) Bucket {
+func (a *Account) Bucket(name string) backend.Bucket {
 	s := a.s3
-	return &S3{
+	return &Bucket{
 		client: s.client, presigner: s.presigner,
 		bucket: name, region: s.region, endpoint: s.endpoint,
 		requestTimeout: s.requestTimeout, stallTimeout: s.stallTimeout,

@@ -1,4 +1,4 @@
-package backend
+package s3
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
 // watchedBody is the body of a Get. It cancels the request when a Read gets
@@ -40,10 +42,10 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	case b.ctx.Err() != nil:
 		err = b.ctx.Err()
 	case b.reqCtx.Err() != nil:
-		err = fmt.Errorf("%w: %v", ErrUnavailable, context.Cause(b.reqCtx))
-	case !errors.Is(err, ErrUnavailable):
+		err = fmt.Errorf("%w: %v", backend.ErrUnavailable, context.Cause(b.reqCtx))
+	case !errors.Is(err, backend.ErrUnavailable):
 		// The connection broke (reset, or closed before the end).
-		err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		err = fmt.Errorf("%w: %v", backend.ErrUnavailable, err)
 	}
 	return n, fmt.Errorf("get %q: read body: %w", b.key, err)
 }
@@ -71,7 +73,7 @@ func (b *progressBody) Read(p []byte) (int, error) {
 
 // seekable returns the body of a Put as a ReadSeeker: the SDK needs to hash
 // it and to rewind it for retries. Other readers are read into memory.
-func seekable(in PutInput) (io.ReadSeeker, error) {
+func seekable(in backend.PutInput) (io.ReadSeeker, error) {
 	if rs, ok := in.Body.(io.ReadSeeker); ok {
 		return rs, nil
 	}
@@ -80,7 +82,7 @@ func seekable(in PutInput) (io.ReadSeeker, error) {
 		return nil, fmt.Errorf("read body: %w", err)
 	}
 	if in.Size >= 0 && int64(len(data)) != in.Size {
-		return nil, fmt.Errorf("body has %d bytes, want %d: %w", len(data), in.Size, ErrInvalid)
+		return nil, fmt.Errorf("body has %d bytes, want %d: %w", len(data), in.Size, backend.ErrInvalid)
 	}
 	return bytes.NewReader(data), nil
 }

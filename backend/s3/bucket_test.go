@@ -1,4 +1,4 @@
-package backend_test
+package s3_test
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/bucketfs/bucketfs/backend"
 	"github.com/bucketfs/bucketfs/backend/backendtest"
 	"github.com/bucketfs/bucketfs/backend/miniotest"
+	"github.com/bucketfs/bucketfs/backend/s3"
 )
 
 var bucketSeq atomic.Int64
@@ -42,7 +43,7 @@ func setAWSEnv(t *testing.T, env ...string) {
 }
 
 // newBucket creates a fresh bucket on srv and returns a backend for it.
-func newBucket(t *testing.T, srv *miniotest.Server, cfg backend.S3Config) *backend.S3 {
+func newBucket(t *testing.T, srv *miniotest.Server, cfg s3.Config) *s3.Bucket {
 	t.Helper()
 	cfg.Bucket = fmt.Sprintf("test-%d", bucketSeq.Add(1))
 	if err := srv.CreateBucket(t.Context(), cfg.Bucket); err != nil {
@@ -51,12 +52,12 @@ func newBucket(t *testing.T, srv *miniotest.Server, cfg backend.S3Config) *backe
 	return newS3(t, srv.Endpoint, cfg)
 }
 
-func newS3(t *testing.T, endpoint string, cfg backend.S3Config) *backend.S3 {
+func newS3(t *testing.T, endpoint string, cfg s3.Config) *s3.Bucket {
 	t.Helper()
 	cfg.Endpoint, cfg.PathStyle = endpoint, true
-	s, err := backend.NewS3(t.Context(), cfg)
+	s, err := s3.New(t.Context(), cfg)
 	if err != nil {
-		t.Fatalf("NewS3: %v", err)
+		t.Fatalf("s3.New: %v", err)
 	}
 	return s
 }
@@ -73,7 +74,7 @@ func startMinIO(t *testing.T) *miniotest.Server {
 func TestS3(t *testing.T) {
 	srv := startMinIO(t)
 	backendtest.Run(t, func(t *testing.T) backend.Bucket {
-		return newBucket(t, srv, backend.S3Config{})
+		return newBucket(t, srv, s3.Config{})
 	})
 }
 
@@ -86,7 +87,7 @@ func TestS3OnVersity(t *testing.T) {
 	srv := miniotest.StartVersity(t)
 	setAWSEnv(t, srv.Env()...)
 	backendtest.RunSkipping(t, func(t *testing.T) backend.Bucket {
-		return newBucket(t, srv, backend.S3Config{})
+		return newBucket(t, srv, s3.Config{})
 	}, versitySkips)
 }
 
@@ -106,18 +107,18 @@ var versitySkips = map[string]string{
 
 func TestS3CheckBucket(t *testing.T) {
 	srv := startMinIO(t)
-	b := newBucket(t, srv, backend.S3Config{})
+	b := newBucket(t, srv, s3.Config{})
 	if err := b.CheckBucket(t.Context()); err != nil {
 		t.Errorf("CheckBucket of an existing bucket: %v", err)
 	}
 
-	missing := newS3(t, srv.Endpoint, backend.S3Config{Bucket: "no-such-bucket"})
+	missing := newS3(t, srv.Endpoint, s3.Config{Bucket: "no-such-bucket"})
 	if err := missing.CheckBucket(t.Context()); !errors.Is(err, backend.ErrNoSuchBucket) {
 		t.Errorf("CheckBucket of a missing bucket: %v, want ErrNoSuchBucket", err)
 	}
 
 	closed := closedPort(t)
-	unreachable := newS3(t, closed, backend.S3Config{Bucket: b.Name()})
+	unreachable := newS3(t, closed, s3.Config{Bucket: b.Name()})
 	start := time.Now()
 	err := unreachable.CheckBucket(t.Context())
 	if !errors.Is(err, backend.ErrUnavailable) || time.Since(start) > 15*time.Second {
@@ -126,7 +127,7 @@ func TestS3CheckBucket(t *testing.T) {
 	t.Logf("unreachable: %v", err)
 
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-"+srv.SecretKey)
-	wrong := newS3(t, srv.Endpoint, backend.S3Config{Bucket: b.Name()})
+	wrong := newS3(t, srv.Endpoint, s3.Config{Bucket: b.Name()})
 	err = wrong.CheckBucket(t.Context())
 	if !errors.Is(err, backend.ErrAccessDenied) {
 		t.Errorf("CheckBucket with a wrong secret: %v, want ErrAccessDenied", err)
@@ -146,7 +147,7 @@ func TestS3DeadServer(t *testing.T) {
 	srv := startMinIO(t)
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b := newBucket(t, srv, backend.S3Config{Logger: log})
+	b := newBucket(t, srv, s3.Config{Logger: log})
 	if _, err := b.Put(t.Context(), backend.PutInput{Key: "k", Body: strings.NewReader("data"), Size: 4}); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestS3DeadServer(t *testing.T) {
 func TestS3HungServer(t *testing.T) {
 	setAWSEnv(t, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test-secret", "AWS_REGION=us-east-1")
 	endpoint := hungServer(t)
-	b := newS3(t, endpoint, backend.S3Config{Bucket: "hung", RequestTimeout: time.Second})
+	b := newS3(t, endpoint, s3.Config{Bucket: "hung", RequestTimeout: time.Second})
 	calls := map[string]func() error{
 		"Head": func() error { _, err := b.Head(t.Context(), "k"); return err },
 		"List": func() error { _, err := b.List(t.Context(), backend.ListInput{}); return err },
@@ -221,7 +222,7 @@ func TestS3StalledBody(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) })
-	b := newS3(t, srv.URL, backend.S3Config{Bucket: "stall", StallTimeout: 500 * time.Millisecond})
+	b := newS3(t, srv.URL, s3.Config{Bucket: "stall", StallTimeout: 500 * time.Millisecond})
 
 	body, obj, err := b.Get(t.Context(), backend.GetInput{Key: "stalled", Length: -1})
 	if err != nil {
@@ -250,7 +251,7 @@ func TestS3StalledBody(t *testing.T) {
 
 func TestS3Requests(t *testing.T) {
 	srv := startMinIO(t)
-	b := newBucket(t, srv, backend.S3Config{})
+	b := newBucket(t, srv, s3.Config{})
 	ctx := t.Context()
 	b.Put(ctx, backend.PutInput{Key: "k", Body: strings.NewReader("abc"), Size: 3})
 	b.Head(ctx, "k")
@@ -271,14 +272,14 @@ func TestS3Requests(t *testing.T) {
 func TestS3Region(t *testing.T) {
 	srv := startMinIO(t)
 	t.Setenv("AWS_REGION", "")
-	b := newBucket(t, srv, backend.S3Config{})
+	b := newBucket(t, srv, s3.Config{})
 	if b.Region() != "us-east-1" {
 		t.Errorf("discovered region %q, want us-east-1 (MinIO does not say)", b.Region())
 	}
 	if err := b.CheckBucket(t.Context()); err != nil {
 		t.Errorf("CheckBucket with a discovered region: %v", err)
 	}
-	b = newS3(t, srv.Endpoint, backend.S3Config{Bucket: b.Name(), Region: "eu-west-3"})
+	b = newS3(t, srv.Endpoint, s3.Config{Bucket: b.Name(), Region: "eu-west-3"})
 	if b.Region() != "eu-west-3" || b.Endpoint() != srv.Endpoint {
 		t.Errorf("Region, Endpoint = %q, %q; want eu-west-3, %s", b.Region(), b.Endpoint(), srv.Endpoint)
 	}
@@ -347,7 +348,7 @@ func (b *syncBuffer) String() string {
 // directory listing answers mode and type without a HEAD per file.
 func TestS3ListingCarriesHeaders(t *testing.T) {
 	srv := startMinIO(t)
-	s := newBucket(t, srv, backend.S3Config{})
+	s := newBucket(t, srv, s3.Config{})
 	ctx := t.Context()
 	for key, meta := range map[string]map[string]string{
 		"d/script": {"mode": "33261", "uid": "7"},
@@ -405,7 +406,7 @@ func TestS3UnsignedPayloadOnLoopback(t *testing.T) {
 	body := []byte("payload")
 	upload := func(endpoint string) []string {
 		t.Helper()
-		b := newS3(t, endpoint, backend.S3Config{Bucket: "b"})
+		b := newS3(t, endpoint, s3.Config{Bucket: "b"})
 		mu.Lock()
 		hashes = nil
 		mu.Unlock()
@@ -463,7 +464,7 @@ func nonLoopbackIP(t *testing.T) string {
 // HEAD is sent to learn them.
 func TestS3CompleteUploadDescribesWithoutHead(t *testing.T) {
 	srv := startMinIO(t)
-	b := newBucket(t, srv, backend.S3Config{})
+	b := newBucket(t, srv, s3.Config{})
 	ctx := t.Context()
 	in := backend.PutInput{Key: "big.bin", ContentType: "application/x-test", Metadata: map[string]string{"mode": "33188"},
 		StorageClass: "REDUCED_REDUNDANCY"}

@@ -1,4 +1,7 @@
-package backend
+// Package memory is an in-memory backend.Bucket and backend.Account for
+// tests. Its knobs (SetFault, SetClock, MinPartSize, ListHeaders, request
+// counters, Keys) stay out of package backend, which production code uses.
+package memory
 
 import (
 	"bytes"
@@ -13,11 +16,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
-// Memory is an in-memory Bucket for tests: it follows the same contract as
-// the S3 backend, counts requests, and can inject faults.
-type Memory struct {
+// Bucket is an in-memory backend.Bucket for tests: it follows the same
+// contract as the S3 backend, counts requests, and can inject faults.
+type Bucket struct {
 	name string
 
 	// ListHeaders makes listings carry each object's headers, as MinIO's
@@ -45,7 +50,7 @@ type Memory struct {
 }
 
 type memObject struct {
-	Object
+	backend.Object
 	data []byte
 	acl  string // canned ACL
 }
@@ -66,15 +71,15 @@ const (
 
 var opNames = [opCount]string{"head", "list", "get", "put", "delete", "copy", "upload", "bucket"}
 
-// NewMemory returns an empty in-memory bucket.
-func NewMemory(name string) *Memory {
-	return &Memory{name: name, objects: map[string]memObject{}, uploads: map[string]*memUpload{},
+// New returns an empty in-memory bucket.
+func New(name string) *Bucket {
+	return &Bucket{name: name, objects: map[string]memObject{}, uploads: map[string]*memUpload{},
 		now: time.Now, MinPartSize: 5 << 20}
 }
 
 // Requests returns how many requests of an operation ("head", "list", "get",
 // "put", "delete", "copy", "upload") the bucket has served.
-func (m *Memory) Requests(opName string) int64 {
+func (m *Bucket) Requests(opName string) int64 {
 	for i, n := range opNames {
 		if n == opName {
 			return m.requests[i].Load()
@@ -86,7 +91,7 @@ func (m *Memory) Requests(opName string) int64 {
 // SetFault makes every later request first call f with the operation name
 // ("head", "list", "get", "put", "delete") and the key or prefix; a non-nil
 // result fails the request. nil removes the fault. Safe while requests run.
-func (m *Memory) SetFault(f func(op, key string) error) {
+func (m *Bucket) SetFault(f func(op, key string) error) {
 	if f == nil {
 		m.fault.Store(nil)
 		return
@@ -94,16 +99,16 @@ func (m *Memory) SetFault(f func(op, key string) error) {
 	m.fault.Store(&f)
 }
 
-func (m *Memory) Name() string { return m.name }
+func (m *Bucket) Name() string { return m.name }
 
-func (m *Memory) begin(ctx context.Context, o op, key string) error {
+func (m *Bucket) begin(ctx context.Context, o op, key string) error {
 	m.requests[o].Add(1)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if key == "" && o != opList && o != opBucket {
 		// S3 has no object without a key; the SDK refuses to send one.
-		return fmt.Errorf("%s: empty key: %w", opNames[o], ErrInvalid)
+		return fmt.Errorf("%s: empty key: %w", opNames[o], backend.ErrInvalid)
 	}
 	if f := m.fault.Load(); f != nil {
 		if err := (*f)(opNames[o], key); err != nil {
@@ -113,22 +118,22 @@ func (m *Memory) begin(ctx context.Context, o op, key string) error {
 	return nil
 }
 
-func (m *Memory) Head(ctx context.Context, key string) (Object, error) {
+func (m *Bucket) Head(ctx context.Context, key string) (backend.Object, error) {
 	if err := m.begin(ctx, opHead, key); err != nil {
-		return Object{}, err
+		return backend.Object{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o, ok := m.objects[key]
 	if !ok {
-		return Object{}, fmt.Errorf("head %q: %w", key, ErrNotFound)
+		return backend.Object{}, fmt.Errorf("head %q: %w", key, backend.ErrNotFound)
 	}
 	return o.withHeaders(), nil
 }
 
-func (m *Memory) List(ctx context.Context, in ListInput) (ListPage, error) {
+func (m *Bucket) List(ctx context.Context, in backend.ListInput) (backend.ListPage, error) {
 	if err := m.begin(ctx, opList, in.Prefix); err != nil {
-		return ListPage{}, err
+		return backend.ListPage{}, err
 	}
 	maxKeys := in.MaxKeys
 	if maxKeys <= 0 {
@@ -143,7 +148,7 @@ func (m *Memory) List(ctx context.Context, in ListInput) (ListPage, error) {
 		}
 	}
 	sort.Strings(keys)
-	var page ListPage
+	var page backend.ListPage
 	n := 0
 	for i := 0; i < len(keys); i++ {
 		k := keys[i]
@@ -178,7 +183,7 @@ func (m *Memory) List(ctx context.Context, in ListInput) (ListPage, error) {
 	return page, nil
 }
 
-func (m *Memory) HasPrefix(ctx context.Context, prefix string) (bool, error) {
+func (m *Bucket) HasPrefix(ctx context.Context, prefix string) (bool, error) {
 	if err := m.begin(ctx, opList, prefix); err != nil {
 		return false, err
 	}
@@ -192,9 +197,9 @@ func (m *Memory) HasPrefix(ctx context.Context, prefix string) (bool, error) {
 	return false, nil
 }
 
-func (m *Memory) Get(ctx context.Context, in GetInput) (io.ReadCloser, Object, error) {
+func (m *Bucket) Get(ctx context.Context, in backend.GetInput) (io.ReadCloser, backend.Object, error) {
 	if err := m.begin(ctx, opGet, in.Key); err != nil {
-		return nil, Object{}, err
+		return nil, backend.Object{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -203,10 +208,10 @@ func (m *Memory) Get(ctx context.Context, in GetInput) (io.ReadCloser, Object, e
 		o, ok = m.version(in.Key, in.VersionID)
 	}
 	if !ok {
-		return nil, Object{}, fmt.Errorf("get %q: %w", in.Key, ErrNotFound)
+		return nil, backend.Object{}, fmt.Errorf("get %q: %w", in.Key, backend.ErrNotFound)
 	}
 	if in.IfMatch != "" && in.IfMatch != o.ETag {
-		return nil, Object{}, fmt.Errorf("get %q if-match %s: %w", in.Key, in.IfMatch, ErrPrecondition)
+		return nil, backend.Object{}, fmt.Errorf("get %q if-match %s: %w", in.Key, in.IfMatch, backend.ErrPrecondition)
 	}
 	start := min(max(in.Offset, 0), int64(len(o.data)))
 	end := int64(len(o.data))
@@ -217,19 +222,19 @@ func (m *Memory) Get(ctx context.Context, in GetInput) (io.ReadCloser, Object, e
 	return io.NopCloser(bytes.NewReader(o.data[start:end])), o.withHeaders(), nil
 }
 
-func (m *Memory) Put(ctx context.Context, in PutInput) (Object, error) {
+func (m *Bucket) Put(ctx context.Context, in backend.PutInput) (backend.Object, error) {
 	if err := m.begin(ctx, opPut, in.Key); err != nil {
-		return Object{}, err
+		return backend.Object{}, err
 	}
 	data, err := io.ReadAll(in.Body)
 	if err != nil {
-		return Object{}, fmt.Errorf("put %q: read body: %w", in.Key, err)
+		return backend.Object{}, fmt.Errorf("put %q: read body: %w", in.Key, err)
 	}
 	if in.Size >= 0 && int64(len(data)) != in.Size {
-		return Object{}, fmt.Errorf("put %q: body has %d bytes, want %d: %w", in.Key, len(data), in.Size, ErrInvalid)
+		return backend.Object{}, fmt.Errorf("put %q: body has %d bytes, want %d: %w", in.Key, len(data), in.Size, backend.ErrInvalid)
 	}
 	if len(in.Key) > 1024 {
-		return Object{}, fmt.Errorf("put: %w", ErrKeyTooLong)
+		return backend.Object{}, fmt.Errorf("put: %w", backend.ErrKeyTooLong)
 	}
 	sum := md5.Sum(data)
 	m.mu.Lock()
@@ -239,13 +244,13 @@ func (m *Memory) Put(ctx context.Context, in PutInput) (Object, error) {
 
 // store writes an object after checking in's conditions. Called with m.mu
 // held.
-func (m *Memory) store(in PutInput, data []byte, etag string) (Object, error) {
+func (m *Bucket) store(in backend.PutInput, data []byte, etag string) (backend.Object, error) {
 	old, exists := m.objects[in.Key]
 	if in.IfNoneMatch && exists {
-		return Object{}, fmt.Errorf("put %q if-none-match: %w", in.Key, ErrPrecondition)
+		return backend.Object{}, fmt.Errorf("put %q if-none-match: %w", in.Key, backend.ErrPrecondition)
 	}
 	if in.IfMatch != "" && (!exists || old.ETag != in.IfMatch) {
-		return Object{}, fmt.Errorf("put %q if-match %s: %w", in.Key, in.IfMatch, ErrPrecondition)
+		return backend.Object{}, fmt.Errorf("put %q if-match %s: %w", in.Key, in.IfMatch, backend.ErrPrecondition)
 	}
 	ct := in.ContentType
 	if ct == "" {
@@ -256,7 +261,7 @@ func (m *Memory) store(in PutInput, data []byte, etag string) (Object, error) {
 		class = "STANDARD"
 	}
 	o := memObject{
-		Object: Object{
+		Object: backend.Object{
 			Key:          in.Key,
 			Size:         int64(len(data)),
 			ETag:         etag,
@@ -276,7 +281,7 @@ func (m *Memory) store(in PutInput, data []byte, etag string) (Object, error) {
 	return o.withHeaders(), nil
 }
 
-func (m *Memory) Delete(ctx context.Context, key string) error {
+func (m *Bucket) Delete(ctx context.Context, key string) error {
 	if err := m.begin(ctx, opDelete, key); err != nil {
 		return err
 	}
@@ -289,7 +294,7 @@ func (m *Memory) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-func (o memObject) withHeaders() Object {
+func (o memObject) withHeaders() backend.Object {
 	obj := o.Object
 	obj.HasHeaders = true
 	obj.Metadata = maps.Clone(o.Metadata)

@@ -1,4 +1,4 @@
-package backend
+package memory
 
 import (
 	"bytes"
@@ -9,18 +9,20 @@ import (
 	"io"
 	"sort"
 	"strconv"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
 // memUpload is a multipart upload in progress.
 type memUpload struct {
 	key     string
-	headers PutInput
+	headers backend.PutInput
 	parts   map[int][]byte
 }
 
-func (m *Memory) Copy(ctx context.Context, in CopyInput) (Object, error) {
+func (m *Bucket) Copy(ctx context.Context, in backend.CopyInput) (backend.Object, error) {
 	if err := m.begin(ctx, opCopy, in.Dst); err != nil {
-		return Object{}, err
+		return backend.Object{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -29,16 +31,16 @@ func (m *Memory) Copy(ctx context.Context, in CopyInput) (Object, error) {
 		src, ok = m.version(in.Src, in.SrcVersionID)
 	}
 	if !ok {
-		return Object{}, fmt.Errorf("copy %q: %w", in.Src, ErrNotFound)
+		return backend.Object{}, fmt.Errorf("copy %q: %w", in.Src, backend.ErrNotFound)
 	}
 	if in.Src == in.Dst && !in.ReplaceHeaders && in.SrcVersionID == "" && in.StorageClass == "" && in.SSE == "" {
 		// S3 refuses a copy onto itself that changes nothing.
-		return Object{}, fmt.Errorf("copy %q onto itself without new headers: %w", in.Src, ErrInvalid)
+		return backend.Object{}, fmt.Errorf("copy %q onto itself without new headers: %w", in.Src, backend.ErrInvalid)
 	}
 	if in.SrcETag != "" && src.ETag != in.SrcETag {
-		return Object{}, fmt.Errorf("copy %q if-match %s: %w", in.Src, in.SrcETag, ErrPrecondition)
+		return backend.Object{}, fmt.Errorf("copy %q if-match %s: %w", in.Src, in.SrcETag, backend.ErrPrecondition)
 	}
-	headers := PutInput{Key: in.Dst, ContentType: src.ContentType, Metadata: src.Metadata,
+	headers := backend.PutInput{Key: in.Dst, ContentType: src.ContentType, Metadata: src.Metadata,
 		StorageClass: in.StorageClass, SSE: in.SSE, SSEKMSKeyID: in.SSEKMSKeyID, ACL: in.ACL,
 		IfNoneMatch: in.DstIfNoneMatch, IfMatch: in.DstIfMatch}
 	if in.ReplaceHeaders {
@@ -51,7 +53,7 @@ func (m *Memory) Copy(ctx context.Context, in CopyInput) (Object, error) {
 	return m.store(headers, src.data, hex.EncodeToString(sum[:]))
 }
 
-func (m *Memory) StartUpload(ctx context.Context, in PutInput) (string, error) {
+func (m *Bucket) StartUpload(ctx context.Context, in backend.PutInput) (string, error) {
 	if err := m.begin(ctx, opUpload, in.Key); err != nil {
 		return "", err
 	}
@@ -64,43 +66,43 @@ func (m *Memory) StartUpload(ctx context.Context, in PutInput) (string, error) {
 	return id, nil
 }
 
-func (m *Memory) UploadPart(ctx context.Context, in PartInput) (string, error) {
+func (m *Bucket) UploadPart(ctx context.Context, in backend.PartInput) (string, error) {
 	if err := m.begin(ctx, opUpload, in.Key); err != nil {
 		return "", err
 	}
 	if in.Number < 1 || in.Number > 10000 {
-		return "", fmt.Errorf("upload part %d of %q: %w", in.Number, in.Key, ErrInvalid)
+		return "", fmt.Errorf("upload part %d of %q: %w", in.Number, in.Key, backend.ErrInvalid)
 	}
 	data, err := io.ReadAll(in.Body)
 	if err != nil {
 		return "", fmt.Errorf("upload part %d of %q: read body: %w", in.Number, in.Key, err)
 	}
 	if int64(len(data)) != in.Size {
-		return "", fmt.Errorf("upload part %d of %q: body has %d bytes, want %d: %w", in.Number, in.Key, len(data), in.Size, ErrInvalid)
+		return "", fmt.Errorf("upload part %d of %q: body has %d bytes, want %d: %w", in.Number, in.Key, len(data), in.Size, backend.ErrInvalid)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, ok := m.uploads[in.UploadID]
 	if !ok || u.key != in.Key {
-		return "", fmt.Errorf("upload part %d of %q: no upload %s: %w", in.Number, in.Key, in.UploadID, ErrNotFound)
+		return "", fmt.Errorf("upload part %d of %q: no upload %s: %w", in.Number, in.Key, in.UploadID, backend.ErrNotFound)
 	}
 	u.parts[in.Number] = data
 	sum := md5.Sum(data)
 	return hex.EncodeToString(sum[:]), nil
 }
 
-func (m *Memory) CompleteUpload(ctx context.Context, in CompleteInput) (Object, error) {
+func (m *Bucket) CompleteUpload(ctx context.Context, in backend.CompleteInput) (backend.Object, error) {
 	if err := m.begin(ctx, opUpload, in.Key); err != nil {
-		return Object{}, err
+		return backend.Object{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, ok := m.uploads[in.UploadID]
 	if !ok || u.key != in.Key {
-		return Object{}, fmt.Errorf("complete %q: no upload %s: %w", in.Key, in.UploadID, ErrNotFound)
+		return backend.Object{}, fmt.Errorf("complete %q: no upload %s: %w", in.Key, in.UploadID, backend.ErrNotFound)
 	}
 	if len(in.Parts) == 0 {
-		return Object{}, fmt.Errorf("complete %q: no parts: %w", in.Key, ErrInvalid)
+		return backend.Object{}, fmt.Errorf("complete %q: no parts: %w", in.Key, backend.ErrInvalid)
 	}
 	var data bytes.Buffer
 	sums := md5.New()
@@ -108,10 +110,10 @@ func (m *Memory) CompleteUpload(ctx context.Context, in CompleteInput) (Object, 
 		part, ok := u.parts[p.Number]
 		sum := md5.Sum(part)
 		if !ok || hex.EncodeToString(sum[:]) != p.ETag || (i > 0 && p.Number <= in.Parts[i-1].Number) {
-			return Object{}, fmt.Errorf("complete %q: part %d: %w", in.Key, p.Number, ErrInvalid)
+			return backend.Object{}, fmt.Errorf("complete %q: part %d: %w", in.Key, p.Number, backend.ErrInvalid)
 		}
 		if i < len(in.Parts)-1 && int64(len(part)) < m.MinPartSize {
-			return Object{}, fmt.Errorf("complete %q: part %d has %d bytes, under the minimum: %w", in.Key, p.Number, len(part), ErrInvalid)
+			return backend.Object{}, fmt.Errorf("complete %q: part %d has %d bytes, under the minimum: %w", in.Key, p.Number, len(part), backend.ErrInvalid)
 		}
 		data.Write(part)
 		sums.Write(sum[:])
@@ -121,13 +123,13 @@ func (m *Memory) CompleteUpload(ctx context.Context, in CompleteInput) (Object, 
 	etag := fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(in.Parts))
 	obj, err := m.store(headers, data.Bytes(), etag)
 	if err != nil {
-		return Object{}, err
+		return backend.Object{}, err
 	}
 	delete(m.uploads, in.UploadID)
 	return obj, nil
 }
 
-func (m *Memory) AbortUpload(ctx context.Context, key, uploadID string) error {
+func (m *Bucket) AbortUpload(ctx context.Context, key, uploadID string) error {
 	if err := m.begin(ctx, opUpload, key); err != nil {
 		return err
 	}
@@ -139,14 +141,14 @@ func (m *Memory) AbortUpload(ctx context.Context, key, uploadID string) error {
 
 // Uploads returns how many multipart uploads are open: tests check that
 // failed uploads are aborted.
-func (m *Memory) Uploads() int {
+func (m *Bucket) Uploads() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.uploads)
 }
 
 // Keys returns every key the bucket holds, sorted.
-func (m *Memory) Keys() []string {
+func (m *Bucket) Keys() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	keys := make([]string, 0, len(m.objects))

@@ -1,4 +1,8 @@
-package backend
+// Package s3 implements backend.Bucket and backend.Account with
+// aws-sdk-go-v2, for Amazon S3 and S3-compatible servers (MinIO, versitygw).
+// Nothing of the SDK leaves this package: requests and answers cross as
+// backend types, and S3's errors as backend's sentinel errors (errors.go).
+package s3
 
 import (
 	"context"
@@ -15,19 +19,21 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
 // checkTimeout bounds CheckBucket, so a mount against an unreachable
 // endpoint fails fast.
 const checkTimeout = 10 * time.Second
 
-// S3 is a Bucket backed by aws-sdk-go-v2. Create it with NewS3.
-type S3 struct {
-	client *s3.Client
+// Bucket is a backend.Bucket backed by aws-sdk-go-v2. Create it with New.
+type Bucket struct {
+	client *awss3.Client
 	// presigner signs URLs locally; built once, as it is used in bulk.
-	presigner *s3.PresignClient
+	presigner *awss3.PresignClient
 
 	bucket         string
 	region         string
@@ -54,15 +60,32 @@ type S3 struct {
 	noListHeaders atomic.Bool
 }
 
-var _ Bucket = (*S3)(nil)
+var _ backend.Bucket = (*Bucket)(nil)
 
-func (s *S3) Name() string { return s.bucket }
+// op counts the requests of the object operations; featureOp counts the
+// others.
+type op int
+
+const (
+	opHead op = iota
+	opList
+	opGet
+	opPut
+	opDelete
+	opCopy
+	opUpload // every multipart request, UploadPartCopy included
+	opCount
+)
+
+var opNames = [opCount]string{"head", "list", "get", "put", "delete", "copy", "upload"}
+
+func (s *Bucket) Name() string { return s.bucket }
 
 // Region is the bucket's region, as configured or discovered.
-func (s *S3) Region() string { return s.region }
+func (s *Bucket) Region() string { return s.region }
 
 // Endpoint is the URL requests go to (without the bucket).
-func (s *S3) Endpoint() string { return s.endpoint }
+func (s *Bucket) Endpoint() string { return s.endpoint }
 
 // Requests returns how many requests of an operation ("head", "list", "get",
 // "put", "delete", "copy", "upload", "acl", "versions", "bucket") the bucket
@@ -70,7 +93,7 @@ func (s *S3) Endpoint() string { return s.endpoint }
 // counts CopyObject, "upload" every multipart request, UploadPartCopy
 // included, "acl" GetACL and PutACL, "bucket" the versioning and policy
 // requests. CheckBucket and Presign are not counted.
-func (s *S3) Requests(opName string) int64 {
+func (s *Bucket) Requests(opName string) int64 {
 	for i, n := range featureOpNames {
 		if n == opName {
 			return s.featureRequests[i].Load()
@@ -87,50 +110,50 @@ func (s *S3) Requests(opName string) int64 {
 // CheckBucket verifies that the bucket exists and that the credentials may
 // use it, with few retries so that a mount fails within about 10 s. The
 // error reads as one line naming the bucket, the endpoint and the cause.
-func (s *S3) CheckBucket(ctx context.Context) error {
+func (s *Bucket) CheckBucket(ctx context.Context) error {
 	reqCtx, cancel := context.WithTimeoutCause(ctx, checkTimeout, fmt.Errorf("no answer within %v", checkTimeout))
 	defer cancel()
-	_, err := s.client.HeadBucket(reqCtx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)}, func(o *s3.Options) {
+	_, err := s.client.HeadBucket(reqCtx, &awss3.HeadBucketInput{Bucket: aws.String(s.bucket)}, func(o *awss3.Options) {
 		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 2)
 	})
 	if err == nil {
 		return nil
 	}
 	err = s.fail(ctx, reqCtx, err)
-	if errors.Is(err, ErrNotFound) { // a bodiless 404 to HeadBucket
-		err = ErrNoSuchBucket
+	if errors.Is(err, backend.ErrNotFound) { // a bodiless 404 to HeadBucket
+		err = backend.ErrNoSuchBucket
 	}
 	return fmt.Errorf("bucket %q at %s: %w", s.bucket, s.endpoint, err)
 }
 
-func (s *S3) Head(ctx context.Context, key string) (Object, error) {
+func (s *Bucket) Head(ctx context.Context, key string) (backend.Object, error) {
 	return s.headVersion(ctx, key, "")
 }
 
 // headVersion heads one version of key, or the current one when versionID
 // is "".
-func (s *S3) headVersion(ctx context.Context, key, versionID string) (Object, error) {
+func (s *Bucket) headVersion(ctx context.Context, key, versionID string) (backend.Object, error) {
 	s.requests[opHead].Add(1)
 	reqCtx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	out, err := s.client.HeadObject(reqCtx, &s3.HeadObjectInput{
+	out, err := s.client.HeadObject(reqCtx, &awss3.HeadObjectInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key), VersionId: nonEmpty(versionID),
 	})
 	if err != nil {
 		if versionID != "" {
-			return Object{}, fmt.Errorf("head %q version %q: %w", key, versionID, s.fail(ctx, reqCtx, err))
+			return backend.Object{}, fmt.Errorf("head %q version %q: %w", key, versionID, s.fail(ctx, reqCtx, err))
 		}
-		return Object{}, fmt.Errorf("head %q: %w", key, s.fail(ctx, reqCtx, err))
+		return backend.Object{}, fmt.Errorf("head %q: %w", key, s.fail(ctx, reqCtx, err))
 	}
 	return headers(key, aws.ToInt64(out.ContentLength), out.ETag, out.LastModified, out.StorageClass,
 		out.ContentType, out.Metadata, out.VersionId, out.ServerSideEncryption, out.SSEKMSKeyId), nil
 }
 
-func (s *S3) List(ctx context.Context, in ListInput) (ListPage, error) {
+func (s *Bucket) List(ctx context.Context, in backend.ListInput) (backend.ListPage, error) {
 	s.requests[opList].Add(1)
 	reqCtx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	input := &s3.ListObjectsV2Input{
+	input := &awss3.ListObjectsV2Input{
 		Bucket:    aws.String(s.bucket),
 		Prefix:    aws.String(in.Prefix),
 		Delimiter: nonEmpty(in.Delimiter),
@@ -142,12 +165,12 @@ func (s *S3) List(ctx context.Context, in ListInput) (ListPage, error) {
 		input.MaxKeys = aws.Int32(int32(min(in.MaxKeys, 1000)))
 	}
 	var listed map[string]listedHeaders
-	var optFns []func(*s3.Options)
+	var optFns []func(*awss3.Options)
 	if !s.noListHeaders.Load() {
 		optFns = append(optFns, withListingHeaders(&listed))
 	}
 	out, err := s.client.ListObjectsV2(reqCtx, input, optFns...)
-	if err != nil && len(optFns) > 0 && errors.Is(classify(err), ErrInvalid) {
+	if err != nil && len(optFns) > 0 && errors.Is(classify(err), backend.ErrInvalid) {
 		// A server that refuses the listing extension gets plain listings,
 		// once a plain listing shows that the extension was the problem
 		// (a 400 for another cause must not switch it off for good).
@@ -159,12 +182,12 @@ func (s *S3) List(ctx context.Context, in ListInput) (ListPage, error) {
 		out, err = plain, plainErr
 	}
 	if err != nil {
-		return ListPage{}, fmt.Errorf("list %q: %w", in.Prefix, s.fail(ctx, reqCtx, err))
+		return backend.ListPage{}, fmt.Errorf("list %q: %w", in.Prefix, s.fail(ctx, reqCtx, err))
 	}
 	decode := func(k *string) string { return decodeKey(out.EncodingType, k) }
-	var page ListPage
+	var page backend.ListPage
 	for _, o := range out.Contents {
-		obj := Object{
+		obj := backend.Object{
 			Key:          decode(o.Key),
 			Size:         aws.ToInt64(o.Size),
 			ETag:         unquote(aws.ToString(o.ETag)),
@@ -186,11 +209,11 @@ func (s *S3) List(ctx context.Context, in ListInput) (ListPage, error) {
 	return page, nil
 }
 
-func (s *S3) HasPrefix(ctx context.Context, prefix string) (bool, error) {
+func (s *Bucket) HasPrefix(ctx context.Context, prefix string) (bool, error) {
 	s.requests[opList].Add(1)
 	reqCtx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	out, err := s.client.ListObjectsV2(reqCtx, &s3.ListObjectsV2Input{
+	out, err := s.client.ListObjectsV2(reqCtx, &awss3.ListObjectsV2Input{
 		Bucket:  aws.String(s.bucket),
 		Prefix:  aws.String(prefix),
 		MaxKeys: aws.Int32(1),
@@ -201,7 +224,7 @@ func (s *S3) HasPrefix(ctx context.Context, prefix string) (bool, error) {
 	return len(out.Contents) > 0 || len(out.CommonPrefixes) > 0, nil
 }
 
-func (s *S3) Get(ctx context.Context, in GetInput) (io.ReadCloser, Object, error) {
+func (s *Bucket) Get(ctx context.Context, in backend.GetInput) (io.ReadCloser, backend.Object, error) {
 	in.Offset = max(in.Offset, 0)
 	rng := ""
 	switch {
@@ -218,7 +241,7 @@ func (s *S3) Get(ctx context.Context, in GetInput) (io.ReadCloser, Object, error
 		return s.getHeaders(ctx, in)
 	}
 	if err != nil {
-		return nil, Object{}, err
+		return nil, backend.Object{}, err
 	}
 	if in.Length == 0 {
 		body.Close()
@@ -231,31 +254,31 @@ func (s *S3) Get(ctx context.Context, in GetInput) (io.ReadCloser, Object, error
 // with 416 and no object headers (MinIO does not even send the size), so
 // ask for the last byte, which carries them, or for the whole object when
 // even that is out of range because the object is empty. No HEAD is sent.
-func (s *S3) getHeaders(ctx context.Context, in GetInput) (io.ReadCloser, Object, error) {
+func (s *Bucket) getHeaders(ctx context.Context, in backend.GetInput) (io.ReadCloser, backend.Object, error) {
 	for _, rng := range []string{"bytes=-1", ""} {
 		body, obj, err := s.get(ctx, in, rng)
 		if errors.Is(err, errRangeNotSatisfiable) {
 			continue
 		}
 		if err != nil {
-			return nil, Object{}, err
+			return nil, backend.Object{}, err
 		}
 		body.Close()
 		return http.NoBody, obj, nil
 	}
-	return nil, Object{}, fmt.Errorf("get %q: range not satisfiable even for the whole object", in.Key)
+	return nil, backend.Object{}, fmt.Errorf("get %q: range not satisfiable even for the whole object", in.Key)
 }
 
 // get sends one GetObject. The request must answer within the request
 // timeout; after that, the returned body cancels it when it stalls.
-func (s *S3) get(ctx context.Context, in GetInput, rng string) (*watchedBody, Object, error) {
+func (s *Bucket) get(ctx context.Context, in backend.GetInput, rng string) (*watchedBody, backend.Object, error) {
 	key := in.Key
 	s.requests[opGet].Add(1)
 	reqCtx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(s.requestTimeout, func() {
 		cancel(fmt.Errorf("no answer within %v", s.requestTimeout))
 	})
-	input := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Range: nonEmpty(rng),
+	input := &awss3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Range: nonEmpty(rng),
 		VersionId: nonEmpty(in.VersionID)}
 	if in.IfMatch != "" {
 		input.IfMatch = aws.String(quote(in.IfMatch))
@@ -265,7 +288,7 @@ func (s *S3) get(ctx context.Context, in GetInput, rng string) (*watchedBody, Ob
 	if err != nil {
 		err = s.fail(ctx, reqCtx, err)
 		cancel(nil)
-		return nil, Object{}, fmt.Errorf("get %q: %w", key, err)
+		return nil, backend.Object{}, fmt.Errorf("get %q: %w", key, err)
 	}
 	size := aws.ToInt64(out.ContentLength)
 	if total, ok := rangeTotal(aws.ToString(out.ContentRange)); ok {
@@ -276,11 +299,11 @@ func (s *S3) get(ctx context.Context, in GetInput, rng string) (*watchedBody, Ob
 	return newWatchedBody(ctx, reqCtx, cancel, out.Body, key, s.stallTimeout), obj, nil
 }
 
-func (s *S3) Put(ctx context.Context, in PutInput) (Object, error) {
+func (s *Bucket) Put(ctx context.Context, in backend.PutInput) (backend.Object, error) {
 	s.requests[opPut].Add(1)
 	body, err := seekable(in)
 	if err != nil {
-		return Object{}, fmt.Errorf("put %q: %w", in.Key, err)
+		return backend.Object{}, fmt.Errorf("put %q: %w", in.Key, err)
 	}
 	// Progress, not a fixed total, bounds an upload: any large body would
 	// outlast a fixed timeout on a slow link.
@@ -291,7 +314,7 @@ func (s *S3) Put(ctx context.Context, in PutInput) (Object, error) {
 	})
 	defer timer.Stop()
 	contentType := contentTypeOrDefault(in.ContentType)
-	input := &s3.PutObjectInput{
+	input := &awss3.PutObjectInput{
 		Bucket:      aws.String(s.bucket),
 		Key:         aws.String(in.Key),
 		Body:        &progressBody{ReadSeeker: body, timer: timer, timeout: s.requestTimeout},
@@ -314,12 +337,12 @@ func (s *S3) Put(ctx context.Context, in PutInput) (Object, error) {
 	out, err := s.client.PutObject(reqCtx, input, s.payloadOptions()...)
 	if err != nil {
 		err = s.fail(ctx, reqCtx, err)
-		if in.IfMatch != "" && errors.Is(err, ErrNotFound) {
+		if in.IfMatch != "" && errors.Is(err, backend.ErrNotFound) {
 			// S3 answers 404 when there is no object to match; the contract
 			// (and the caller's errno) is "precondition failed".
-			err = fmt.Errorf("%w: %v", ErrPrecondition, err)
+			err = fmt.Errorf("%w: %v", backend.ErrPrecondition, err)
 		}
-		return Object{}, fmt.Errorf("put %q: %w", in.Key, err)
+		return backend.Object{}, fmt.Errorf("put %q: %w", in.Key, err)
 	}
 	size := in.Size
 	if size < 0 {
@@ -336,14 +359,14 @@ func (s *S3) Put(ctx context.Context, in PutInput) (Object, error) {
 		sse, keyID), nil
 }
 
-func (s *S3) Delete(ctx context.Context, key string) error {
+func (s *Bucket) Delete(ctx context.Context, key string) error {
 	s.requests[opDelete].Add(1)
 	reqCtx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	_, err := s.client.DeleteObject(reqCtx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	_, err := s.client.DeleteObject(reqCtx, &awss3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
 		err = s.fail(ctx, reqCtx, err)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, backend.ErrNotFound) {
 			return nil
 		}
 		return fmt.Errorf("delete %q: %w", key, err)
@@ -352,19 +375,19 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 }
 
 // withTimeout bounds one request without a streaming body.
-func (s *S3) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Bucket) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeoutCause(ctx, s.requestTimeout, fmt.Errorf("no answer within %v", s.requestTimeout))
 }
 
 // fail maps the error of a request sent with reqCtx, derived from the
 // caller's ctx: the caller giving up stays a context error, our own
 // timeouts mean the server is unavailable.
-func (s *S3) fail(ctx, reqCtx context.Context, err error) error {
+func (s *Bucket) fail(ctx, reqCtx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	if reqCtx.Err() != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, context.Cause(reqCtx))
+		return fmt.Errorf("%w: %v", backend.ErrUnavailable, context.Cause(reqCtx))
 	}
 	return classify(err)
 }
@@ -372,12 +395,12 @@ func (s *S3) fail(ctx, reqCtx context.Context, err error) error {
 // headers builds the Object of a Head, Get or Put answer.
 func headers(key string, size int64, etag *string, modified *time.Time, class types.StorageClass,
 	contentType *string, metadata map[string]string, versionID *string,
-	sse types.ServerSideEncryption, kmsKeyID *string) Object {
+	sse types.ServerSideEncryption, kmsKeyID *string) backend.Object {
 	version := aws.ToString(versionID)
 	if version == "" {
 		version = "null" // what S3 calls the version of an unversioned object
 	}
-	return Object{
+	return backend.Object{
 		Key:          key,
 		Size:         size,
 		ETag:         unquote(aws.ToString(etag)),

@@ -1,4 +1,4 @@
-package backend_test
+package memory_test
 
 import (
 	"errors"
@@ -7,15 +7,16 @@ import (
 
 	"github.com/bucketfs/bucketfs/backend"
 	"github.com/bucketfs/bucketfs/backend/backendtest"
+	"github.com/bucketfs/bucketfs/backend/memory"
 )
 
 func TestMemory(t *testing.T) {
-	backendtest.Run(t, func(t *testing.T) backend.Bucket { return backend.NewMemory("test") })
+	backendtest.Run(t, func(t *testing.T) backend.Bucket { return memory.New("test") })
 }
 
 func TestMemoryListingHeaders(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) backend.Bucket {
-		m := backend.NewMemory("test")
+		m := memory.New("test")
 		m.ListHeaders = true
 		return m
 	})
@@ -23,7 +24,7 @@ func TestMemoryListingHeaders(t *testing.T) {
 
 func TestMemoryFaultAndRequests(t *testing.T) {
 	ctx := t.Context()
-	m := backend.NewMemory("test")
+	m := memory.New("test")
 	if _, err := m.Put(ctx, backend.PutInput{Key: "k", Body: strings.NewReader("x"), Size: 1}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package backend
+package memory
 
 import (
 	"context"
@@ -6,11 +6,13 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
 // SetClock makes the bucket stamp Last-Modified (and delete markers) with
 // now instead of time.Now, so tests control time.
-func (m *Memory) SetClock(now func() time.Time) {
+func (m *Bucket) SetClock(now func() time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.now = now
@@ -18,29 +20,29 @@ func (m *Memory) SetClock(now func() time.Time) {
 
 // versionsOf lists key's versions and delete markers newest first. Called
 // with m.mu held.
-func (m *Memory) versionsOf(key string) []Version {
-	var out []Version
+func (m *Bucket) versionsOf(key string) []backend.Version {
+	var out []backend.Version
 	if list := m.versions[key]; len(list) > 0 {
 		for i := len(list) - 1; i >= 0; i-- {
 			v := list[i]
 			if v.deleteMarker {
-				out = append(out, Version{ID: v.id, LastModified: v.at, DeleteMarker: true})
+				out = append(out, backend.Version{ID: v.id, LastModified: v.at, DeleteMarker: true})
 			} else {
-				out = append(out, Version{ID: v.obj.VersionID, LastModified: v.obj.LastModified, Size: v.obj.Size, ETag: v.obj.ETag})
+				out = append(out, backend.Version{ID: v.obj.VersionID, LastModified: v.obj.LastModified, Size: v.obj.Size, ETag: v.obj.ETag})
 			}
 		}
 		out[0].Latest = true
 		return out
 	}
 	if o, ok := m.objects[key]; ok {
-		return []Version{{ID: o.VersionID, LastModified: o.LastModified, Size: o.Size, ETag: o.ETag, Latest: true}}
+		return []backend.Version{{ID: o.VersionID, LastModified: o.LastModified, Size: o.Size, ETag: o.ETag, Latest: true}}
 	}
 	return nil
 }
 
 // storageClassOf is the storage class of one version of key. Called with
 // m.mu held.
-func (m *Memory) storageClassOf(key string, v Version) string {
+func (m *Bucket) storageClassOf(key string, v backend.Version) string {
 	if v.DeleteMarker {
 		return ""
 	}
@@ -48,13 +50,13 @@ func (m *Memory) storageClassOf(key string, v Version) string {
 	return o.StorageClass
 }
 
-func (m *Memory) ListVersions(ctx context.Context, in ListInput) (VersionPage, error) {
+func (m *Bucket) ListVersions(ctx context.Context, in backend.ListInput) (backend.VersionPage, error) {
 	if err := m.begin(ctx, opList, in.Prefix); err != nil {
-		return VersionPage{}, err
+		return backend.VersionPage{}, err
 	}
-	markerKey, markerID, err := parseVersionToken(in.Token)
+	markerKey, markerID, err := backend.ParseVersionToken(in.Token)
 	if err != nil {
-		return VersionPage{}, fmt.Errorf("list versions %q: token %q: %w", in.Prefix, in.Token, err)
+		return backend.VersionPage{}, fmt.Errorf("list versions %q: token %q: %w", in.Prefix, in.Token, err)
 	}
 	maxKeys := in.MaxKeys
 	if maxKeys <= 0 {
@@ -79,7 +81,7 @@ func (m *Memory) ListVersions(ctx context.Context, in ListInput) (VersionPage, e
 		add(k)
 	}
 	sort.Strings(keys)
-	var page VersionPage
+	var page backend.VersionPage
 	for _, k := range keys {
 		versions := m.versionsOf(k)
 		if k == markerKey {
@@ -95,10 +97,10 @@ func (m *Memory) ListVersions(ctx context.Context, in ListInput) (VersionPage, e
 		for _, v := range versions {
 			if len(page.Versions) == maxKeys {
 				last := page.Versions[len(page.Versions)-1]
-				page.NextToken = versionToken(last.Key, last.ID)
+				page.NextToken = backend.VersionToken(last.Key, last.ID)
 				return page, nil
 			}
-			page.Versions = append(page.Versions, VersionEntry{Key: k, Version: v, StorageClass: m.storageClassOf(k, v)})
+			page.Versions = append(page.Versions, backend.VersionEntry{Key: k, Version: v, StorageClass: m.storageClassOf(k, v)})
 		}
 	}
 	return page, nil

@@ -1,31 +1,33 @@
-package backend
+package memory
 
 import (
 	"context"
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
-// MemoryAccount is an in-memory Account for tests.
-type MemoryAccount struct {
+// Account is an in-memory backend.Account for tests.
+type Account struct {
 	// mu protects the field below.
 	mu      sync.Mutex
-	buckets map[string]*Memory
+	buckets map[string]*Bucket
 }
 
-var _ Account = (*MemoryAccount)(nil)
+var _ backend.Account = (*Account)(nil)
 
 // NewMemoryAccount returns an account with the given empty buckets.
-func NewMemoryAccount(names ...string) *MemoryAccount {
-	a := &MemoryAccount{buckets: map[string]*Memory{}}
+func NewAccount(names ...string) *Account {
+	a := &Account{buckets: map[string]*Bucket{}}
 	for _, n := range names {
-		a.buckets[n] = NewMemory(n)
+		a.buckets[n] = New(n)
 	}
 	return a
 }
 
-func (a *MemoryAccount) Buckets(ctx context.Context) ([]string, error) {
+func (a *Account) Buckets(ctx context.Context) ([]string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var names []string
@@ -36,28 +38,28 @@ func (a *MemoryAccount) Buckets(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-func (a *MemoryAccount) CreateBucket(ctx context.Context, name string) error {
+func (a *Account) CreateBucket(ctx context.Context, name string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if _, ok := a.buckets[name]; ok {
-		return fmt.Errorf("create bucket %q: %w", name, ErrPrecondition)
+		return fmt.Errorf("create bucket %q: %w", name, backend.ErrPrecondition)
 	}
-	a.buckets[name] = NewMemory(name)
+	a.buckets[name] = New(name)
 	return nil
 }
 
-func (a *MemoryAccount) DeleteBucket(ctx context.Context, name string) error {
+func (a *Account) DeleteBucket(ctx context.Context, name string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	b, ok := a.buckets[name]
 	if !ok {
-		return fmt.Errorf("delete bucket %q: %w", name, ErrNoSuchBucket)
+		return fmt.Errorf("delete bucket %q: %w", name, backend.ErrNoSuchBucket)
 	}
 	b.mu.Lock()
 	empty := len(b.objects) == 0
 	b.mu.Unlock()
 	if !empty {
-		return fmt.Errorf("delete bucket %q: %w", name, ErrBucketNotEmpty)
+		return fmt.Errorf("delete bucket %q: %w", name, backend.ErrBucketNotEmpty)
 	}
 	delete(a.buckets, name)
 	return nil
@@ -65,17 +67,17 @@ func (a *MemoryAccount) DeleteBucket(ctx context.Context, name string) error {
 
 // Bucket returns the named bucket, or an empty one no listing shows if
 // there is none (as S3 would answer NoSuchBucket, lookups find nothing).
-func (a *MemoryAccount) Bucket(name string) Bucket {
+func (a *Account) Bucket(name string) backend.Bucket {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if b, ok := a.buckets[name]; ok {
 		return b
 	}
-	return NewMemory(name)
+	return New(name)
 }
 
 // Memory returns the named bucket, for tests to fill and inspect.
-func (a *MemoryAccount) Memory(name string) *Memory {
+func (a *Account) Memory(name string) *Bucket {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.buckets[name]

@@ -1,4 +1,4 @@
-package backend
+package s3
 
 import (
 	"context"
@@ -11,11 +11,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
 // Server-side copies and multipart uploads.
@@ -38,16 +40,16 @@ const (
 // or the copy takes parts, the source is HEADed first: that learns its size
 // and headers and pins every part to one version. The returned Object has
 // HasHeaders set when the headers are known without another request.
-func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
-	var src *Object
+func (s *Bucket) Copy(ctx context.Context, in backend.CopyInput) (backend.Object, error) {
+	var src *backend.Object
 	conditional := (in.DstIfNoneMatch || in.DstIfMatch != "") && !s.copyConditions
 	if in.SrcSize <= 0 || in.SrcSize > s.copyThreshold || conditional {
 		head, err := s.headVersion(ctx, in.Src, in.SrcVersionID)
 		if err != nil {
-			return Object{}, fmt.Errorf("copy to %q: %w", in.Dst, err)
+			return backend.Object{}, fmt.Errorf("copy to %q: %w", in.Dst, err)
 		}
 		if in.SrcETag != "" && head.ETag != in.SrcETag {
-			return Object{}, fmt.Errorf("copy %q to %q: source is %s, not %s: %w", in.Src, in.Dst, head.ETag, in.SrcETag, ErrPrecondition)
+			return backend.Object{}, fmt.Errorf("copy %q to %q: source is %s, not %s: %w", in.Src, in.Dst, head.ETag, in.SrcETag, backend.ErrPrecondition)
 		}
 		src = &head
 	}
@@ -65,7 +67,7 @@ func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 	s.requests[opCopy].Add(1)
 	reqCtx, cancel := s.withCopyTimeout(ctx, size)
 	defer cancel()
-	input := &s3.CopyObjectInput{
+	input := &awss3.CopyObjectInput{
 		Bucket:            aws.String(s.bucket),
 		Key:               aws.String(in.Dst),
 		CopySource:        aws.String(copySourceVersion(s.bucket, in.Src, in.SrcVersionID)),
@@ -93,7 +95,7 @@ func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 	}
 	out, err := s.client.CopyObject(reqCtx, input)
 	if err != nil {
-		return Object{}, fmt.Errorf("copy %q to %q: %w", in.Src, in.Dst, s.fail(ctx, reqCtx, err))
+		return backend.Object{}, fmt.Errorf("copy %q to %q: %w", in.Src, in.Dst, s.fail(ctx, reqCtx, err))
 	}
 	var etag *string
 	var modified *time.Time
@@ -113,7 +115,7 @@ func (s *S3) Copy(ctx context.Context, in CopyInput) (Object, error) {
 // STANDARD unless told otherwise, but MinIO keeps the source's, so "" is
 // sent as STANDARD, except for a copy onto itself that changes nothing
 // else, which S3 must still refuse.
-func copyStorageClass(in CopyInput) string {
+func copyStorageClass(in backend.CopyInput) string {
 	unchanged := in.Src == in.Dst && in.SrcVersionID == "" && !in.ReplaceHeaders && in.SSE == "" && in.ACL == ""
 	if in.StorageClass == "" && !unchanged {
 		return string(types.StorageClassStandard)
@@ -123,25 +125,25 @@ func copyStorageClass(in CopyInput) string {
 
 // copyParts copies src with a multipart upload of UploadPartCopy parts, up
 // to copyConcurrency at a time, and aborts the upload on any error.
-func (s *S3) copyParts(ctx context.Context, in CopyInput, src Object) (Object, error) {
-	start := PutInput{Key: in.Dst, ContentType: src.ContentType, Metadata: src.Metadata,
+func (s *Bucket) copyParts(ctx context.Context, in backend.CopyInput, src backend.Object) (backend.Object, error) {
+	start := backend.PutInput{Key: in.Dst, ContentType: src.ContentType, Metadata: src.Metadata,
 		StorageClass: in.StorageClass, SSE: in.SSE, SSEKMSKeyID: in.SSEKMSKeyID, ACL: in.ACL}
 	if in.ReplaceHeaders {
 		start.ContentType, start.Metadata = in.ContentType, in.Metadata
 	}
 	id, err := s.StartUpload(ctx, start)
 	if err != nil {
-		return Object{}, fmt.Errorf("copy %q to %q: %w", in.Src, in.Dst, err)
+		return backend.Object{}, fmt.Errorf("copy %q to %q: %w", in.Src, in.Dst, err)
 	}
 	parts, err := s.copyPartsOf(ctx, in, src, id)
-	var obj Object
+	var obj backend.Object
 	if err == nil {
-		obj, err = s.complete(ctx, CompleteInput{Key: in.Dst, UploadID: id, Parts: parts,
+		obj, err = s.complete(ctx, backend.CompleteInput{Key: in.Dst, UploadID: id, Parts: parts,
 			IfNoneMatch: in.DstIfNoneMatch, IfMatch: in.DstIfMatch})
 	}
 	if err != nil {
 		s.abortAfterFailure(ctx, in.Dst, id)
-		return Object{}, fmt.Errorf("copy %q to %q in parts: %w", in.Src, in.Dst, err)
+		return backend.Object{}, fmt.Errorf("copy %q to %q in parts: %w", in.Src, in.Dst, err)
 	}
 	obj.Size, obj.StorageClass = src.Size, storageClass(in.StorageClass)
 	if obj.SSE == "" {
@@ -155,8 +157,8 @@ func (s *S3) copyParts(ctx context.Context, in CopyInput, src Object) (Object, e
 // conditions: a multipart copy needs a byte to copy, and versitygw refuses
 // to copy a directory marker elsewhere ("contains data"). In-place header
 // changes stay CopyObjects.
-func (s *S3) copyEmpty(ctx context.Context, in CopyInput, src Object) (Object, error) {
-	put := PutInput{Key: in.Dst, Body: strings.NewReader(""), ContentType: src.ContentType, Metadata: src.Metadata,
+func (s *Bucket) copyEmpty(ctx context.Context, in backend.CopyInput, src backend.Object) (backend.Object, error) {
+	put := backend.PutInput{Key: in.Dst, Body: strings.NewReader(""), ContentType: src.ContentType, Metadata: src.Metadata,
 		StorageClass: in.StorageClass, SSE: in.SSE, SSEKMSKeyID: in.SSEKMSKeyID, ACL: in.ACL,
 		IfNoneMatch: in.DstIfNoneMatch, IfMatch: in.DstIfMatch}
 	if in.ReplaceHeaders {
@@ -168,9 +170,9 @@ func (s *S3) copyEmpty(ctx context.Context, in CopyInput, src Object) (Object, e
 // copyPartsOf sends the UploadPartCopy requests of one upload. Every part
 // requires the source's ETag, so a source replaced mid-copy fails the copy
 // instead of mixing two versions.
-func (s *S3) copyPartsOf(ctx context.Context, in CopyInput, src Object, uploadID string) ([]Part, error) {
+func (s *Bucket) copyPartsOf(ctx context.Context, in backend.CopyInput, src backend.Object, uploadID string) ([]backend.Part, error) {
 	partSize := max(s.copyPartSize, (src.Size+maxParts-1)/maxParts)
-	parts := make([]Part, (src.Size+partSize-1)/partSize)
+	parts := make([]backend.Part, (src.Size+partSize-1)/partSize)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(copyConcurrency)
 	for i := range parts {
@@ -180,7 +182,7 @@ func (s *S3) copyPartsOf(ctx context.Context, in CopyInput, src Object, uploadID
 			s.requests[opUpload].Add(1)
 			reqCtx, cancel := s.withCopyTimeout(gctx, last-first+1)
 			defer cancel()
-			out, err := s.client.UploadPartCopy(reqCtx, &s3.UploadPartCopyInput{
+			out, err := s.client.UploadPartCopy(reqCtx, &awss3.UploadPartCopyInput{
 				Bucket:            aws.String(s.bucket),
 				Key:               aws.String(in.Dst),
 				UploadId:          aws.String(uploadID),
@@ -195,7 +197,7 @@ func (s *S3) copyPartsOf(ctx context.Context, in CopyInput, src Object, uploadID
 			if out.CopyPartResult == nil {
 				return fmt.Errorf("part %d: answer without an ETag", i+1)
 			}
-			parts[i] = Part{Number: i + 1, ETag: unquote(aws.ToString(out.CopyPartResult.ETag))}
+			parts[i] = backend.Part{Number: i + 1, ETag: unquote(aws.ToString(out.CopyPartResult.ETag))}
 			return nil
 		})
 	}
@@ -210,7 +212,7 @@ func (s *S3) copyPartsOf(ctx context.Context, in CopyInput, src Object, uploadID
 
 // copiedHeaders fills in the headers of a copy when they are known: given
 // by the caller, or read from the source by the HEAD before the copy.
-func copiedHeaders(obj Object, in CopyInput, src *Object) Object {
+func copiedHeaders(obj backend.Object, in backend.CopyInput, src *backend.Object) backend.Object {
 	switch {
 	case in.ReplaceHeaders:
 		obj.HasHeaders = true
@@ -224,11 +226,11 @@ func copiedHeaders(obj Object, in CopyInput, src *Object) Object {
 	return obj
 }
 
-func (s *S3) StartUpload(ctx context.Context, in PutInput) (string, error) {
+func (s *Bucket) StartUpload(ctx context.Context, in backend.PutInput) (string, error) {
 	s.requests[opUpload].Add(1)
 	reqCtx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	out, err := s.client.CreateMultipartUpload(reqCtx, &s3.CreateMultipartUploadInput{
+	out, err := s.client.CreateMultipartUpload(reqCtx, &awss3.CreateMultipartUploadInput{
 		Bucket:               aws.String(s.bucket),
 		Key:                  aws.String(in.Key),
 		ContentType:          aws.String(contentTypeOrDefault(in.ContentType)),
@@ -244,10 +246,10 @@ func (s *S3) StartUpload(ctx context.Context, in PutInput) (string, error) {
 	return aws.ToString(out.UploadId), nil
 }
 
-func (s *S3) UploadPart(ctx context.Context, in PartInput) (string, error) {
+func (s *Bucket) UploadPart(ctx context.Context, in backend.PartInput) (string, error) {
 	s.requests[opUpload].Add(1)
 	if in.Number < 1 || in.Number > maxParts {
-		return "", fmt.Errorf("upload part %d of %q: part numbers run from 1 to %d: %w", in.Number, in.Key, maxParts, ErrInvalid)
+		return "", fmt.Errorf("upload part %d of %q: part numbers run from 1 to %d: %w", in.Number, in.Key, maxParts, backend.ErrInvalid)
 	}
 	// As for Put, progress rather than a fixed total bounds the upload.
 	reqCtx, cancel := context.WithCancelCause(ctx)
@@ -256,7 +258,7 @@ func (s *S3) UploadPart(ctx context.Context, in PartInput) (string, error) {
 		cancel(fmt.Errorf("no progress for %v", s.requestTimeout))
 	})
 	defer timer.Stop()
-	out, err := s.client.UploadPart(reqCtx, &s3.UploadPartInput{
+	out, err := s.client.UploadPart(reqCtx, &awss3.UploadPartInput{
 		Bucket:        aws.String(s.bucket),
 		Key:           aws.String(in.Key),
 		UploadId:      aws.String(in.UploadID),
@@ -274,10 +276,10 @@ func (s *S3) UploadPart(ctx context.Context, in PartInput) (string, error) {
 // in's size and headers plus S3's answer (ETag, version, encryption), as
 // Put does: S3's answer names neither size nor headers, and asking with a
 // HEAD would cost a request per upload.
-func (s *S3) CompleteUpload(ctx context.Context, in CompleteInput) (Object, error) {
+func (s *Bucket) CompleteUpload(ctx context.Context, in backend.CompleteInput) (backend.Object, error) {
 	obj, err := s.complete(ctx, in)
 	if err != nil {
-		return Object{}, fmt.Errorf("complete upload %q: %w", in.Key, err)
+		return backend.Object{}, fmt.Errorf("complete upload %q: %w", in.Key, err)
 	}
 	h := in.Headers
 	obj.Size, obj.HasHeaders = in.Size, true
@@ -293,7 +295,7 @@ func (s *S3) CompleteUpload(ctx context.Context, in CompleteInput) (Object, erro
 
 // complete sends CompleteMultipartUpload and returns the object without
 // Size or headers.
-func (s *S3) complete(ctx context.Context, in CompleteInput) (Object, error) {
+func (s *Bucket) complete(ctx context.Context, in backend.CompleteInput) (backend.Object, error) {
 	s.requests[opUpload].Add(1)
 	timeout := s.requestTimeout + time.Duration(len(in.Parts))*completePartTime
 	reqCtx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer within %v", timeout))
@@ -302,7 +304,7 @@ func (s *S3) complete(ctx context.Context, in CompleteInput) (Object, error) {
 	for i, p := range in.Parts {
 		parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(p.Number)), ETag: aws.String(quote(p.ETag))}
 	}
-	input := &s3.CompleteMultipartUploadInput{
+	input := &awss3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(s.bucket),
 		Key:             aws.String(in.Key),
 		UploadId:        aws.String(in.UploadID),
@@ -320,9 +322,9 @@ func (s *S3) complete(ctx context.Context, in CompleteInput) (Object, error) {
 		err = s.fail(ctx, reqCtx, err)
 		if in.IfMatch != "" && code == "NoSuchKey" {
 			// No object to match, as for Put; NoSuchUpload stays "not found".
-			err = fmt.Errorf("%w: %v", ErrPrecondition, err)
+			err = fmt.Errorf("%w: %v", backend.ErrPrecondition, err)
 		}
-		return Object{}, err
+		return backend.Object{}, err
 	}
 	modified := responseDate(out.ResultMetadata)
 	obj := headers(in.Key, 0, out.ETag, &modified, "", nil, nil, out.VersionId, out.ServerSideEncryption, out.SSEKMSKeyId)
@@ -332,16 +334,16 @@ func (s *S3) complete(ctx context.Context, in CompleteInput) (Object, error) {
 
 // AbortUpload treats an upload that is already gone as aborted: an abort
 // retried after a lost answer must not fail.
-func (s *S3) AbortUpload(ctx context.Context, key, uploadID string) error {
+func (s *Bucket) AbortUpload(ctx context.Context, key, uploadID string) error {
 	s.requests[opUpload].Add(1)
 	reqCtx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	_, err := s.client.AbortMultipartUpload(reqCtx, &s3.AbortMultipartUploadInput{
+	_, err := s.client.AbortMultipartUpload(reqCtx, &awss3.AbortMultipartUploadInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
 	})
 	if err != nil {
 		err = s.fail(ctx, reqCtx, err)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, backend.ErrNotFound) {
 			return nil
 		}
 		return fmt.Errorf("abort upload %q: %w", key, err)
@@ -351,14 +353,14 @@ func (s *S3) AbortUpload(ctx context.Context, key, uploadID string) error {
 
 // abortAfterFailure aborts an upload whose copy failed, even when the
 // failure was the caller giving up: its parts would be billed forever.
-func (s *S3) abortAfterFailure(ctx context.Context, key, uploadID string) {
+func (s *Bucket) abortAfterFailure(ctx context.Context, key, uploadID string) {
 	if err := s.AbortUpload(context.WithoutCancel(ctx), key, uploadID); err != nil {
 		s.log.Warn("multipart upload left open", "key", key, "upload", uploadID, "err", err)
 	}
 }
 
 // withCopyTimeout bounds a server-side copy of n bytes.
-func (s *S3) withCopyTimeout(ctx context.Context, n int64) (context.Context, context.CancelFunc) {
+func (s *Bucket) withCopyTimeout(ctx context.Context, n int64) (context.Context, context.CancelFunc) {
 	timeout := s.requestTimeout + time.Duration(n/minCopyRate)*time.Second
 	return context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no answer within %v", timeout))
 }

@@ -1,23 +1,25 @@
-package backend
+package s3
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
 // ListVersions sends one ListObjectVersions. The SDK hands versions and
 // delete markers back as two lists, so the page is merged and re-sorted;
 // both markers go into NextToken.
-func (s *S3) ListVersions(ctx context.Context, in ListInput) (VersionPage, error) {
-	markerKey, markerID, err := parseVersionToken(in.Token)
+func (s *Bucket) ListVersions(ctx context.Context, in backend.ListInput) (backend.VersionPage, error) {
+	markerKey, markerID, err := backend.ParseVersionToken(in.Token)
 	if err != nil {
-		return VersionPage{}, fmt.Errorf("list versions %q: token %q: %w", in.Prefix, in.Token, err)
+		return backend.VersionPage{}, fmt.Errorf("list versions %q: token %q: %w", in.Prefix, in.Token, err)
 	}
-	input := &s3.ListObjectVersionsInput{
+	input := &awss3.ListObjectVersionsInput{
 		Bucket:          aws.String(s.bucket),
 		Prefix:          aws.String(in.Prefix),
 		EncodingType:    types.EncodingTypeUrl,
@@ -29,14 +31,14 @@ func (s *S3) ListVersions(ctx context.Context, in ListInput) (VersionPage, error
 	}
 	out, err := s.listVersions(ctx, input)
 	if err != nil {
-		return VersionPage{}, fmt.Errorf("list versions %q: %w", in.Prefix, err)
+		return backend.VersionPage{}, fmt.Errorf("list versions %q: %w", in.Prefix, err)
 	}
 	decode := func(k *string) string { return decodeKey(out.EncodingType, k) }
-	var page VersionPage
+	var page backend.VersionPage
 	for _, v := range out.Versions {
-		page.Versions = append(page.Versions, VersionEntry{
+		page.Versions = append(page.Versions, backend.VersionEntry{
 			Key: decode(v.Key),
-			Version: Version{
+			Version: backend.Version{
 				ID:           versionID(v.VersionId),
 				LastModified: aws.ToTime(v.LastModified),
 				Size:         aws.ToInt64(v.Size),
@@ -47,9 +49,9 @@ func (s *S3) ListVersions(ctx context.Context, in ListInput) (VersionPage, error
 		})
 	}
 	for _, m := range out.DeleteMarkers {
-		page.Versions = append(page.Versions, VersionEntry{
+		page.Versions = append(page.Versions, backend.VersionEntry{
 			Key: decode(m.Key),
-			Version: Version{
+			Version: backend.Version{
 				ID:           versionID(m.VersionId),
 				LastModified: aws.ToTime(m.LastModified),
 				Latest:       aws.ToBool(m.IsLatest),
@@ -57,10 +59,10 @@ func (s *S3) ListVersions(ctx context.Context, in ListInput) (VersionPage, error
 			},
 		})
 	}
-	sortVersionEntries(page.Versions)
+	backend.SortVersionEntries(page.Versions)
 	if aws.ToBool(out.IsTruncated) {
 		// The key marker is URL-encoded like the keys; the version ID is not.
-		page.NextToken = versionToken(decode(out.NextKeyMarker), aws.ToString(out.NextVersionIdMarker))
+		page.NextToken = backend.VersionToken(decode(out.NextKeyMarker), aws.ToString(out.NextVersionIdMarker))
 	}
 	return page, nil
 }

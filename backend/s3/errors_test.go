@@ -1,4 +1,4 @@
-package backend_test
+package s3_test
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/s3"
 )
 
 // fakeS3 answers PUTs with answer(n) for the n-th request (from 1).
@@ -40,14 +41,14 @@ func TestS3ConditionalConflictIsRetried(t *testing.T) {
 		}
 		w.Header().Set("ETag", `"abc"`)
 	})
-	b := newS3(t, endpoint, backend.S3Config{Bucket: "b"})
+	b := newS3(t, endpoint, s3.Config{Bucket: "b"})
 	_, err := b.Put(t.Context(), backend.PutInput{Key: "k", Body: strings.NewReader("x"), Size: 1, IfNoneMatch: true})
 	if err != nil || requests.Load() != 2 {
 		t.Errorf("Put after a 409 ConditionalRequestConflict: %v after %d requests; want success on the retry", err, requests.Load())
 	}
 	// Every retry answered so: the caller may retry later, it is no conflict.
 	endpoint, _ = fakeS3(t, func(n int64, w http.ResponseWriter) { s3Error(w, http.StatusConflict, "ConditionalRequestConflict") })
-	b = newS3(t, endpoint, backend.S3Config{Bucket: "b"})
+	b = newS3(t, endpoint, s3.Config{Bucket: "b"})
 	_, err = b.Put(t.Context(), backend.PutInput{Key: "k", Body: strings.NewReader("x"), Size: 1, IfNoneMatch: true})
 	if errors.Is(err, backend.ErrPrecondition) || !errors.Is(err, backend.ErrUnavailable) {
 		t.Errorf("409s to the end: %v, want ErrUnavailable", err)
@@ -59,7 +60,7 @@ func TestS3ConditionalConflictIsRetried(t *testing.T) {
 func TestS3RefusedRequestIsPermanent(t *testing.T) {
 	setAWSEnv(t, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test-secret", "AWS_REGION=us-east-1")
 	endpoint, requests := fakeS3(t, func(n int64, w http.ResponseWriter) { w.Header().Set("ETag", `"abc"`) })
-	b := newS3(t, endpoint, backend.S3Config{Bucket: "b"})
+	b := newS3(t, endpoint, s3.Config{Bucket: "b"})
 	start := time.Now()
 	_, err := b.Put(t.Context(), backend.PutInput{Key: "k", Body: strings.NewReader("x"), Size: 1,
 		Metadata: map[string]string{"ab": "\x00\xff\x13"}})
@@ -107,7 +108,7 @@ func TestS3ErrorClassification(t *testing.T) {
 			}
 			s3Error(w, tt.status, tt.code)
 		})
-		b := newS3(t, endpoint, backend.S3Config{Bucket: "b", MaxAttempts: 1})
+		b := newS3(t, endpoint, s3.Config{Bucket: "b", MaxAttempts: 1})
 		var err error
 		if tt.code == "" {
 			_, err = b.Head(t.Context(), "k")

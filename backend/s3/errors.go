@@ -1,4 +1,4 @@
-package backend
+package s3
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
 // errRangeNotSatisfiable is S3's answer (416 InvalidRange) to a read at or
@@ -22,84 +24,84 @@ var errRangeNotSatisfiable = errors.New("range not satisfiable")
 // errorsByCode maps S3 error codes to sentinels. Codes come first because
 // several sentinels share an HTTP status (400 and 403 mean many things).
 var errorsByCode = map[string]error{
-	"NoSuchKey":             ErrNotFound,
-	"NotFound":              ErrNotFound,
-	"NoSuchVersion":         ErrNotFound,
-	"NoSuchUpload":          ErrNotFound,
-	"NoSuchBucketPolicy":    ErrNotFound,
-	"NoSuchBucket":          ErrNoSuchBucket,
-	"AccessDenied":          ErrAccessDenied,
-	"Forbidden":             ErrAccessDenied,
-	"AllAccessDisabled":     ErrAccessDenied,
-	"InvalidAccessKeyId":    ErrAccessDenied,
-	"SignatureDoesNotMatch": ErrAccessDenied,
-	"InvalidToken":          ErrAccessDenied,
-	"ExpiredToken":          ErrAccessDenied,
-	"TokenRefreshRequired":  ErrAccessDenied,
-	"PreconditionFailed":    ErrPrecondition,
+	"NoSuchKey":             backend.ErrNotFound,
+	"NotFound":              backend.ErrNotFound,
+	"NoSuchVersion":         backend.ErrNotFound,
+	"NoSuchUpload":          backend.ErrNotFound,
+	"NoSuchBucketPolicy":    backend.ErrNotFound,
+	"NoSuchBucket":          backend.ErrNoSuchBucket,
+	"AccessDenied":          backend.ErrAccessDenied,
+	"Forbidden":             backend.ErrAccessDenied,
+	"AllAccessDisabled":     backend.ErrAccessDenied,
+	"InvalidAccessKeyId":    backend.ErrAccessDenied,
+	"SignatureDoesNotMatch": backend.ErrAccessDenied,
+	"InvalidToken":          backend.ErrAccessDenied,
+	"ExpiredToken":          backend.ErrAccessDenied,
+	"TokenRefreshRequired":  backend.ErrAccessDenied,
+	"PreconditionFailed":    backend.ErrPrecondition,
 	// S3's answer to two conditional writes of one key at once: try again.
-	"ConditionalRequestConflict": ErrUnavailable,
-	"OperationAborted":           ErrUnavailable,
+	"ConditionalRequestConflict": backend.ErrUnavailable,
+	"OperationAborted":           backend.ErrUnavailable,
 	// versitygw's posix backend: a key under a key that is a file.
-	"ObjectParentIsFile":   ErrInvalid,
-	"NotImplemented":       ErrNotImplemented,
-	"BucketNotEmpty":       ErrBucketNotEmpty,
-	"KeyTooLongError":      ErrKeyTooLong,
-	"EntityTooLarge":       ErrTooLarge,
-	"SlowDown":             ErrThrottled,
-	"InternalError":        ErrUnavailable,
-	"ServiceUnavailable":   ErrUnavailable,
-	"RequestTimeout":       ErrUnavailable, // 400, but the body came too slowly: try again
-	"IncompleteBody":       ErrUnavailable,
-	"Throttling":           ErrThrottled,
-	"ThrottlingException":  ErrThrottled,
-	"RequestLimitExceeded": ErrThrottled,
-	"TooManyRequests":      ErrThrottled,
-	"InvalidArgument":      ErrInvalid,
-	"InvalidRequest":       ErrInvalid,
-	"InvalidBucketName":    ErrInvalid,
-	"EntityTooSmall":       ErrInvalid, // a part but the last under 5 MiB
-	"InvalidPart":          ErrInvalid,
-	"InvalidPartOrder":     ErrInvalid,
-	"MalformedXML":         ErrInvalid, // e.g. completing without parts
-	"MalformedPolicy":      ErrInvalid,
-	"PermanentRedirect":    ErrInvalid,
+	"ObjectParentIsFile":   backend.ErrInvalid,
+	"NotImplemented":       backend.ErrNotImplemented,
+	"BucketNotEmpty":       backend.ErrBucketNotEmpty,
+	"KeyTooLongError":      backend.ErrKeyTooLong,
+	"EntityTooLarge":       backend.ErrTooLarge,
+	"SlowDown":             backend.ErrThrottled,
+	"InternalError":        backend.ErrUnavailable,
+	"ServiceUnavailable":   backend.ErrUnavailable,
+	"RequestTimeout":       backend.ErrUnavailable, // 400, but the body came too slowly: try again
+	"IncompleteBody":       backend.ErrUnavailable,
+	"Throttling":           backend.ErrThrottled,
+	"ThrottlingException":  backend.ErrThrottled,
+	"RequestLimitExceeded": backend.ErrThrottled,
+	"TooManyRequests":      backend.ErrThrottled,
+	"InvalidArgument":      backend.ErrInvalid,
+	"InvalidRequest":       backend.ErrInvalid,
+	"InvalidBucketName":    backend.ErrInvalid,
+	"EntityTooSmall":       backend.ErrInvalid, // a part but the last under 5 MiB
+	"InvalidPart":          backend.ErrInvalid,
+	"InvalidPartOrder":     backend.ErrInvalid,
+	"MalformedXML":         backend.ErrInvalid, // e.g. completing without parts
+	"MalformedPolicy":      backend.ErrInvalid,
+	"PermanentRedirect":    backend.ErrInvalid,
 	"InvalidRange":         errRangeNotSatisfiable,
 }
 
 // errorsByStatus is the fallback for answers without a known code, such as
 // the bodiless error answers to HEAD requests.
 var errorsByStatus = map[int]error{
-	http.StatusMovedPermanently:             ErrInvalid, // bucket in another region
-	http.StatusBadRequest:                   ErrInvalid,
-	http.StatusForbidden:                    ErrAccessDenied,
-	http.StatusNotFound:                     ErrNotFound,
-	http.StatusConflict:                     ErrUnavailable, // a concurrent operation: try again
-	http.StatusPreconditionFailed:           ErrPrecondition,
-	http.StatusRequestEntityTooLarge:        ErrTooLarge,
+	http.StatusMovedPermanently:             backend.ErrInvalid, // bucket in another region
+	http.StatusBadRequest:                   backend.ErrInvalid,
+	http.StatusForbidden:                    backend.ErrAccessDenied,
+	http.StatusNotFound:                     backend.ErrNotFound,
+	http.StatusConflict:                     backend.ErrUnavailable, // a concurrent operation: try again
+	http.StatusPreconditionFailed:           backend.ErrPrecondition,
+	http.StatusRequestEntityTooLarge:        backend.ErrTooLarge,
 	http.StatusRequestedRangeNotSatisfiable: errRangeNotSatisfiable,
-	http.StatusTooManyRequests:              ErrThrottled,
-	http.StatusNotImplemented:               ErrNotImplemented,
-	http.StatusInternalServerError:          ErrUnavailable,
-	http.StatusBadGateway:                   ErrUnavailable,
+	http.StatusTooManyRequests:              backend.ErrThrottled,
+	http.StatusNotImplemented:               backend.ErrNotImplemented,
+	http.StatusInternalServerError:          backend.ErrUnavailable,
+	http.StatusBadGateway:                   backend.ErrUnavailable,
 	// A bodiless 503 is a server that is not serving; S3's throttling
 	// says SlowDown in its body.
-	http.StatusServiceUnavailable: ErrUnavailable,
-	http.StatusGatewayTimeout:     ErrUnavailable,
+	http.StatusServiceUnavailable: backend.ErrUnavailable,
+	http.StatusGatewayTimeout:     backend.ErrUnavailable,
 }
 
-// classify turns an SDK error into one that wraps a sentinel of this package
-// (when the cause is known) and reads as a short cause. It is the only place
-// that interprets S3 errors. SDK errors carry neither credentials nor
-// signatures, and the HTTP client strips passwords from URLs, so the text is
-// safe to show.
+// classify turns an SDK error into one that wraps a sentinel of package
+// backend (when the cause is known) and reads as a short cause. It is the
+// only place that interprets S3 errors. SDK errors carry neither credentials
+// nor signatures, and the HTTP client strips passwords from URLs, so the text
+// is safe to show.
 func classify(err error) error {
 	if err == nil {
 		return nil
 	}
 	var signing *v4.SigningError
 	if errors.As(err, &signing) {
-		return fmt.Errorf("%w: no usable credentials: %v", ErrAccessDenied, signing.Err)
+		return fmt.Errorf("%w: no usable credentials: %v", backend.ErrAccessDenied, signing.Err)
 	}
 
 	var resp *awshttp.ResponseError
@@ -140,10 +142,10 @@ func classify(err error) error {
 	}
 
 	if refusedByClient(err) {
-		return fmt.Errorf("%w: the request could not be built: %s", ErrInvalid, networkCause(err))
+		return fmt.Errorf("%w: the request could not be built: %s", backend.ErrInvalid, networkCause(err))
 	}
 	if isNetworkError(err) {
-		return fmt.Errorf("%w: %s", ErrUnavailable, networkCause(err))
+		return fmt.Errorf("%w: %s", backend.ErrUnavailable, networkCause(err))
 	}
 	return errors.New(err.Error())
 }

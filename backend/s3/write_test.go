@@ -1,4 +1,4 @@
-package backend_test
+package s3_test
 
 import (
 	"bytes"
@@ -15,9 +15,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/s3"
 )
 
 // MinIO decodes x-amz-copy-source leniently ('+' stays '+'), so the
@@ -34,7 +35,7 @@ func TestCopySource(t *testing.T) {
 		{"dir/", "b/dir/"},
 	}
 	for _, tt := range tests {
-		got := backend.CopySource("b", tt.key)
+		got := s3.CopySource("b", tt.key)
 		if got != tt.want {
 			t.Errorf("copySource(%q) = %q, want %q", tt.key, got, tt.want)
 		}
@@ -49,7 +50,7 @@ func TestCopySource(t *testing.T) {
 // is copied in three UploadPartCopy parts of at most 5 MiB.
 func TestS3MultipartCopy(t *testing.T) {
 	srv := startMinIO(t)
-	b := newBucket(t, srv, backend.S3Config{})
+	b := newBucket(t, srv, s3.Config{})
 	b.SetCopyLimits(5<<20, 5<<20)
 	ctx := t.Context()
 	data := make([]byte, 12<<20)
@@ -101,7 +102,7 @@ func TestS3MultipartCopy(t *testing.T) {
 	if !errors.Is(err, backend.ErrInvalid) {
 		t.Errorf("Copy in parts under 5 MiB: %v, want ErrInvalid", err)
 	}
-	uploads, err := srv.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(b.Name())})
+	uploads, err := srv.Client().ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: aws.String(b.Name())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestS3MultipartCopyConcurrency(t *testing.T) {
 	fake := &fakeCopyServer{size: 40, failPart: -1}
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	b := newS3(t, srv.URL, backend.S3Config{Bucket: "b"})
+	b := newS3(t, srv.URL, s3.Config{Bucket: "b"})
 	b.SetCopyLimits(1, 1)
 
 	obj, err := b.Copy(t.Context(), backend.CopyInput{Src: "src", Dst: "dst"})
@@ -219,7 +220,7 @@ func checkCopied(t *testing.T, b backend.Bucket, key, etag string, data []byte, 
 
 var opNames = []string{"head", "list", "get", "put", "delete", "copy", "upload", "acl", "versions", "bucket"}
 
-func requestCounts(b *backend.S3) map[string]int64 {
+func requestCounts(b *s3.Bucket) map[string]int64 {
 	counts := map[string]int64{}
 	for _, op := range opNames {
 		counts[op] = b.Requests(op)
@@ -228,7 +229,7 @@ func requestCounts(b *backend.S3) map[string]int64 {
 }
 
 // requestsSince returns the requests sent since before, leaving out zeros.
-func requestsSince(b *backend.S3, before map[string]int64) map[string]int64 {
+func requestsSince(b *s3.Bucket, before map[string]int64) map[string]int64 {
 	sent := map[string]int64{}
 	for op, n := range requestCounts(b) {
 		if d := n - before[op]; d != 0 {

@@ -1,4 +1,4 @@
-package backend_test
+package s3_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/s3"
 )
 
 func TestCopySourceVersion(t *testing.T) {
@@ -23,7 +24,7 @@ func TestCopySourceVersion(t *testing.T) {
 		{"q?x=1", "null", "b/q%3Fx=1?versionId=null"},
 	}
 	for _, tt := range tests {
-		if got := backend.CopySourceVersion("b", tt.key, tt.version); got != tt.want {
+		if got := s3.CopySourceVersion("b", tt.key, tt.version); got != tt.want {
 			t.Errorf("copySourceVersion(%q, %q) = %q, want %q", tt.key, tt.version, got, tt.want)
 		}
 	}
@@ -36,7 +37,7 @@ func TestS3PresignLocal(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	t.Cleanup(srv.Close)
-	b := newS3(t, srv.URL, backend.S3Config{Bucket: "b"})
+	b := newS3(t, srv.URL, s3.Config{Bucket: "b"})
 
 	const n = 2000
 	start := time.Now()
@@ -83,7 +84,7 @@ func TestS3FeatureChecks(t *testing.T) {
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	t.Cleanup(srv.Close)
-	b := newS3(t, srv.URL, backend.S3Config{Bucket: "b"})
+	b := newS3(t, srv.URL, s3.Config{Bucket: "b"})
 	if err := b.PutACL(t.Context(), "k", "public"); !errors.Is(err, backend.ErrInvalid) {
 		t.Errorf("PutACL with an unknown canned ACL: %v, want ErrInvalid", err)
 	}
@@ -99,7 +100,7 @@ func TestS3FeatureChecks(t *testing.T) {
 // and what MinIO answers to ACL changes.
 func TestS3FeatureRequests(t *testing.T) {
 	srv := startMinIO(t)
-	b := newBucket(t, srv, backend.S3Config{})
+	b := newBucket(t, srv, s3.Config{})
 	ctx := t.Context()
 	if _, err := b.Put(ctx, backend.PutInput{Key: "k", Body: strings.NewReader("x"), Size: 1}); err != nil {
 		t.Fatal(err)
@@ -134,7 +135,7 @@ func TestS3FeatureRequests(t *testing.T) {
 // part names the version.
 func TestS3MultipartCopySettings(t *testing.T) {
 	srv := startMinIO(t)
-	b := newBucket(t, srv, backend.S3Config{})
+	b := newBucket(t, srv, s3.Config{})
 	b.SetCopyLimits(5<<20, 5<<20)
 	ctx := t.Context()
 	if err := b.SetVersioning(ctx, "Enabled"); err != nil {
@@ -207,7 +208,7 @@ func TestS3VersionsPages(t *testing.T) {
 			`</ListVersionsResult>`))
 	}))
 	t.Cleanup(srv.Close)
-	b := newS3(t, srv.URL, backend.S3Config{Bucket: "b"})
+	b := newS3(t, srv.URL, s3.Config{Bucket: "b"})
 	versions, err := b.Versions(t.Context(), "k")
 	if err != nil {
 		t.Fatalf("Versions: %v", err)

@@ -1,4 +1,4 @@
-package backend
+package s3
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/logging"
 )
 
@@ -32,9 +32,9 @@ const (
 	defaultRegion   = "us-east-1"
 )
 
-// S3Config configures NewS3. Credentials always come from the standard AWS
+// Config configures New. Credentials always come from the standard AWS
 // chain (environment, profiles, SSO, web identity, instance roles).
-type S3Config struct {
+type Config struct {
 	Bucket   string
 	Endpoint string // "" for AWS (or AWS_ENDPOINT_URL)
 	Region   string // "" to use the SDK's region or discover the bucket's
@@ -53,11 +53,11 @@ type S3Config struct {
 	MaxAttempts int
 }
 
-// NewS3 returns a Bucket backed by S3 or an S3-compatible server. It sends no
+// New returns a Bucket backed by S3 or an S3-compatible server. It sends no
 // request except, when no region is configured anywhere, one anonymous
 // HeadBucket to discover the bucket's region. Call CheckBucket to find out
 // whether the bucket is reachable.
-func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
+func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
@@ -90,21 +90,21 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3: load AWS configuration: %w", err)
 	}
-	clientOpts := func(o *s3.Options) {
+	clientOpts := func(o *awss3.Options) {
 		o.UsePathStyle = cfg.PathStyle
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 	}
-	client := s3.NewFromConfig(awsCfg, clientOpts)
+	client := awss3.NewFromConfig(awsCfg, clientOpts)
 	if awsCfg.Region == "" && cfg.Bucket == "" {
 		// An account: its buckets are made in, and looked for in, us-east-1
 		// unless a region is configured.
-		client = s3.NewFromConfig(awsCfg, clientOpts, func(o *s3.Options) { o.Region = "us-east-1" })
+		client = awss3.NewFromConfig(awsCfg, clientOpts, func(o *awss3.Options) { o.Region = "us-east-1" })
 	} else if awsCfg.Region == "" {
 		region := discoverRegion(ctx, client, cfg.Bucket)
 		log.Debug("bucket region", "bucket", cfg.Bucket, "region", region)
-		client = s3.NewFromConfig(awsCfg, clientOpts, func(o *s3.Options) { o.Region = region })
+		client = awss3.NewFromConfig(awsCfg, clientOpts, func(o *awss3.Options) { o.Region = region })
 	}
 
 	o := client.Options()
@@ -112,11 +112,11 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if o.BaseEndpoint != nil {
 		endpoint = *o.BaseEndpoint
 	}
-	return &S3{
+	return &Bucket{
 		client:          client,
 		unsignedPayload: isLoopback(endpoint),
 		copyConditions:  isAWS(endpoint),
-		presigner:       s3.NewPresignClient(client),
+		presigner:       awss3.NewPresignClient(client),
 		bucket:          cfg.Bucket,
 		region:          o.Region,
 		endpoint:        endpoint,
@@ -177,10 +177,10 @@ func isAWS(endpoint string) bool {
 // manager.GetBucketRegion does: an anonymous HeadBucket against us-east-1,
 // whose answer (even a 301 or 403) names the region in x-amz-bucket-region.
 // Servers that do not say (MinIO, most custom endpoints) get us-east-1.
-func discoverRegion(ctx context.Context, client *s3.Client, bucket string) string {
+func discoverRegion(ctx context.Context, client *awss3.Client, bucket string) string {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	out, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}, func(o *s3.Options) {
+	out, err := client.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: aws.String(bucket)}, func(o *awss3.Options) {
 		o.Region = defaultRegion
 		o.Credentials = aws.AnonymousCredentials{}
 		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1)
@@ -234,9 +234,9 @@ func isLoopback(endpoint string) bool {
 }
 
 // payloadOptions are the per-call options of an upload (Put, UploadPart).
-func (s *S3) payloadOptions() []func(*s3.Options) {
+func (s *Bucket) payloadOptions() []func(*awss3.Options) {
 	if !s.unsignedPayload {
 		return nil
 	}
-	return []func(*s3.Options){s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)}
+	return []func(*awss3.Options){awss3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)}
 }
