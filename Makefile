@@ -56,13 +56,17 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+# test runs every package, then the model tests again under the race
+# detector (400 operations each; make stress runs 100,000).
 test: deps vet
 	BUCKETFS_MINIO=$(MINIO) BUCKETFS_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 -timeout 14m ./...
+	$(GO) test -race -count=1 -timeout 5m -run 'TestModel' ./fs
 
 # stress runs the long variants: the journal tests with 200 files written
 # while the server is down (each run prints how many it recovered), 20
 # crash trials per scenario (kill -9 and SIGTERM mid-write), 100,000
-# random operations against a local model, then
+# random operations in each model test (one mount against a local
+# directory; four goroutines; two mounts and a direct S3 client), then
 # every fuzz target for FUZZTIME (make test runs their seed corpora only).
 FUZZTIME ?= 60s
 FUZZ_TARGETS := fs:FuzzDirEntries fs:FuzzPOSIXHeaders fs:FuzzHeaderValue fs:FuzzXattrNames \
@@ -70,8 +74,8 @@ FUZZ_TARGETS := fs:FuzzDirEntries fs:FuzzPOSIXHeaders fs:FuzzHeaderValue fs:Fuzz
 stress: deps vet
 	BUCKETFS_MINIO=$(MINIO) BUCKETFS_JOURNAL_FILES=200 BUCKETFS_CRASH_TRIALS=20 $(GO) test -count=1 -timeout 80m -v \
 		-run 'TestPendingUploads|TestCrashLoop' ./cmd/bucketfs
-	BUCKETFS_MODEL_OPS=2000 $(GO) test -race -count=1 -timeout 10m -v -run 'TestModelAgainstLocalDir' ./fs
-	BUCKETFS_MODEL_OPS=100000 $(GO) test -count=1 -timeout 60m -v -run 'TestModelAgainstLocalDir' ./fs
+	BUCKETFS_MODEL_OPS=4000 $(GO) test -race -count=1 -timeout 20m -v -run 'TestModel' ./fs
+	BUCKETFS_MODEL_OPS=100000 $(GO) test -count=1 -timeout 60m -v -run 'TestModel' ./fs
 	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg 2>&1 | grep -E '^(fuzz: elapsed|ok|FAIL|---)' | tail -3 || exit 1; \
