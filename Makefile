@@ -56,10 +56,12 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-# test runs every package, then the model tests again under the race
+# test runs every package, the integration tests again against versitygw
+# (features it lacks skip by name), then the model tests under the race
 # detector (400 operations each; make stress runs 100,000).
 test: deps vet
 	BUCKETFS_MINIO=$(MINIO) BUCKETFS_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 -timeout 14m ./...
+	BUCKETFS_SERVER=versitygw BUCKETFS_MINIO=$(MINIO) BUCKETFS_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 -timeout 14m ./cmd/bucketfs
 	$(GO) test -race -count=1 -timeout 5m -run 'TestModel' ./fs
 
 # stress runs the long variants: the journal tests with 200 files written

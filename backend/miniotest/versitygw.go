@@ -28,17 +28,30 @@ func EnsureVersity() (string, error) {
 // temporary folder and stops it when the test ends.
 func StartVersity(t testing.TB) *Server {
 	t.Helper()
-	binary, err := EnsureVersity()
-	if err != nil {
-		t.Fatalf("versitygw: %v", err)
-	}
-	s, err := newServer(t.TempDir(), binary)
-	if err == nil {
-		s.versity = true
-		err = s.start()
-	}
+	s, err := StartVersityServer(t.TempDir())
 	return forTest(t, "versitygw", s, err)
 }
+
+// StartVersityServer starts a versitygw server on a free port with its
+// data, log and keys in dir; the caller stops it.
+func StartVersityServer(dir string) (*Server, error) {
+	binary, err := EnsureVersity()
+	if err != nil {
+		return nil, fmt.Errorf("versitygw: %w", err)
+	}
+	s, err := newServer(dir, binary)
+	if err != nil {
+		return nil, err
+	}
+	s.versity = true
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Versity tells whether s is versitygw rather than MinIO.
+func (s *Server) Versity() bool { return s.versity }
 
 func (s *Server) startVersity() error {
 	data, versions := filepath.Join(s.Dir, "data"), filepath.Join(s.Dir, "versions")

@@ -61,15 +61,34 @@ func server(t *testing.T) *miniotest.Server {
 		t.Skip("integration test: needs MinIO")
 	}
 	sharedOnce.Do(func() {
-		sharedDir, sharedErr = os.MkdirTemp("", "bucketfs-minio")
-		if sharedErr == nil {
+		sharedDir, sharedErr = os.MkdirTemp("", "bucketfs-server")
+		switch {
+		case sharedErr != nil:
+		case onVersity():
+			shared, sharedErr = miniotest.StartVersityServer(sharedDir)
+		default:
 			shared, sharedErr = miniotest.StartServer(sharedDir)
 		}
 	})
 	if sharedErr != nil {
-		t.Fatalf("start MinIO: %v", sharedErr)
+		t.Fatalf("start the test server: %v", sharedErr)
 	}
 	return shared
+}
+
+// onVersity tells whether the shared server is versitygw
+// ($BUCKETFS_SERVER=versitygw: make test runs the suite a second time so)
+// rather than MinIO.
+func onVersity() bool { return os.Getenv("BUCKETFS_SERVER") == "versitygw" }
+
+// needs skips t on a server that lacks feature, naming it: versitygw has
+// no server-side encryption, storage classes, object ACLs or MinIO's
+// listing extension.
+func needs(t *testing.T, srv *miniotest.Server, feature string) {
+	t.Helper()
+	if srv.Versity() {
+		t.Skipf("versitygw lacks %s", feature)
+	}
 }
 
 func stopSharedServer() {

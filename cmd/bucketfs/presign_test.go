@@ -68,6 +68,7 @@ func TestPresignCommand(t *testing.T) {
 
 func TestUploadDefaults(t *testing.T) {
 	srv := server(t)
+	needs(t, srv, "server-side encryption and storage classes")
 	bucket := newBucket(t, srv, nil)
 	mnt := mountBackground(t, srv, bucket, "--storage-class", "REDUCED_REDUNDANCY", "--sse", "AES256", "--part-size", "5MiB")
 	writeFile(t, filepath.Join(mnt, "small"), []byte("s"))

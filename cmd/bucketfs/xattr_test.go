@@ -43,6 +43,7 @@ func headRaw(t *testing.T, srv interface{ Client() *s3.Client }, bucket, key str
 
 func TestS3AttributesThroughXattrs(t *testing.T) {
 	srv := server(t)
+	needs(t, srv, "server-side encryption, storage classes and object ACLs")
 	bucket := newBucket(t, srv, nil)
 	// An object other tools wrote with SSE-S3, RRS, a custom type and metadata.
 	_, err := srv.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("other.dat"),
