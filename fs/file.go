@@ -144,7 +144,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		// node. ESTALE makes it look the name up again, and the lookup
 		// makes that node (readsOtherVersion).
 		n.mu.Unlock()
-		return nil, 0, syscall.ESTALE
+		return nil, 0, n.fs.errno("open", key, fmt.Errorf("another version of the file is open: %w", backend.ErrPrecondition))
 	}
 	changed := n.openedETag != obj.ETag
 	if !changed {
