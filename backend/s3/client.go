@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -149,7 +150,8 @@ func newHTTPClient() *awshttp.BuildableClient {
 // only turn a short outage into failures that outlast it.
 //
 // A request the HTTP client refused to build is never retried; S3's 409
-// ConditionalRequestConflict, which asks for a retry, is.
+// ConditionalRequestConflict, which asks for a retry, is, and so is a reply
+// cut short, which the SDK would give up on while decoding it.
 func newRetryer(maxAttempts int) aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = maxAttempts
@@ -159,6 +161,11 @@ func newRetryer(maxAttempts int) aws.Retryer {
 			retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
 				if refusedByClient(err) {
 					return aws.FalseTernary
+				}
+				if errors.Is(err, io.ErrUnexpectedEOF) {
+					// The reply's body ended early (the connection dropped
+					// halfway): as retryable as a reset before the reply.
+					return aws.TrueTernary
 				}
 				return aws.UnknownTernary
 			}),

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -186,5 +188,53 @@ func TestServerDownThroughProxy(t *testing.T) {
 	// d held only g: it goes with it.
 	if got := sh(t, mnt, "find . | sort | tr '\\n' ' '"); got != ". ./e ./f2 " {
 		t.Errorf("the tree after the server came back: %q", got)
+	}
+}
+
+// TestBrokenRepliesAreRetried: a reply whose body is cut or stalls
+// halfway, a reply delayed, or a 404 for an object that exists, once per
+// kind of request, fails nothing: reads, listings and uploads (small and
+// multipart) complete with the right bytes.
+func TestBrokenRepliesAreRetried(t *testing.T) {
+	srv := server(t)
+	objects := map[string]object{}
+	for i := range 300 { // more than one page of listing
+		objects[fmt.Sprintf("d/f%03d", i)] = object{body: []byte(strconv.Itoa(i))}
+	}
+	big := make([]byte, 20<<20)
+	rand.Read(big)
+	objects["big"] = object{body: big}
+	bucket := newBucket(t, srv, objects)
+	for _, fault := range []miniotest.Fault{miniotest.CutBody, miniotest.StallBody, miniotest.DelayReply, miniotest.NotFound404} {
+		t.Run(string(fault), func(t *testing.T) {
+			proxy, mnt := mountThrough(t, srv, bucket, "--part-size", "5MiB")
+			var rules []miniotest.Rule
+			for _, op := range []string{"LIST", "GET", "PUT", "COMPLETE"} {
+				if fault == miniotest.NotFound404 && op != "GET" {
+					continue // only a read can meet an object that S3 has but does not show yet
+				}
+				rules = append(rules, miniotest.Rule{Op: op, Times: 1, Fault: fault, Delay: time.Second})
+			}
+			proxy.Set(rules...)
+			if entries, err := os.ReadDir(filepath.Join(mnt, "d")); err != nil || len(entries) != 300 {
+				t.Errorf("ls of 300 files: %d entries, %v", len(entries), err)
+			}
+			if got, err := os.ReadFile(filepath.Join(mnt, "big")); err != nil || !bytes.Equal(got, big) {
+				t.Errorf("read of 20 MiB: %d bytes, %v", len(got), err)
+			}
+			for name, size := range map[string]int{"small": 100, "multi": 11 << 20} {
+				data := make([]byte, size)
+				rand.Read(data)
+				if err := os.WriteFile(filepath.Join(mnt, name), data, 0o644); err != nil {
+					t.Errorf("write %s: %v", name, err)
+				} else if obj := mustGet(t, srv, bucket, name); !bytes.Equal(obj.body, data) {
+					t.Errorf("%s on S3: %d bytes", name, len(obj.body))
+				}
+			}
+			if len(proxy.Injected()) == 0 {
+				t.Error("no fault injected: the test shows nothing")
+			}
+			t.Logf("injected %v", proxy.Injected())
+		})
 	}
 }
