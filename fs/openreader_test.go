@@ -98,13 +98,29 @@ func TestOpenReaderFollowsRename(t *testing.T) {
 	}
 }
 
-// replaceAndExpire makes another client replace key with body, then waits
-// until the mount's caches (and the kernel's) may have forgotten the old
-// version.
-func replaceAndExpire(t *testing.T, mem *memory.Bucket, key string, body []byte) {
+// readerOfReplaced mounts a bucket holding old at "f" with short TTLs,
+// opens f, reads its first 4 KiB and lets the read-ahead take the rest;
+// then another client replaces it with replacement and the TTLs pass. It
+// returns the path, the open reader and what it read.
+func readerOfReplaced(t *testing.T, old, replacement []byte) (string, *os.File, []byte) {
 	t.Helper()
-	put(t, mem, key, body, nil, "")
+	mem := memory.New("b")
+	put(t, mem, "f", old, nil, "")
+	mnt := mountMemory(t, mem, func(c *Config) { c.StatTTL, c.NegativeTTL = 50*time.Millisecond, 50*time.Millisecond })
+	p := filepath.Join(mnt, "f")
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	head := make([]byte, 4096)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	put(t, mem, "f", replacement, nil, "")
 	time.Sleep(60 * time.Millisecond)
+	return p, r, head
 }
 
 func pattern(size int, seed byte) []byte {
@@ -122,23 +138,8 @@ func pattern(size int, seed byte) []byte {
 // padded them with zeros), found by the two-mount model test. Both the
 // old reader and a new one must read one whole version each.
 func TestReplacedWhileOpenIsANewNode(t *testing.T) {
-	mem := memory.New("b")
 	old, replacement := pattern(300_000, 'a'), pattern(100_000, 'A')
-	put(t, mem, "f", old, nil, "")
-	mnt := mountMemory(t, mem, func(c *Config) { c.StatTTL, c.NegativeTTL = 50*time.Millisecond, 50*time.Millisecond })
-	p := filepath.Join(mnt, "f")
-	r, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	head := make([]byte, 4096)
-	if _, err := io.ReadFull(r, head); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond) // the read-ahead holds the rest of the old version
-	replaceAndExpire(t, mem, "f", replacement)
-
+	p, r, head := readerOfReplaced(t, old, replacement)
 	if st, err := os.Stat(p); err != nil || st.Size() != int64(len(replacement)) {
 		t.Errorf("stat after the replacement: %v, %v; want size %d", st.Size(), err, len(replacement))
 	}
@@ -156,22 +157,8 @@ func TestReplacedWhileOpenIsANewNode(t *testing.T) {
 // that copy (the first cut of readers following this mount's changes did:
 // it mixed two versions in one read, found by the two-mount model test).
 func TestChmodOfAReplacedFileDoesNotMoveReaders(t *testing.T) {
-	mem := memory.New("b")
 	old := pattern(300_000, 'a')
-	put(t, mem, "f", old, nil, "")
-	mnt := mountMemory(t, mem, func(c *Config) { c.StatTTL, c.NegativeTTL = 50*time.Millisecond, 50*time.Millisecond })
-	p := filepath.Join(mnt, "f")
-	r, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	head := make([]byte, 4096)
-	if _, err := io.ReadFull(r, head); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond)
-	replaceAndExpire(t, mem, "f", pattern(400_000, 'A'))
+	p, r, head := readerOfReplaced(t, old, pattern(400_000, 'A'))
 	if err := os.Chmod(p, 0o600); err != nil {
 		t.Fatal(err)
 	}
