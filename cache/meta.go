@@ -110,6 +110,12 @@ type listing struct {
 	prefixes map[string]bool           // common prefixes, full
 	page     backend.ListPage          // the same, sorted; replaced, never modified
 	stale    bool                      // page needs rebuilding
+
+	// sample holds, with their headers, the few objects HeaderSample
+	// asked about once sampled is set; prefetched is set once
+	// PrefetchHeaders started.
+	sample              []backend.Object
+	sampled, prefetched bool
 }
 
 func (l *listing) object(key string) (backend.Object, bool) {
@@ -371,7 +377,6 @@ func (m *Meta) storeListing(prefix string, at time.Time, objects []backend.Objec
 		m.objects.Add(obj.Key, objectEntry{obj: obj, at: at})
 	}
 	m.listings.Add(prefix, l)
-	m.prefetchHeaders(l.page.Objects)
 	return l
 }
 
@@ -408,16 +413,25 @@ func (m *Meta) firstPageOf(ctx context.Context, prefix string) (backend.ListPage
 	return v.(backend.ListPage), nil
 }
 
-// prefetchHeaders fetches, a few at a time in the background, the headers
-// of listed objects that came without them: the lookups that follow a
-// listing (ls -l, find) then wait for at most one HEAD instead of sending
-// one after another.
-func (m *Meta) prefetchHeaders(objects []backend.Object) {
-	if m.opts.HeaderPrefetch <= 0 {
+// PrefetchHeaders fetches, a few at a time in the background, the headers
+// of the objects that prefix's fresh listing holds without them, once per
+// listing: the lookups that follow a listing (ls -l, find) then wait for at
+// most one HEAD instead of sending one after another. Callers start it
+// when they are about to ask one of them for its headers.
+func (m *Meta) PrefetchHeaders(prefix string) {
+	l := m.freshListing(prefix)
+	if m.opts.HeaderPrefetch <= 0 || l == nil {
+		return
+	}
+	l.mu.Lock()
+	done := l.prefetched
+	l.prefetched = true
+	l.mu.Unlock()
+	if done {
 		return
 	}
 	var keys []string
-	for _, obj := range objects {
+	for _, obj := range l.snapshot().Objects {
 		if !obj.HasHeaders && len(keys) < maxHeaderPrefetch {
 			keys = append(keys, obj.Key)
 		}
@@ -461,11 +475,20 @@ func (m *Meta) HasPrefix(ctx context.Context, prefix string) (bool, error) {
 	return m.next.HasPrefix(ctx, prefix)
 }
 
-// Get passes through; a vanished object is forgotten so the next lookup asks.
+// Get passes through; a vanished object is forgotten so the next lookup
+// asks. The headers every GET carries complete what a listing said of the
+// same version, so an object shown from a listing alone shows its POSIX
+// headers once read.
 func (m *Meta) Get(ctx context.Context, in backend.GetInput) (io.ReadCloser, backend.Object, error) {
+	g := m.gen.Load()
 	body, obj, err := m.next.Get(ctx, in)
 	if errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrPrecondition) {
 		m.Forget(in.Key)
+	}
+	if err == nil && obj.HasHeaders && in.VersionID == "" && !m.changedSince(in.Key, g) {
+		if e, ok := m.objects.Peek(in.Key); ok && !e.missing && !e.obj.HasHeaders && e.obj.ETag == obj.ETag {
+			m.objects.Add(in.Key, objectEntry{obj: obj, at: e.at})
+		}
 	}
 	return body, obj, err
 }

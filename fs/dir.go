@@ -71,9 +71,9 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 		return f.dirEntry(ctx, key+"/")
 	}
 	if headErr == nil && !obj.HasHeaders {
-		// What a plain S3 listing says is not enough: only the headers
+		// What a plain S3 listing says may not be enough: only the headers
 		// tell a symlink, a mode or an s3fs directory object.
-		obj, headErr = f.headers(ctx, key)
+		obj, headErr = f.shownHeaders(ctx, key)
 	}
 	if headErr == nil {
 		k := objectKind(obj)
@@ -98,7 +98,7 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 // dirEntry describes the directory prefix, with its marker's headers when
 // there is a marker.
 func (f *filesystem) dirEntry(ctx context.Context, prefix string) (entry, error) {
-	marker, err := f.headers(ctx, prefix)
+	marker, err := f.shownHeaders(ctx, prefix)
 	if err != nil && !isNotFound(err) {
 		return entry{}, err
 	}

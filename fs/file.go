@@ -78,9 +78,9 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 	if !ok {
 		return syscall.ENOENT
 	}
-	// With headers: what a plain listing cached says nothing of the mode,
+	// With headers, where they may say more than a listing of the mode,
 	// the owner or the mtime.
-	obj, err := n.fs.headers(ctx, key)
+	obj, err := n.fs.shownHeaders(ctx, key)
 	if err != nil {
 		return n.fs.errno("getattr", key, err)
 	}
@@ -132,7 +132,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		n.fs.addReader(h)
 		return h, fuseFlags, 0
 	}
-	obj, err := n.fs.headers(ctx, key) // fstat shows this version's attributes
+	obj, err := n.fs.shownHeaders(ctx, key) // fstat shows this version's attributes
 	if err != nil {
 		return nil, 0, n.fs.errno("open", key, err)
 	}

@@ -10,6 +10,8 @@
 package fs
 
 import (
+	"strings"
+	"slices"
 	"context"
 	"errors"
 	"log/slog"
@@ -46,6 +48,11 @@ type Config struct {
 	Defaults         UploadDefaults                  // S3 settings of new objects
 	PresignExpiry    time.Duration                   // lifetime of user.s3.presigned_url
 	Endpoint, Region string                          // shown on the root
+	// PosixMetadata decides which objects that a listing returned without
+	// headers get a HEAD before they are shown (--posix-metadata):
+	// "always" (also ""), "auto" (those of directories where a sample of
+	// three carries POSIX headers) or "never".
+	PosixMetadata string
 	Logger           *slog.Logger
 	Debug            bool // log every FUSE request
 }
@@ -274,6 +281,48 @@ func (f *filesystem) headers(ctx context.Context, key string) (backend.Object, e
 		}
 	}
 	return obj, err
+}
+
+// headerSampler is implemented by caches (cache.Meta) that can sample a
+// listing's objects for their headers and prefetch the rest.
+type headerSampler interface {
+	HeaderSample(ctx context.Context, prefix string) ([]backend.Object, bool)
+	PrefetchHeaders(prefix string)
+}
+
+// shownHeaders returns key's object as lookups, stat and open show it:
+// with its headers, unless --posix-metadata says that what a listing said
+// will do. Code that rewrites an object, or reads its user metadata, asks
+// headers instead.
+func (f *filesystem) shownHeaders(ctx context.Context, key string) (backend.Object, error) {
+	obj, err := f.bucket.Head(ctx, key)
+	if err != nil || obj.HasHeaders {
+		return obj, err
+	}
+	sampler, ok := f.cfg.Bucket.(headerSampler)
+	dir := parentPrefix(key)
+	switch f.cfg.PosixMetadata {
+	case "never":
+		return obj, nil
+	case "auto":
+		if ok {
+			sample, listed := sampler.HeaderSample(ctx, dir)
+			if listed && !slices.ContainsFunc(sample, hasPOSIXHeaders) {
+				return obj, nil
+			}
+		}
+	}
+	if ok {
+		sampler.PrefetchHeaders(dir)
+	}
+	return f.headers(ctx, key)
+}
+
+// parentPrefix is the directory prefix that lists key ("a/" for "a/b" and
+// for "a/b/").
+func parentPrefix(key string) string {
+	i := strings.LastIndexByte(strings.TrimSuffix(key, "/"), '/')
+	return key[:i+1]
 }
 
 // errno maps err through the table, logging unknown causes once.

@@ -29,6 +29,17 @@ type fileHeaders struct {
 	storageClass, sse, sseKMSKeyID, acl string
 }
 
+// hasPOSIXHeaders tells whether obj carries headers that change how it is
+// shown: a mode, an owner, times, or s3fs's directory content type.
+func hasPOSIXHeaders(obj backend.Object) bool {
+	for name := range obj.Metadata {
+		if posixHeaders[name] {
+			return true
+		}
+	}
+	return obj.ContentType == "application/x-directory"
+}
+
 // headersOf reads an object's headers, filling what they lack from the
 // mount's defaults, as attrOf does.
 func (f *filesystem) headersOf(k kind, obj backend.Object) fileHeaders {

@@ -49,7 +49,7 @@ func (n *symlinkNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 	if !ok {
 		return syscall.ENOENT
 	}
-	obj, err := n.fs.headers(ctx, key)
+	obj, err := n.fs.shownHeaders(ctx, key)
 	if err != nil {
 		return n.fs.errno("getattr", key, err)
 	}

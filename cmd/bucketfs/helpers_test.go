@@ -143,6 +143,9 @@ func putObject(t *testing.T, srv *miniotest.Server, bucket, key string, o object
 // its environment.
 func bucketfs(t *testing.T, srv *miniotest.Server, env []string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	if binary == "" {
+		t.Skip("integration test: -short builds no binary")
+	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(append(os.Environ(), srv.Env()...), env...)
 	var out, errOut bytes.Buffer
@@ -175,6 +178,9 @@ func mountBackground(t *testing.T, srv *miniotest.Server, bucket string, args ..
 func mountForeground(t *testing.T, srv *miniotest.Server, bucket string, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
 	t.Helper()
 	mnt := t.TempDir()
+	if binary == "" {
+		t.Skip("integration test: -short builds no binary")
+	}
 	cmd := exec.Command(binary, append(append(append([]string{"-f"}, connectArgs(srv)...), args...), bucket, mnt)...)
 	cmd.Env = append(os.Environ(), srv.Env()...)
 	var logs bytes.Buffer

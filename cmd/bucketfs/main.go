@@ -210,16 +210,17 @@ func serve(opts Options, ready func()) error {
 		defer stop()
 	}
 	cfg := fs.Config{
-		Prefix:      opts.Prefix,
-		UID:         opts.UID,
-		GID:         opts.GID,
-		FileMode:    opts.FileMode,
-		DirMode:     opts.DirMode,
-		StatTTL:     opts.StatTTL,
-		NegativeTTL: opts.NegativeTTL,
-		ReadOnly:    opts.ReadOnly || !opts.AsOf.IsZero(),
-		AllowOther:  opts.AllowOther,
-		ReadAhead:   opts.ReadAhead,
+		Prefix:        opts.Prefix,
+		UID:           opts.UID,
+		GID:           opts.GID,
+		FileMode:      opts.FileMode,
+		DirMode:       opts.DirMode,
+		StatTTL:       opts.StatTTL,
+		NegativeTTL:   opts.NegativeTTL,
+		ReadOnly:      opts.ReadOnly || !opts.AsOf.IsZero(),
+		AllowOther:    opts.AllowOther,
+		ReadAhead:     opts.ReadAhead,
+		PosixMetadata: opts.posixMetadata(),
 		// Two files reading ahead at full speed at once, so RSS stays
 		// bounded; more readers share it and fall back to smaller fetches.
 		ReadBudget: cache.NewBudget(2 * opts.ReadAhead),

@@ -36,6 +36,7 @@ type Options struct {
 	UploadConcurrency                       int
 	ReadAhead                               int64 // largest prefetch window
 	StorageClass, SSE, SSEKMSKeyID, ACL     string
+	PosixMetadata                           string // "" (the default: see posixMetadata), auto, always or never
 	PresignExpiry                           time.Duration // within [1s, 7 days]
 	AsOf                                    time.Time     // zero when unset; set implies ReadOnly
 	LogFile, MetricsAddr                    string
@@ -153,6 +154,9 @@ var mountOptions = []option{
 		func(o *Options, v string) (err error) { o.StatTTL, err = parseDuration(v); return err }},
 	{"negative-ttl", "DUR", "5s", "longest time \"does not exist\" stays cached",
 		func(o *Options, v string) (err error) { o.NegativeTTL, err = parseDuration(v); return err }},
+	{"posix-metadata", "auto|always|never", "auto; always with --allow-other",
+		"HEAD objects a listing shows without headers (AWS, most servers) for their modes and owners: auto samples 3 a directory and HEADs the rest only if the sample has them",
+		setPosixMetadata},
 	{"cache-entries", "N", "100000", "most entries in the metadata cache",
 		func(o *Options, v string) (err error) { o.CacheEntries, err = parseCount(v, 0); return err }},
 	{"cache-dir", "DIR", "/var/cache/bucketfs for root, else $XDG_CACHE_HOME/bucketfs or ~/.cache/bucketfs", "where written data is staged and journaled until uploaded (0700, the mounting user's)", setCacheDir},

@@ -56,6 +56,7 @@ var valueCases = []struct {
 	{"dir-mode", "750", func(o *Options) { o.DirMode = 0o750 }},
 	{"stat-ttl", "30s", func(o *Options) { o.StatTTL = 30 * time.Second }},
 	{"negative-ttl", "1m", func(o *Options) { o.NegativeTTL = time.Minute }},
+	{"posix-metadata", "never", func(o *Options) { o.PosixMetadata = "never" }},
 	{"cache-entries", "500", func(o *Options) { o.CacheEntries = 500 }},
 	{"cache-dir", "/tmp/c", func(o *Options) { o.CacheDir = "/tmp/c" }},
 	{"part-size", "16MiB", func(o *Options) { o.PartSize = 16 << 20 }},

@@ -147,6 +147,28 @@ func setSSE(o *Options, v string) error {
 	return nil
 }
 
+func setPosixMetadata(o *Options, v string) error {
+	switch v {
+	case "auto", "always", "never":
+		o.PosixMetadata = v
+		return nil
+	}
+	return errors.New("want auto, always or never")
+}
+
+// posixMetadata is --posix-metadata as the mount applies it. Unset, it is
+// auto, except with --allow-other: there the kernel enforces the modes
+// shown, so a 0600 file must not show as --file-mode until a HEAD.
+func (o Options) posixMetadata() string {
+	switch {
+	case o.PosixMetadata != "":
+		return o.PosixMetadata
+	case o.AllowOther:
+		return "always"
+	}
+	return "auto"
+}
+
 // cannedACLs are the ones S3 defines; a typo fails here, not on the first upload.
 var cannedACLs = []string{"private", "public-read", "public-read-write", "authenticated-read",
 	"aws-exec-read", "bucket-owner-read", "bucket-owner-full-control", "log-delivery-write"}

@@ -1,0 +1,77 @@
+package cache
+
+import (
+	"context"
+	"errors"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bucketfs/bucketfs/backend"
+)
+
+// sampleSize is how many objects of a listing without headers HeaderSample
+// asks about: the first, the middle and the last, so that one tool's
+// batch of uploads is unlikely to be missed entirely.
+const sampleSize = 3
+
+// HeaderSample returns, with their headers, a few of the objects that
+// prefix's fresh listing holds without them (none if it holds none such),
+// asking for them once per listing; ok is false when no fresh listing of
+// prefix is cached. Callers use it to decide whether the other objects of
+// the directory are worth a HEAD each: a bucket that other tools filled
+// has no POSIX headers to find.
+func (m *Meta) HeaderSample(ctx context.Context, prefix string) (sample []backend.Object, ok bool) {
+	l := m.freshListing(prefix)
+	if l == nil {
+		return nil, false
+	}
+	l.mu.Lock()
+	if l.sampled {
+		defer l.mu.Unlock()
+		return l.sample, true
+	}
+	l.mu.Unlock()
+	v, err, _ := m.flight.Do("s\x00"+prefix, func() (any, error) {
+		var bare []backend.Object
+		for _, obj := range l.snapshot().Objects {
+			if !obj.HasHeaders {
+				bare = append(bare, obj)
+			}
+		}
+		var picks []backend.Object
+		if n := len(bare); n <= sampleSize {
+			picks = bare
+		} else {
+			picks = []backend.Object{bare[0], bare[n/2], bare[n-1]}
+		}
+		found := make([]*backend.Object, len(picks))
+		var g errgroup.Group
+		for i, obj := range picks {
+			g.Go(func() error {
+				full, err := m.Fresh(ctx, obj.Key)
+				if errors.Is(err, backend.ErrNotFound) {
+					return nil // deleted since the listing: no sample
+				}
+				found[i] = &full
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err // not kept: the next caller asks again
+		}
+		var sample []backend.Object
+		for _, obj := range found {
+			if obj != nil {
+				sample = append(sample, *obj)
+			}
+		}
+		l.mu.Lock()
+		l.sample, l.sampled = sample, true
+		l.mu.Unlock()
+		return sample, nil
+	})
+	if err != nil {
+		return nil, false
+	}
+	return v.([]backend.Object), true
+}
