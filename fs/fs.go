@@ -10,11 +10,11 @@
 package fs
 
 import (
-	"strings"
-	"slices"
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -53,8 +53,8 @@ type Config struct {
 	// "always" (also ""), "auto" (those of directories where a sample of
 	// three carries POSIX headers) or "never".
 	PosixMetadata string
-	Logger           *slog.Logger
-	Debug            bool // log every FUSE request
+	Logger        *slog.Logger
+	Debug         bool // log every FUSE request
 }
 
 // filesystem is the state every node shares.

@@ -36,7 +36,7 @@ type Options struct {
 	UploadConcurrency                       int
 	ReadAhead                               int64 // largest prefetch window
 	StorageClass, SSE, SSEKMSKeyID, ACL     string
-	PosixMetadata                           string // "" (the default: see posixMetadata), auto, always or never
+	PosixMetadata                           string        // "" (the default: see posixMetadata), auto, always or never
 	PresignExpiry                           time.Duration // within [1s, 7 days]
 	AsOf                                    time.Time     // zero when unset; set implies ReadOnly
 	LogFile, MetricsAddr                    string
