@@ -10,7 +10,7 @@ VERSITYGW := $(TOOLS)/versitygw
 DEMO := $(CURDIR)/.demo
 APT_PACKAGES := fuse3 attr curl rsync sqlite3 git
 BENCH_PACKAGES := s3fs rclone
-BENCH ?= # one figure of make bench: read, list, presign or write; all when empty
+BENCH ?= # one figure of make bench: read, list, list-plain, presign or write; all when empty
 
 .PHONY: all build install deps bench-deps test test-short stress vet demo demo-stop bench clean
 
@@ -95,7 +95,7 @@ demo-stop:
 	@$(GO) run ./backend/miniotest/s3dev stop -dir $(DEMO)
 
 bench: bench-deps build
-	BUCKETFS_MINIO=$(MINIO) BUCKETFS_BIN=$(CURDIR)/$(BIN) BUCKETFS_BENCH=1 \
+	BUCKETFS_MINIO=$(MINIO) BUCKETFS_VERSITYGW=$(VERSITYGW) BUCKETFS_BIN=$(CURDIR)/$(BIN) BUCKETFS_BENCH=1 \
 		$(GO) test -count=1 -timeout 60m -run '^TestBench$$/$(BENCH)' -v ./cmd/bucketfs
 
 clean:

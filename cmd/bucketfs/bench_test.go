@@ -109,6 +109,9 @@ func TestBench(t *testing.T) {
 		row("mount peak RSS, listing", fmt.Sprintf("%d MiB", rss>>20), "", "", "<= 200 MiB")
 	})
 
+	t.Run("list-plain", func(t *testing.T) {
+		rows = append(rows, benchPlainListing(t, smallCount)...)
+	})
 	t.Run("presign", func(t *testing.T) {
 		seedMany()
 		rows = append(rows, benchPresign(t, srv, bucket, smallCount)...)
@@ -334,4 +337,42 @@ func benchPresign(t *testing.T, srv *miniotest.Server, bucket string, n int) [][
 		rates = append(rates, fmt.Sprintf("%.0f/s", float64(n)/d.Seconds()))
 	}
 	return [][]string{{"presign -r 10,000 files (cold, warm)", strings.Join(rates, ", "), "", "", ">= 5,000/s"}}
+}
+
+// benchPlainListing measures ls -l of n objects without POSIX headers, as
+// other tools write them, on versitygw, whose listings carry no headers
+// (as AWS's do not): by default (--posix-metadata auto) and with always.
+func benchPlainListing(t *testing.T, n int) [][]string {
+	srv := miniotest.StartVersity(t)
+	bucket := newBucket(t, srv, nil)
+	client := srv.Client()
+	putMany(t, client, bucket, "many/", n, 1024)
+	rawList := best(3, func() time.Duration { return rawListAll(t, client, bucket, "many/") })
+	var rows [][]string
+	for _, policy := range []string{"auto", "always"} {
+		var heads, lists int64
+		mountList := best(2, func() time.Duration {
+			addr := freeAddr(t)
+			_, mnt, _ := mountForeground(t, srv, bucket, "--metrics-addr", addr, "--posix-metadata", policy)
+			h0, l0 := metric(t, addr, "head"), metric(t, addr, "list")
+			start := time.Now()
+			out := sh(t, mnt, "ls -l many | wc -l")
+			d := time.Since(start)
+			if strings.TrimSpace(out) != strconv.Itoa(n+1) {
+				t.Fatalf("ls -l listed %s lines", out)
+			}
+			heads, lists = metric(t, addr, "head")-h0, metric(t, addr, "list")-l0
+			unmountForTest(t, mnt)
+			return d
+		})
+		target := "<= 1.3x, <= 10 LIST + 16 HEAD"
+		if policy == "always" {
+			target = "(a HEAD per object)"
+		}
+		rows = append(rows, []string{fmt.Sprintf("ls -l %d plain objects, versitygw, --posix-metadata %s", n, policy),
+			fmt.Sprintf("%.3fs, %d LIST, %d HEAD", mountList.Seconds(), lists, heads),
+			fmt.Sprintf("%.3fs (ListObjectsV2)", rawList.Seconds()),
+			fmt.Sprintf("%.2fx", mountList.Seconds()/rawList.Seconds()), target})
+	}
+	return rows
 }
