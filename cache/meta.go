@@ -116,6 +116,11 @@ type listing struct {
 	// PrefetchHeaders started.
 	sample              []backend.Object
 	sampled, prefetched bool
+	// childrenListed counts the subdirectories listed from the server
+	// soon after this listing; walked is set once its subtree was listed
+	// flat (walk.go).
+	childrenListed int
+	walked         bool
 }
 
 func (l *listing) object(key string) (backend.Object, bool) {
@@ -247,6 +252,19 @@ func (m *Meta) Head(ctx context.Context, key string) (backend.Object, error) {
 		}
 		return obj, nil
 	}
+	if strings.HasSuffix(key, "/") {
+		// A directory's marker sorts first in its listing, whose first
+		// page the readdir that usually follows wants anyway: a LIST
+		// instead of a HEAD that mostly answers 404.
+		page, err := m.firstPageOf(ctx, key)
+		if err != nil {
+			return backend.Object{}, err
+		}
+		if len(page.Objects) > 0 && page.Objects[0].Key == key {
+			return page.Objects[0], nil
+		}
+		return backend.Object{}, notFound(key)
+	}
 	return m.Fresh(ctx, key)
 }
 
@@ -294,6 +312,12 @@ func (m *Meta) List(ctx context.Context, in backend.ListInput) (backend.ListPage
 	}
 	if l := m.freshListing(in.Prefix); l != nil {
 		return l.snapshot(), nil
+	}
+	if root, ok := m.walking(in.Prefix); ok {
+		m.listSubtree(ctx, root)
+		if l := m.freshListing(in.Prefix); l != nil {
+			return l.snapshot(), nil
+		}
 	}
 	v, err, _ := m.flight.Do("l\x00"+in.Prefix, func() (any, error) {
 		return m.listAll(ctx, in.Prefix)
@@ -387,6 +411,12 @@ func (m *Meta) storeListing(prefix string, at time.Time, objects []backend.Objec
 func (m *Meta) firstPageOf(ctx context.Context, prefix string) (backend.ListPage, error) {
 	if fp, ok := m.firstPages.Get(prefix); ok && m.fresh(fp.at, m.opts.TTL) {
 		return fp.page, nil
+	}
+	if root, ok := m.walking(prefix); ok {
+		m.listSubtree(ctx, root)
+		if l := m.freshListing(prefix); l != nil {
+			return l.snapshot(), nil // whole, which is more than a first page
+		}
 	}
 	at := m.opts.Now()
 	v, err, _ := m.flight.Do("f\x00"+prefix, func() (any, error) {

@@ -1,0 +1,140 @@
+package cache
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
+)
+
+// A recursive walk (find, du, ls -R, rsync, tar) lists every directory of
+// a subtree, one LIST each. Once the mount sees one, it lists the subtree
+// flat instead, a thousand keys a request whatever the directories, and
+// answers the rest of the walk from that.
+
+const (
+	// walkWindow is how soon after a directory's listing the listings of
+	// two of its subdirectories make a walk.
+	walkWindow = 10 * time.Second
+	// walkPages bounds the flat listing of one walk step, which also stops
+	// at a page that completes no subdirectory; directories it does not
+	// cover are listed as before (and may start a walk of their own), so a
+	// walk of a huge bucket proceeds a slice at a time.
+	walkPages = 20
+)
+
+// walking tells whether listing prefix is part of a walk of its parent
+// directory, whose subtree has not been listed flat yet: the parent was
+// listed within walkWindow and another of its subdirectories was listed
+// after it.
+func (m *Meta) walking(prefix string) (string, bool) {
+	if prefix == "" {
+		return "", false
+	}
+	parent := parentPrefix(prefix)
+	l := m.freshListing(parent)
+	if l == nil || m.opts.Now().Sub(l.at) > walkWindow {
+		return "", false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.childrenListed++
+	if l.childrenListed < 2 || l.walked {
+		return "", false
+	}
+	l.walked = true
+	return parent, true
+}
+
+// listSubtree lists root flat, at most walkPages pages, and stores a
+// complete listing for every directory under it that the keys listed
+// cover: all of them when the listing ended, else those that sort wholly
+// before the last key listed. Errors are left to the listings that follow.
+func (m *Meta) listSubtree(ctx context.Context, root string) {
+	m.flight.Do("w\x00"+root, func() (any, error) {
+		g, at := m.gen.Load(), m.opts.Now()
+		var objects []backend.Object
+		in := backend.ListInput{Prefix: root}
+		complete, lastChild := false, ""
+		for range walkPages {
+			page, err := m.next.List(ctx, in)
+			if err != nil {
+				return nil, err
+			}
+			objects = append(objects, page.Objects...)
+			if page.NextToken == "" {
+				complete = true
+				break
+			}
+			// A page that ends in the same subdirectory as the one before
+			// completed none: that one is big, and gets listings of its own.
+			child := childOf(root, objects[len(objects)-1].Key)
+			if child == lastChild {
+				break
+			}
+			in.Token, lastChild = page.NextToken, child
+		}
+		if len(objects) == 0 {
+			return nil, nil
+		}
+		last := objects[len(objects)-1].Key
+		for dir, d := range levelsOf(root, objects) {
+			covered := complete || last > dir && !strings.HasPrefix(last, dir)
+			if !covered || m.changedSince(listingName(dir), g) {
+				continue
+			}
+			prefixes := make([]string, 0, len(d.prefixes))
+			for p := range d.prefixes {
+				prefixes = append(prefixes, p)
+			}
+			slices.Sort(prefixes)
+			l := m.storeListing(dir, at, d.objects, prefixes)
+			l.walked = dir == root // its subdirectories are listed already
+		}
+		return nil, nil
+	})
+}
+
+// childOf is the entry of directory root that key is or is under.
+func childOf(root, key string) string {
+	rest := key[len(root):]
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return root + rest[:i+1]
+	}
+	return key
+}
+
+// level is one directory's part of a flat listing.
+type level struct {
+	objects  []backend.Object // in key order
+	prefixes map[string]bool
+}
+
+// levelsOf splits a flat listing of root (in key order) into the one-level
+// listings of root and of every directory under it, as a listing with
+// delimiter "/" would return them: a marker lists under its own prefix.
+func levelsOf(root string, objects []backend.Object) map[string]*level {
+	levels := map[string]*level{}
+	get := func(dir string) *level {
+		d, ok := levels[dir]
+		if !ok {
+			d = &level{prefixes: map[string]bool{}}
+			levels[dir] = d
+		}
+		return d
+	}
+	for _, obj := range objects {
+		home := parentPrefix(obj.Key)
+		if strings.HasSuffix(obj.Key, "/") {
+			home = obj.Key
+		}
+		d := get(home)
+		d.objects = append(d.objects, obj)
+		for p := home; p != root && len(p) > len(root); p = parentPrefix(p) {
+			get(parentPrefix(p)).prefixes[p] = true
+		}
+	}
+	return levels
+}

@@ -1,0 +1,59 @@
+package fs
+
+import (
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"testing"
+
+	"github.com/bucketfs/bucketfs/backend/memory"
+)
+
+// TestRecursiveWalkListsFlat: a cold find over 2,000 files in 110
+// directories sent a LIST per directory and a HEAD for each directory's
+// marker (224 requests). Once it sees a walk (two subdirectories of one
+// directory listed one after the other), the mount lists the subtree
+// flat, a thousand keys a request, and answers the rest of the walk from
+// that; no directory costs a HEAD.
+func TestRecursiveWalkListsFlat(t *testing.T) {
+	mem := memory.New("b")
+	mem.ListHeaders = true // file headers from the listing: only directories are counted
+	want := map[string]bool{}
+	for d := range 10 {
+		for e := range 10 {
+			for f := range 20 {
+				key := fmt.Sprintf("top/d%d/e%d/f%02d", d, e, f)
+				put(t, mem, key, []byte("x"), nil, "")
+				want[key] = true
+			}
+		}
+	}
+	put(t, mem, "top/d3/", nil, map[string]string{"mode": "16877"}, "") // a marker
+	mnt := mountMemory(t, mem, nil)
+	lists, heads := mem.Requests("list"), mem.Requests("head")
+	seen := 0
+	dirs := 0
+	err := filepath.WalkDir(filepath.Join(mnt, "top"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			dirs++
+			return nil
+		}
+		rel, _ := filepath.Rel(mnt, p)
+		if !want[rel] {
+			t.Errorf("walk found %s", rel)
+		}
+		seen++
+		return nil
+	})
+	if err != nil || seen != len(want) || dirs != 111 {
+		t.Fatalf("walk: %d files of %d, %d directories, %v", seen, len(want), dirs, err)
+	}
+	lists, heads = mem.Requests("list")-lists, mem.Requests("head")-heads
+	t.Logf("walk of %d files in %d directories: %d LIST, %d HEAD", seen, dirs, lists, heads)
+	if lists+heads > 12 || heads > 1 {
+		t.Errorf("walk cost %d LIST and %d HEAD, want at most 12 requests and no HEAD per directory", lists, heads)
+	}
+}
