@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -152,8 +154,9 @@ func newHTTPClient() *awshttp.BuildableClient {
 // A request the HTTP client refused to build is never retried; S3's 409
 // ConditionalRequestConflict, which asks for a retry, is, and so is a reply
 // cut short, which the SDK would give up on while decoding it.
-func newRetryer(maxAttempts int) aws.Retryer {
-	return retry.NewStandard(func(o *retry.StandardOptions) {
+func newRetryer(maxAttempts int) *downAwareRetryer {
+	r := &downAwareRetryer{}
+	r.RetryerV2 = retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = maxAttempts
 		o.MaxBackoff = maxRetryBackoff
 		o.RateLimiter = ratelimit.None
@@ -161,6 +164,9 @@ func newRetryer(maxAttempts int) aws.Retryer {
 			retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
 				if refusedByClient(err) {
 					return aws.FalseTernary
+				}
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					r.downUntil.Store(time.Now().Add(downWindow).UnixNano())
 				}
 				if errors.Is(err, io.ErrUnexpectedEOF) {
 					// The reply's body ended early (the connection dropped
@@ -172,6 +178,30 @@ func newRetryer(maxAttempts int) aws.Retryer {
 			retry.RetryableErrorCode{Codes: map[string]struct{}{"ConditionalRequestConflict": {}}},
 		}, o.Retryables...)
 	})
+	return r
+}
+
+// downWindow is how long after a refused connection (nothing listens: the
+// server is down or restarting) requests get one attempt instead of
+// several. A mount whose server is gone then answers each call at once
+// rather than after seconds of backoff (a hundred files written while it
+// is down are journaled in a second, not in minutes); every refusal
+// renews it, and a request's one attempt still reaches a server that is
+// back.
+const downWindow = 3 * time.Second
+
+// downAwareRetryer is a retryer whose attempts drop to one while the
+// server refuses connections.
+type downAwareRetryer struct {
+	aws.RetryerV2
+	downUntil atomic.Int64 // Unix nanoseconds
+}
+
+func (r *downAwareRetryer) MaxAttempts() int {
+	if time.Now().UnixNano() < r.downUntil.Load() {
+		return 1
+	}
+	return r.RetryerV2.MaxAttempts()
 }
 
 // isAWS tells whether endpoint is Amazon S3 itself.
