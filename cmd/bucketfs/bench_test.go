@@ -109,6 +109,9 @@ func TestBench(t *testing.T) {
 		row("mount peak RSS, listing", fmt.Sprintf("%d MiB", rss>>20), "", "", "<= 200 MiB")
 	})
 
+	t.Run("walk", func(t *testing.T) {
+		rows = append(rows, benchWalk(t, srv, bucket)...)
+	})
 	t.Run("list-plain", func(t *testing.T) {
 		rows = append(rows, benchPlainListing(t, smallCount)...)
 	})
@@ -375,4 +378,36 @@ func benchPlainListing(t *testing.T, n int) [][]string {
 			fmt.Sprintf("%.2fx", mountList.Seconds()/rawList.Seconds()), target})
 	}
 	return rows
+}
+
+// benchWalk measures a cold find over 2,000 files in 110 directories (10
+// with 10 subdirectories each, 20 files in each of those) against a raw
+// flat listing of the same keys.
+func benchWalk(t *testing.T, srv *miniotest.Server, bucket string) [][]string {
+	client := srv.Client()
+	for d := range 10 {
+		for e := range 10 {
+			putMany(t, client, bucket, fmt.Sprintf("walk/d%d/e%d/", d, e), 20, 100)
+		}
+	}
+	rawWalk := best(3, func() time.Duration { return rawListAll(t, client, bucket, "walk/") })
+	var lists, heads int64
+	mountWalk := best(3, func() time.Duration {
+		addr := freeAddr(t)
+		_, mnt, _ := mountForeground(t, srv, bucket, "--metrics-addr", addr)
+		l0, h0 := metric(t, addr, "list"), metric(t, addr, "head")
+		start := time.Now()
+		out := sh(t, mnt, "find walk | wc -l")
+		d := time.Since(start)
+		if strings.TrimSpace(out) != "2111" {
+			t.Fatalf("find printed %s lines, want 2111", out)
+		}
+		lists, heads = metric(t, addr, "list")-l0, metric(t, addr, "head")-h0
+		unmountForTest(t, mnt)
+		return d
+	})
+	return [][]string{{"find, 2,000 files in 110 directories, cold",
+		fmt.Sprintf("%.3fs, %d LIST, %d HEAD", mountWalk.Seconds(), lists, heads),
+		fmt.Sprintf("%.3fs (flat ListObjectsV2)", rawWalk.Seconds()),
+		fmt.Sprintf("%.2fx", mountWalk.Seconds()/rawWalk.Seconds()), "<= 1.3x, <= 12 requests, 0 HEAD"}}
 }
