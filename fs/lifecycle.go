@@ -264,6 +264,14 @@ func (l *localFile) live() bool {
 	return l.state != stateConflict && l.state != stateDropped
 }
 
+// holdsData tells whether l was not let go (dropped): only a dropped file
+// has nothing to store or move.
+func (l *localFile) holdsData() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state != stateDropped
+}
+
 // writable returns the errno for a write to l: 0, or the reason no write
 // can go there any more.
 func (l *localFile) writable() syscall.Errno {
@@ -542,6 +550,12 @@ func (l *localFile) unlinked() {
 // moved records a rename of the file to key, whose object now has etag.
 func (l *localFile) moved(key, etag string) {
 	l.mu.Lock()
+	if l.state == stateDropped {
+		// Let go by a release that raced the rename: the copy S3 made is
+		// the whole file, and no table entry may come back for it.
+		l.mu.Unlock()
+		return
+	}
 	old := l.key
 	l.key = key
 	if l.base != "" || etag != "" {

@@ -158,3 +158,36 @@ func TestCloseDuringShutdownIsJournaled(t *testing.T) {
 		t.Error("uploaded after shutdown began")
 	}
 }
+
+// TestRenameRacingTheLastRelease: a rename that found a file's local copy
+// just before the last release let it go (a close is followed by its
+// release asynchronously) failed with EBADF from the flush of the
+// dropped copy, and would have put the dropped copy back in the table
+// under the new name (found by the two-mount model test). A dropped copy
+// has nothing to flush, and moving it moves nothing.
+func TestRenameRacingTheLastRelease(t *testing.T) {
+	mem := memory.New("b")
+	staging, err := cache.NewStaging(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFilesystem(Config{Bucket: cache.NewMeta(mem, cache.MetaOptions{TTL: time.Minute}), Staging: staging, FileMode: 0o644})
+	l, err := f.newCreated("a", f.newHeaders(0o644, 0, 0, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.replaceLocal(l)
+	if etag, errno := l.flush(t.Context()); errno != 0 || etag == "" {
+		t.Fatalf("first flush: %q, %v", etag, errno)
+	}
+	if last, _ := l.release(); !last || !l.dropIfDone(false) {
+		t.Fatal("the released, stored copy was not dropped")
+	}
+	if _, errno := l.flush(t.Context()); errno != 0 {
+		t.Errorf("flush of a dropped copy: %v, want nothing to do", errno)
+	}
+	l.moved("b", "")
+	if got := f.localsUnder(""); len(got) != 0 {
+		t.Errorf("the table after moving a dropped copy: %v", got)
+	}
+}

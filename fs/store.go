@@ -31,6 +31,9 @@ func (l *localFile) flush(ctx context.Context) (string, syscall.Errno) {
 	defer f.flushes.Done()
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
+	if !l.holdsData() {
+		return "", 0 // let go after its last release: S3 has it all
+	}
 	if errno := l.writable(); errno != 0 {
 		return "", errno
 	}
