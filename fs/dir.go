@@ -125,8 +125,8 @@ func (f *filesystem) newChild(ctx context.Context, parent *gofs.Inode, name stri
 		node = &fileNode{fs: f, shadowed: e.shadowed, local: e.local}
 	}
 	attr := childAttr(parent, name, e.kind)
-	if old := parent.GetChild(name); old != nil && e.local == nil {
-		if fn, ok := old.Operations().(*fileNode); ok && fn.readsOtherVersion(e.obj.ETag) {
+	if old := parent.GetChild(name); old != nil {
+		if fn, ok := old.Operations().(*fileNode); ok && fn.readsOtherThan(e) {
 			attr = gofs.StableAttr{Mode: uint32(e.kind)} // a new node: see readsOtherVersion
 		}
 	}

@@ -66,6 +66,14 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 		l.attr(&out.Attr)
 		return 0
 	}
+	if fh == nil {
+		// The attributes the kernel keeps for the node must be those of
+		// the version its readers read (see readsOtherVersion), also when
+		// a setattr asks.
+		if h := n.fs.readerOf(n); h != nil {
+			fh = h
+		}
+	}
 	if h, ok := fh.(*fileHandle); ok {
 		h.follow(ctx)
 		if obj, ok := h.object(); ok {
@@ -177,6 +185,20 @@ func (n *fileNode) readsOtherVersion(etag string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.opens > 0 && n.currentLocked() == nil && n.openedETag != "" && n.openedETag != etag
+}
+
+// readsOtherThan tells whether the node's open readers read something
+// other than what e found under its name: another version, or an S3
+// version where e is a local file (one that a rename brought there, not
+// theirs: attached to their node, it would have turned their reads into
+// reads of it, found by the two-mount model test).
+func (n *fileNode) readsOtherThan(e entry) bool {
+	if e.local == nil {
+		return n.readsOtherVersion(e.obj.ETag)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.opens > 0 && n.currentLocked() != e.local
 }
 
 func (n *fileNode) opened() {

@@ -71,6 +71,18 @@ func (f *filesystem) dropReader(h *fileHandle) {
 	f.mu.Unlock()
 }
 
+// readerOf returns an open read-only handle of n, if any.
+func (f *filesystem) readerOf(n *fileNode) *fileHandle {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for h := range f.readers {
+		if h.node == n {
+			return h
+		}
+	}
+	return nil
+}
+
 // stored hands obj to the open readers of key (of version ofVersion, if
 // not ""), the content of which this mount stored. When the content changed,
 // the kernel's cached pages of the file go too (asynchronously: a

@@ -51,12 +51,53 @@ func checkVersion(b []byte) error {
 	}
 	body := b[versionHeaderLen:]
 	if len(body) != size {
-		return fmt.Errorf("version %s: %d bytes of body, header says %d", fields[0], len(body), size)
+		what := ""
+		if len(body) > size {
+			what = "; past its end: " + describeBytes(body, size)
+		}
+		return fmt.Errorf("version %s: %d bytes of body, header says %d%s", fields[0], len(body), size, what)
 	}
 	if sum := fmt.Sprintf("%016x", hashOf(body)); sum != fields[2] {
-		return fmt.Errorf("version %s: body mixed (hash %s, header says %s)", fields[0], sum, fields[2])
+		return fmt.Errorf("version %s: body mixed (hash %s, header says %s): %s", fields[0], sum, fields[2], whereMixed(fields[0], body))
 	}
 	return nil
+}
+
+// describeBytes says what body holds from offset from on: zeros, or the
+// bytes of which version (the low byte of its number).
+func describeBytes(body []byte, from int) string {
+	if b := body[from:]; bytes.Count(b, []byte{0}) == len(b) {
+		return fmt.Sprintf("zeros at %d..%d", from, len(body))
+	}
+	other := (uint64(body[from]) - uint64(from)*7 - uint64(from>>12)) * 187 % 256
+	return fmt.Sprintf("bytes at %d..%d of a version ≡ %#x (mod 256)", from, len(body), other)
+}
+
+// whereMixed says where body departs from the version it claims to be,
+// and what stands there: zeros, or bytes of which version (the low byte of
+// its number, from the pattern versionContent writes).
+func whereMixed(version string, body []byte) string {
+	id, err := strconv.ParseUint(strings.TrimPrefix(version, "v"), 16, 64)
+	if err != nil {
+		return "unknown version"
+	}
+	want := versionContent(id, len(body))[versionHeaderLen:]
+	for i := range body {
+		if body[i] == want[i] {
+			continue
+		}
+		end := i
+		for end < len(body) && body[end] != want[end] {
+			end++
+		}
+		if body[i] == 0 && body[end-1] == 0 {
+			return fmt.Sprintf("zeros at %d..%d of %d", i, end, len(body))
+		}
+		// body[i] = id*131 + 7i + i>>12 (mod 256); 131 * 187 = 1 (mod 256).
+		other := (uint64(body[i]) - uint64(i)*7 - uint64(i>>12)) * 187 % 256
+		return fmt.Sprintf("bytes %d..%d of %d are of a version ≡ %#x (mod 256), not %#x", i, end, len(body), other, id%256)
+	}
+	return "no difference"
 }
 
 // clients is the shared state of the clients of one run.

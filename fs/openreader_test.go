@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend/memory"
+	"github.com/bucketfs/bucketfs/cache"
 )
 
 // TestOpenReaderFollowsOwnChanges: a descriptor held open for reading
@@ -166,5 +167,43 @@ func TestChmodOfAReplacedFileDoesNotMoveReaders(t *testing.T) {
 	got := append(head, rest...)
 	if err == nil && !bytes.Equal(got, old) || err != nil && !bytes.Equal(got, old[:len(got)]) {
 		t.Errorf("the old reader after a chmod of the new version: %d bytes, %v; want the old version (or ESTALE), never the new one's bytes", len(got), err)
+	}
+}
+
+// TestChmodWhileAReaderHoldsAReplacedVersion: the kernel still takes the
+// name for the reader's node (its entry has not expired) when the mount
+// learns that another client replaced the object. A chmod of the path
+// then changed the new version and reported its size on the reader's
+// node, which cut the reader short (found by the two-mount model test).
+// It must apply to the new version, on a node of its own, and leave the
+// reader reading its version whole.
+func TestChmodWhileAReaderHoldsAReplacedVersion(t *testing.T) {
+	mem := memory.New("b")
+	old, replacement := pattern(300_000, 'a'), pattern(100_000, 'A')
+	put(t, mem, "f", old, nil, "")
+	meta := cache.NewMeta(mem, cache.MetaOptions{TTL: time.Minute, NegativeTTL: time.Minute})
+	mnt := mountMemory(t, mem, func(c *Config) { c.Bucket = meta })
+	p := filepath.Join(mnt, "f")
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	head := make([]byte, 4096)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the read-ahead holds the rest
+	put(t, mem, "f", replacement, nil, "")
+	meta.Forget("f") // the mount learns of it, the kernel's entry stays
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatalf("chmod: %v", err)
+	}
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 || st.Size() != int64(len(replacement)) {
+		t.Errorf("stat after the chmod: %v, %v", st, err)
+	}
+	rest, err := io.ReadAll(r)
+	if got := append(head, rest...); !bytes.Equal(got, old) {
+		t.Errorf("the reader after a chmod of the new version: %d bytes, %v; want the old version's %d, whole", len(got), err, len(old))
 	}
 }

@@ -2,12 +2,14 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/bucketfs/bucketfs/backend"
 	"github.com/bucketfs/bucketfs/cache"
 )
 
@@ -84,12 +86,33 @@ func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 		return changeHeaders(h, in), 0
 	}, mtimeSet)
 	if !local {
-		errno = n.fs.rewriteHeaders(ctx, key, in)
+		errno = n.rewriteHeaders(ctx, key, in)
 	}
 	if errno != 0 {
 		return errno
 	}
 	return n.Getattr(ctx, fh, out)
+}
+
+// rewriteHeaders is filesystem.rewriteHeaders for a node that may have
+// readers open. When another client replaced the object since they
+// opened it, the change (made to what S3 has now) would show the new
+// version's size on their node, cutting their reads short or padding
+// them with zeros (found by the two-mount model test): it fails with
+// ESTALE instead, which makes the kernel look the name up again, find the
+// new version on a node of its own, and repeat the call there.
+func (n *fileNode) rewriteHeaders(ctx context.Context, key string, in *fuse.SetAttrIn) syscall.Errno {
+	obj, err := n.fs.headers(ctx, key)
+	if err != nil {
+		return n.fs.errno("setattr", key, err)
+	}
+	if n.readsOtherVersion(obj.ETag) {
+		return n.fs.errno("setattr", key, fmt.Errorf("another version of the file is open: %w", backend.ErrPrecondition))
+	}
+	// The copy is conditional on the version checked here.
+	return n.fs.editHeadersOf(ctx, obj, func(h *fileHeaders) (bool, syscall.Errno) {
+		return changeHeaders(h, in), 0
+	})
 }
 
 // editLocalHeaders applies change to the headers of the node's local file
@@ -151,13 +174,19 @@ func (f *filesystem) editHeaders(ctx context.Context, key string, change func(*f
 	if err != nil {
 		return f.errno("setattr", key, err)
 	}
+	return f.editHeadersOf(ctx, obj, change)
+}
+
+// editHeadersOf is editHeaders of the version obj (with its headers).
+func (f *filesystem) editHeadersOf(ctx context.Context, obj backend.Object, change func(*fileHeaders) (bool, syscall.Errno)) syscall.Errno {
+	key := obj.Key
 	h := f.headersOf(objectKind(obj), obj)
 	h.contentType = obj.ContentType
 	changed, errno := change(&h)
 	if errno != 0 || !changed {
 		return errno
 	}
-	_, err = f.bucket.Copy(ctx, h.copyInput(obj))
+	_, err := f.bucket.Copy(ctx, h.copyInput(obj))
 	return f.errno("setattr", key, err)
 }
 
