@@ -207,3 +207,38 @@ func TestChmodWhileAReaderHoldsAReplacedVersion(t *testing.T) {
 		t.Errorf("the reader after a chmod of the new version: %d bytes, %v; want the old version's %d, whole", len(got), err, len(old))
 	}
 }
+
+// TestUnlinkWhileAReaderHoldsAReplacedVersion: rm of a file that a
+// descriptor reads keeps a local copy for it, but the copy was made of
+// what S3 had then, another client's newer version, and the reader went
+// on with that version's bytes, cut to its size (found by the two-mount
+// model test). The reader must go on with its own version or fail, never
+// read another's.
+func TestUnlinkWhileAReaderHoldsAReplacedVersion(t *testing.T) {
+	mem := memory.New("b")
+	old, replacement := pattern(300_000, 'a'), pattern(100_000, 'A')
+	put(t, mem, "f", old, nil, "")
+	meta := cache.NewMeta(mem, cache.MetaOptions{TTL: time.Minute, NegativeTTL: time.Minute})
+	mnt := mountMemory(t, mem, func(c *Config) { c.Bucket = meta })
+	p := filepath.Join(mnt, "f")
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	head := make([]byte, 4096)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	put(t, mem, "f", replacement, nil, "")
+	meta.Forget("f")
+	if err := os.Remove(p); err != nil {
+		t.Fatalf("rm: %v", err)
+	}
+	rest, err := io.ReadAll(r)
+	got := append(head, rest...)
+	if err == nil && !bytes.Equal(got, old) || err != nil && !bytes.Equal(got, old[:min(len(got), len(old))]) {
+		t.Errorf("the reader after rm: %d bytes, %v; want its own version (%d bytes) or an error, never another's", len(got), err, len(old))
+	}
+}

@@ -64,6 +64,14 @@ func (n *fileNode) keepForReaders(ctx context.Context, key string) (*localFile, 
 	if err != nil {
 		return nil, n.fs.errno("unlink", key, err)
 	}
+	if h := n.fs.readerOf(n); h != nil {
+		if read, ok := h.object(); ok && read.ETag != obj.ETag {
+			// Another client replaced the version they read: S3 no longer
+			// has it to copy, and a copy of the new one would hand them
+			// its bytes. They read on from S3 while it lasts (then ESTALE).
+			return nil, 0
+		}
+	}
 	l, err = n.fs.newLocal(key, obj, false)
 	if err == nil {
 		err = l.load(ctx)

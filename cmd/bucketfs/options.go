@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Options is a mount request: `bucketfs [OPTIONS] BUCKET[:PREFIX] MOUNTPOINT`
@@ -335,6 +336,15 @@ func applyOptionList(o *Options, list string) error {
 	return nil
 }
 
+// printable is s as an error may show it on one line: quoted when it
+// holds a control character (found by FuzzParseArgs: "--secret\n").
+func printable(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
 // findOption looks a long option up by name; display is the option as the
 // user wrote it, without its value, for errors.
 func findOption(name, display string) (*option, error) {
@@ -343,7 +353,7 @@ func findOption(name, display string) (*option, error) {
 		if strings.Contains(key, word) {
 			return nil, fmt.Errorf("%s is not accepted: credentials come from the environment "+
 				"(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), ~/.aws/credentials or --profile, "+
-				"never from the command line", display)
+				"never from the command line", printable(display))
 		}
 	}
 	for i := range mountOptions {
