@@ -141,7 +141,14 @@ func TestCrashLoop(t *testing.T) {
 				// A fresh mount takes over the journal and aborts what the
 				// old one left unfinished.
 				_, mnt2, logs := mountForeground(t, srv, bucket, "--cache-dir", cacheDir)
-				for deadline := time.Now().Add(20 * time.Second); openUploads(t, srv, bucket) != 0; time.Sleep(100 * time.Millisecond) {
+				// It may be uploading what the journal holds (200 MiB, in
+				// parts): an upload is an orphan only if it is still there
+				// once nothing is pending.
+				settled := func() bool {
+					pending, _, _ := bucketfs(t, srv, nil, "pending", mnt2)
+					return pending == "" && openUploads(t, srv, bucket) == 0
+				}
+				for deadline := time.Now().Add(90 * time.Second); !settled(); time.Sleep(200 * time.Millisecond) {
 					if time.Now().After(deadline) {
 						t.Errorf("trial %d (%v): %d multipart uploads left after the fresh mount\n%s\nold mount:\n%s", trial, signal, openUploads(t, srv, bucket), logs, oldLogs)
 						break
