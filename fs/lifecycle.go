@@ -264,6 +264,10 @@ func (l *localFile) live() bool {
 	return l.state != stateConflict && l.state != stateDropped
 }
 
+// unreachableProbe bounds the wait between retries while the server is
+// unreachable.
+const unreachableProbe = 3 * time.Second
+
 // holdsData tells whether l was not let go (dropped): only a dropped file
 // has nothing to store or move.
 func (l *localFile) holdsData() bool {
@@ -500,7 +504,14 @@ func (l *localFile) uploadFailed(job uploadJob, err error) syscall.Errno {
 	}
 	l.state, l.failure = statePending, err
 	l.attempts++
-	l.retryAt = now.Add(l.fs.retryDelay(l.attempts))
+	delay := l.fs.retryDelay(l.attempts)
+	if errors.Is(err, backend.ErrUnavailable) && l.fs.cfg.RetryDelay == nil {
+		// Probing a server that is not answering costs one failed request
+		// a round (the retrier stops the round there): often enough that
+		// pending files reach it within seconds of its return.
+		delay = min(delay, unreachableProbe)
+	}
+	l.retryAt = now.Add(delay)
 	if jerr := l.staged.Record(l.entry(cache.EntryPending), true); jerr != nil {
 		l.fs.log.Error("journal: the pending file is not durable", "key", l.key, "err", jerr)
 	}
