@@ -77,7 +77,13 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 	if h, ok := fh.(*fileHandle); ok {
 		h.follow(ctx)
 		if obj, ok := h.object(); ok {
-			// An open file shows the version it reads.
+			// An open file shows the version it reads, with the headers
+			// its reads brought when it was opened from a listing.
+			if !obj.HasHeaders {
+				if c, err := n.fs.bucket.Head(ctx, obj.Key); err == nil && c.HasHeaders && c.ETag == obj.ETag {
+					obj = c
+				}
+			}
 			n.fs.owner.attrOf(objectKind(obj), obj, &out.Attr)
 			return 0
 		}
