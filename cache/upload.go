@@ -328,10 +328,14 @@ func (s *Stream) result(ctx context.Context, obj backend.Object, err error) (bac
 func (s *Stream) Abort() {
 	s.mu.Lock()
 	s.closed = true
+	cut := s.running > 0 // parts whose requests the cancel cuts
 	s.mu.Unlock()
 	s.cancel()
 	s.workers.Wait()
 	s.abort()
+	if cut {
+		s.abortAgain()
+	}
 }
 
 // abort discards the multipart upload if one was started and is still open.
@@ -356,3 +360,26 @@ func (s *Stream) abort() {
 		s.opts.Logger.Warn("abort multipart upload", "key", s.in.Key, "upload", id, "err", err)
 	}
 }
+
+// abortAgain repeats the abort of an upload whose parts were cut in
+// flight: the server may still write such a part after the abort and
+// bring the upload back (versitygw does, found by the SIGTERM tests; S3
+// documents that an abort may have to be repeated). It stops once the
+// server no longer knows the upload.
+func (s *Stream) abortAgain() {
+	id, err := s.start()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
+	defer cancel()
+	for attempt := 1; attempt <= abortRepeats; attempt++ {
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+		if err := s.b.AbortUpload(ctx, s.in.Key, id); err != nil {
+			return // NoSuchUpload: gone for good (or the server is gone)
+		}
+	}
+}
+
+// abortRepeats bounds the repeats of an abort that keeps succeeding.
+const abortRepeats = 3

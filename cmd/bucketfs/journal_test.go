@@ -168,7 +168,6 @@ func TestPendingUploadsSurviveRemount(t *testing.T) {
 // shutdown has its stream aborted, not left billed on the server.
 func TestSIGTERMLeavesNoMultipartUpload(t *testing.T) {
 	srv := server(t)
-	skipOpenVersityOrphan(t, srv)
 	bucket := newBucket(t, srv, nil)
 	cmd, mnt, logs := mountForeground(t, srv, bucket, "--part-size", "5MiB")
 	f, err := os.Create(filepath.Join(mnt, "big.bin"))
