@@ -8,6 +8,7 @@ package backend
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -286,4 +287,11 @@ type Account interface {
 
 	// Bucket is one of the account's buckets.
 	Bucket(name string) Bucket
+}
+
+// ParentPrefix is the directory prefix that lists key in a one-level
+// listing: "a/b/" for "a/b/c" and for "a/b/c/".
+func ParentPrefix(key string) string {
+	i := strings.LastIndexByte(strings.TrimSuffix(key, "/"), '/')
+	return key[:i+1]
 }

@@ -192,12 +192,8 @@ func (m *Meta) fresh(at time.Time, ttl time.Duration) bool {
 	return m.opts.Now().Sub(at) < ttl
 }
 
-// parentPrefix is the directory level that lists key: "a/b/" for "a/b/c" and
-// for "a/b/c/".
-func parentPrefix(key string) string {
-	i := strings.LastIndexByte(strings.TrimSuffix(key, "/"), '/')
-	return key[:i+1]
-}
+// parentPrefix is backend.ParentPrefix.
+var parentPrefix = backend.ParentPrefix
 
 // freshListing returns the complete listing of prefix while it is younger
 // than the TTL. A complete listing is a snapshot of one directory level: for

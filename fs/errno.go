@@ -20,6 +20,11 @@ var (
 	errNotEmpty = errors.New("directory not empty")
 )
 
+// errOtherVersionOpen: the node has readers of a version other than the
+// one S3 has now; ESTALE makes the kernel look the name up again and get
+// a node of its own for the new version (readsOtherVersion).
+var errOtherVersionOpen = fmt.Errorf("another version of the file is open: %w", backend.ErrPrecondition)
+
 // nameTaken wraps the cause of a lost create as errNameTaken.
 func nameTaken(err error) error { return fmt.Errorf("%w: %w", errNameTaken, err) }
 

@@ -66,7 +66,7 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 		l.attr(&out.Attr)
 		return 0
 	}
-	if fh == nil {
+	if fh == nil && n.isOpen() {
 		// The attributes the kernel keeps for the node must be those of
 		// the version its readers read (see readsOtherVersion), also when
 		// a setattr asks.
@@ -158,7 +158,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		// node. ESTALE makes it look the name up again, and the lookup
 		// makes that node (readsOtherVersion).
 		n.mu.Unlock()
-		return nil, 0, n.fs.errno("open", key, fmt.Errorf("another version of the file is open: %w", backend.ErrPrecondition))
+		return nil, 0, n.fs.errno("open", key, errOtherVersionOpen)
 	}
 	changed := n.openedETag != obj.ETag
 	if !changed {
@@ -205,6 +205,13 @@ func (n *fileNode) readsOtherThan(e entry) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.opens > 0 && n.currentLocked() != e.local
+}
+
+// isOpen tells whether any descriptor of the node is open.
+func (n *fileNode) isOpen() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.opens > 0
 }
 
 func (n *fileNode) opened() {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -318,12 +317,8 @@ func (f *filesystem) shownHeaders(ctx context.Context, key string) (backend.Obje
 	return f.headers(ctx, key)
 }
 
-// parentPrefix is the directory prefix that lists key ("a/" for "a/b" and
-// for "a/b/").
-func parentPrefix(key string) string {
-	i := strings.LastIndexByte(strings.TrimSuffix(key, "/"), '/')
-	return key[:i+1]
-}
+// parentPrefix is backend.ParentPrefix.
+var parentPrefix = backend.ParentPrefix
 
 // errno maps err through the table, logging unknown causes once.
 func (f *filesystem) errno(op, key string, err error) syscall.Errno {

@@ -170,16 +170,12 @@ func TestChmodOfAReplacedFileDoesNotMoveReaders(t *testing.T) {
 	}
 }
 
-// TestChmodWhileAReaderHoldsAReplacedVersion: the kernel still takes the
-// name for the reader's node (its entry has not expired) when the mount
-// learns that another client replaced the object. A chmod of the path
-// then changed the new version and reported its size on the reader's
-// node, which cut the reader short (found by the two-mount model test).
-// It must apply to the new version, on a node of its own, and leave the
-// reader reading its version whole.
-func TestChmodWhileAReaderHoldsAReplacedVersion(t *testing.T) {
+// readerOfKnownReplaced is readerOfReplaced with long TTLs: the mount
+// learns of the replacement (its cache forgets the old version) while the
+// kernel's entry for the name, and so the reader's node, stays.
+func readerOfKnownReplaced(t *testing.T, old, replacement []byte) (string, *os.File, []byte) {
+	t.Helper()
 	mem := memory.New("b")
-	old, replacement := pattern(300_000, 'a'), pattern(100_000, 'A')
 	put(t, mem, "f", old, nil, "")
 	meta := cache.NewMeta(mem, cache.MetaOptions{TTL: time.Minute, NegativeTTL: time.Minute})
 	mnt := mountMemory(t, mem, func(c *Config) { c.Bucket = meta })
@@ -188,14 +184,27 @@ func TestChmodWhileAReaderHoldsAReplacedVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
 	head := make([]byte, 4096)
 	if _, err := io.ReadFull(r, head); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // the read-ahead holds the rest
 	put(t, mem, "f", replacement, nil, "")
-	meta.Forget("f") // the mount learns of it, the kernel's entry stays
+	meta.Forget("f")
+	return p, r, head
+}
+
+// TestChmodWhileAReaderHoldsAReplacedVersion: the kernel still takes the
+// name for the reader's node (its entry has not expired) when the mount
+// learns that another client replaced the object. A chmod of the path
+// then changed the new version and reported its size on the reader's
+// node, which cut the reader short (found by the two-mount model test).
+// It must apply to the new version, on a node of its own, and leave the
+// reader reading its version whole.
+func TestChmodWhileAReaderHoldsAReplacedVersion(t *testing.T) {
+	old, replacement := pattern(300_000, 'a'), pattern(100_000, 'A')
+	p, r, head := readerOfKnownReplaced(t, old, replacement)
 	if err := os.Chmod(p, 0o600); err != nil {
 		t.Fatalf("chmod: %v", err)
 	}
@@ -215,24 +224,8 @@ func TestChmodWhileAReaderHoldsAReplacedVersion(t *testing.T) {
 // model test). The reader must go on with its own version or fail, never
 // read another's.
 func TestUnlinkWhileAReaderHoldsAReplacedVersion(t *testing.T) {
-	mem := memory.New("b")
 	old, replacement := pattern(300_000, 'a'), pattern(100_000, 'A')
-	put(t, mem, "f", old, nil, "")
-	meta := cache.NewMeta(mem, cache.MetaOptions{TTL: time.Minute, NegativeTTL: time.Minute})
-	mnt := mountMemory(t, mem, func(c *Config) { c.Bucket = meta })
-	p := filepath.Join(mnt, "f")
-	r, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	head := make([]byte, 4096)
-	if _, err := io.ReadFull(r, head); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond)
-	put(t, mem, "f", replacement, nil, "")
-	meta.Forget("f")
+	p, r, head := readerOfKnownReplaced(t, old, replacement)
 	if err := os.Remove(p); err != nil {
 		t.Fatalf("rm: %v", err)
 	}

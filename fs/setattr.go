@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"syscall"
 
@@ -107,7 +106,7 @@ func (n *fileNode) rewriteHeaders(ctx context.Context, key string, in *fuse.SetA
 		return n.fs.errno("setattr", key, err)
 	}
 	if n.readsOtherVersion(obj.ETag) {
-		return n.fs.errno("setattr", key, fmt.Errorf("another version of the file is open: %w", backend.ErrPrecondition))
+		return n.fs.errno("setattr", key, errOtherVersionOpen)
 	}
 	// The copy is conditional on the version checked here.
 	return n.fs.editHeadersOf(ctx, obj, func(h *fileHeaders) (bool, syscall.Errno) {
