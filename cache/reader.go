@@ -25,6 +25,9 @@ const (
 	piece = 128 << 10
 	// minPooled: smaller buffers are cheap to allocate and not worth pooling.
 	minPooled = 64 << 10
+	// randomSlack is how far from its last read a random reader's next
+	// read may start and still begin a sequential stream.
+	randomSlack = 64 << 10
 )
 
 // ReaderOptions tune read-ahead. Zero values take the defaults.
@@ -34,6 +37,11 @@ type ReaderOptions struct {
 	ChunkSize   int64   // size of one ranged GET of the window; default 8 MiB (never above the window)
 	RandomChunk int64   // size of the ranged GET for a random read; default 256 KiB (at least the request's length)
 	Budget      *Budget // shared memory budget across all readers; nil = unbounded
+	// Extent, when set, is the local copy of the version that its readers
+	// share: reads it holds are served from disk, random reads fetch
+	// only their own blocks and keep them there, and a reader that keeps
+	// jumping around fetches the whole object into it. Close releases it.
+	Extent *Extent
 }
 
 func (o ReaderOptions) withDefaults() ReaderOptions {
@@ -130,6 +138,7 @@ type chunk struct {
 	listed    bool          // in Reader.chunks, so new reads can find it
 	users     int           // reads waiting on or copying from buf
 	readAhead bool          // fetched ahead of the reads; reaching it grows the window
+	keep      bool          // goes into the extent once fetched
 	wake      chan struct{} // closed when filled or err changes; nil while nobody waits
 }
 
@@ -157,6 +166,9 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	}
 	end := min(off+int64(len(p)), r.obj.Size)
 	p = p[:end-off]
+	if r.opts.Extent.Has(off, end) {
+		return r.readLocal(p, off, end)
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -173,8 +185,12 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		if c == nil {
 			// No room under the bound or the budget: fetch just what is
 			// asked, straight into p.
+			keep := r.window == 0 || r.opts.Extent.Persistent()
 			r.mu.Unlock()
 			err := r.get(ctx, p[n:], at, nil)
+			if err == nil && keep {
+				r.opts.Extent.Put(p[n:], at)
+			}
 			r.mu.Lock()
 			if err != nil {
 				return n, err
@@ -204,12 +220,28 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 func (r *Reader) plan(off, end int64) {
 	// The kernel sends several reads at once and slightly out of order, so a
 	// read anywhere near the stream (within a window) is still sequential.
+	// A random reader becomes sequential only by reading on from where it
+	// was: one that lands near its last read by chance is still random.
 	slack := max(r.window, r.opts.MinWindow)
+	if r.window == 0 && r.jumps > 0 {
+		slack = min(slack, randomSlack)
+	}
 	if off < r.pos-slack || off > max(r.pos, r.ahead)+slack {
 		r.jumps++
 		r.window, r.ahead, r.pos = 0, 0, end
 		// The old stream's buffers and fetches are of no use after a jump.
 		r.drop(func(c *chunk) bool { return c.end() <= off || c.off >= end })
+		if e := r.opts.Extent; e != nil {
+			// With a local copy, a random read fetches its own blocks and
+			// keeps them; from the second jump on, the whole object comes
+			// in the background where it is small enough.
+			if r.jumps >= 2 {
+				e.FetchWhole(r.b)
+			}
+			from, to := off/BlockSize*BlockSize, min((end+BlockSize-1)/BlockSize*BlockSize, r.obj.Size)
+			r.fill(from, to, to-from, false)
+			return
+		}
 		r.fill(off, end, max(r.opts.RandomChunk, end-off), false)
 		return
 	}
@@ -277,7 +309,8 @@ func (r *Reader) start(off, n int64, readAhead bool) bool {
 		return false
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
-	c := &chunk{off: off, buf: getBuf(n), cancel: cancel, fetching: true, listed: true, readAhead: readAhead}
+	c := &chunk{off: off, buf: getBuf(n), cancel: cancel, fetching: true, listed: true, readAhead: readAhead,
+		keep: r.window == 0 || r.opts.Extent.Persistent()}
 	i := slices.IndexFunc(r.chunks, func(x *chunk) bool { return x.off > off })
 	if i < 0 {
 		i = len(r.chunks)
@@ -299,6 +332,10 @@ func (r *Reader) fetch(ctx context.Context, c *chunk, buf []byte) {
 		wake(c)
 		r.mu.Unlock()
 	})
+	if err == nil && c.keep {
+		// The buffer stays c's while c.fetching is set.
+		r.opts.Extent.Put(buf, c.off)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c.fetching = false
@@ -418,7 +455,27 @@ func (r *Reader) Close() error {
 	r.chunks = nil
 	r.mu.Unlock()
 	r.fetches.Wait()
+	r.opts.Extent.Release()
 	return nil
+}
+
+// readLocal serves [off, end) from the extent. A stream reading there
+// moves on as if it had fetched it, so read-ahead resumes past it.
+func (r *Reader) readLocal(p []byte, off, end int64) (int, error) {
+	n, err := r.opts.Extent.ReadAt(p, off)
+	if err != nil {
+		return n, fmt.Errorf("read %q from the data cache at %d: %w", r.obj.Key, off, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, os.ErrClosed
+	}
+	if r.window > 0 && off >= r.pos-r.window && off <= r.pos+r.window {
+		r.pos = max(r.pos, end)
+		r.ahead = max(r.ahead, end)
+	}
+	return n, nil
 }
 
 // Buffers are pooled by power-of-two capacity, so a stream's 8 MiB chunks

@@ -81,7 +81,7 @@ func (a *accountNode) bucketFS(name string) *filesystem {
 		return f
 	}
 	cfg := a.cfg
-	cfg.Bucket, cfg.Prefix = a.wrap(a.account.Bucket(name)), ""
+	cfg.Bucket, cfg.Prefix, cfg.DataSpace = a.wrap(a.account.Bucket(name)), "", name
 	f := newFilesystem(cfg)
 	a.buckets[name] = f
 	return f

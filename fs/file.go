@@ -236,11 +236,13 @@ func writeOpenFlags(l *localFile, flags uint32) uint32 {
 	return fuse.FOPEN_DIRECT_IO
 }
 
-// newReader reads obj with the mount's read-ahead window and memory budget.
+// newReader reads obj with the mount's read-ahead window, memory budget
+// and data cache.
 func (n *fileNode) newReader(obj backend.Object) *cache.Reader {
 	return cache.NewReader(n.fs.bucket, obj, cache.ReaderOptions{
 		MaxWindow: n.fs.cfg.ReadAhead,
 		Budget:    n.fs.cfg.ReadBudget,
+		Extent:    n.fs.cfg.DataCache.Acquire(n.fs.cfg.DataSpace, obj),
 	})
 }
 

@@ -36,9 +36,14 @@ type Config struct {
 	NegativeTTL       time.Duration
 	ReadOnly          bool
 	AllowOther        bool
-	ReadAhead         int64          // largest read-ahead window of one file
-	ReadBudget        *cache.Budget  // bounds read-ahead memory of the mount
-	Staging           *cache.Staging // where files being written are staged
+	ReadAhead         int64         // largest read-ahead window of one file
+	ReadBudget        *cache.Budget // bounds read-ahead memory of the mount
+	// DataCache, when set, keeps what readers fetched on local disk
+	// (cache.Extent); DataSpace names the bucket in it, for a mount of
+	// all buckets.
+	DataCache *cache.DataCache
+	DataSpace string
+	Staging   *cache.Staging // where files being written are staged
 	// Journal, when set, is the locked journal that Staging belongs to;
 	// conflict copies go beside it. Without one they go beside Staging.
 	Journal          *cache.Journal

@@ -202,6 +202,12 @@ func serve(opts Options, ready func()) error {
 		return fmt.Errorf("cache dir: %w", err)
 	}
 	defer journal.Close()
+	data, err := cache.OpenDataCache(opts.CacheDir, journalID(endpoint, cmp.Or(opts.Bucket, "all-buckets")),
+		cache.DataOptions{Keep: opts.CacheSize, Whole: opts.FetchWhole, Logger: log})
+	if err != nil {
+		return fmt.Errorf("cache dir: %w", err)
+	}
+	defer data.Close()
 	if opts.MetricsAddr != "" {
 		stop, err := serveMetrics(opts.MetricsAddr, counters, log)
 		if err != nil {
@@ -224,6 +230,7 @@ func serve(opts Options, ready func()) error {
 		// Two files reading ahead at full speed at once, so RSS stays
 		// bounded; more readers share it and fall back to smaller fetches.
 		ReadBudget: cache.NewBudget(2 * opts.ReadAhead),
+		DataCache:  data,
 		Staging:    journal.Staging,
 		Journal:    journal,
 		Defaults: fs.UploadDefaults{

@@ -36,6 +36,8 @@ type Options struct {
 	PartSize                                int64 // a starting point: the uploader grows it to stay within 10,000 parts
 	UploadConcurrency                       int
 	ReadAhead                               int64 // largest prefetch window
+	CacheSize                               int64 // bytes of fetched data kept after close; 0 keeps none
+	FetchWhole                              int64 // largest object fetched whole once read at random; 0 never
 	StorageClass, SSE, SSEKMSKeyID, ACL     string
 	PosixMetadata                           string        // "" (the default: see posixMetadata), auto, always or never
 	PresignExpiry                           time.Duration // within [1s, 7 days]
@@ -92,6 +94,7 @@ func defaultOptions(env func(string) string) Options {
 		PartSize:          8 << 20,
 		UploadConcurrency: 8,
 		ReadAhead:         64 << 20,
+		FetchWhole:        1 << 30,
 		PresignExpiry:     time.Hour,
 	}
 }
@@ -166,6 +169,10 @@ var mountOptions = []option{
 		func(o *Options, v string) (err error) { o.UploadConcurrency, err = parseCount(v, 1); return err }},
 	{"read-ahead", "SIZE", "64MiB", "largest prefetch window of a sequential reader",
 		func(o *Options, v string) (err error) { o.ReadAhead, err = parseSize(v); return err }},
+	{"cache-size", "SIZE", "0 (off)", "fetched data kept on disk under --cache-dir after close and across mounts, by ETag, least recently used evicted",
+		func(o *Options, v string) (err error) { o.CacheSize, err = parseSize(v); return err }},
+	{"fetch-whole", "SIZE", "1GiB", "largest object fetched whole in the background (to --cache-dir) once read at random; 0 never",
+		func(o *Options, v string) (err error) { o.FetchWhole, err = parseSize(v); return err }},
 	{"storage-class", "CLASS", "bucket default", "storage class of new objects, e.g. STANDARD_IA (the server checks it)",
 		func(o *Options, v string) error { o.StorageClass = v; return nil }},
 	{"sse", "AES256|aws:kms", "bucket default", "server-side encryption of new objects", setSSE},
