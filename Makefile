@@ -9,8 +9,8 @@ VERSITYGW_VERSION := v1.8.0
 VERSITYGW := $(TOOLS)/versitygw
 DEMO := $(CURDIR)/.demo
 APT_PACKAGES := fuse3 attr curl rsync sqlite3 git
-BENCH_PACKAGES := s3fs rclone
-BENCH ?= # one figure of make bench: read, list, walk, list-plain, presign or write; all when empty
+BENCH_PACKAGES := s3fs rclone fio
+BENCH ?= # one figure of make bench: read, random, list, walk, list-plain, presign or write; all when empty
 
 .PHONY: all build install deps bench-deps test test-short stress vet demo demo-stop bench clean
 

@@ -92,6 +92,25 @@ func (e *Extent) Has(off, end int64) bool {
 	return true
 }
 
+// Complete tells whether the extent holds the whole object.
+func (e *Extent) Complete() bool { return e != nil && e.Held() == e.obj.Size }
+
+// Size and Key are the object's.
+func (e *Extent) Size() int64 { return e.obj.Size }
+func (e *Extent) Key() string { return e.obj.Key }
+
+// Retain takes one more reference to an extent still in use; false when
+// its last reference is already gone.
+func (e *Extent) Retain() bool {
+	e.dc.mu.Lock()
+	defer e.dc.mu.Unlock()
+	if e.closing {
+		return false
+	}
+	e.refs++
+	return true
+}
+
 // Held is how many bytes of the object the extent holds.
 func (e *Extent) Held() int64 {
 	e.mu.Lock()

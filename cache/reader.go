@@ -459,6 +459,16 @@ func (r *Reader) Close() error {
 	return nil
 }
 
+// Extent is the local copy the reader shares, or nil.
+func (r *Reader) Extent() *Extent { return r.opts.Extent }
+
+// Jumped tells whether the reader has read anywhere but sequentially.
+func (r *Reader) Jumped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.jumps > 0
+}
+
 // readLocal serves [off, end) from the extent. A stream reading there
 // moves on as if it had fetched it, so read-ahead resumes past it.
 func (r *Reader) readLocal(p []byte, off, end int64) (int, error) {

@@ -27,6 +27,12 @@ type fileNode struct {
 	openedETag string
 	local      *localFile // while open for writing or holding unsaved changes
 	opens      int        // open handles, readers included
+	pushedETag string     // the version pushed to the kernel's page cache (pagecache.go)
+	noPush     bool       // opened for writing once: its pages are the writers'
+
+	// pushMu is held across each piece pushed to the kernel's page cache,
+	// so that stopPushes can wait for the last one.
+	pushMu sync.Mutex
 }
 
 func (n *fileNode) key() (string, bool) { return n.fs.fileKey(&n.Inode, n.shadowed) }
@@ -250,6 +256,7 @@ func (n *fileNode) newReader(obj backend.Object) *cache.Reader {
 // staging the file first if it has none. The content is fetched only when
 // a read or write needs it.
 func (n *fileNode) openForWrite(ctx context.Context, key string, trunc bool) (*localFile, syscall.Errno) {
+	n.stopPushes()
 	if l := n.current(); l != nil && l.addHandle() {
 		return l, n.truncateAtOpen(ctx, l, trunc)
 	}
@@ -376,6 +383,7 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	if err != nil {
 		return nil, n.fs.errno("read", obj.Key, err)
 	}
+	h.pushWhenWhole(reader, obj.ETag)
 	return fuse.ReadResultData(dest[:got]), 0
 }
 
