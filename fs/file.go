@@ -423,7 +423,7 @@ func (h *fileHandle) Flush(ctx context.Context) syscall.Errno {
 	if !h.write || !h.written() {
 		return 0
 	}
-	return h.node.flushLocal(ctx, h.local)
+	return h.node.closeLocal(ctx, h.local)
 }
 
 var _ = (gofs.FileFsyncer)((*fileHandle)(nil))
@@ -493,7 +493,7 @@ func (n *fileNode) releaseWriter(ctx context.Context, l *localFile) {
 		return
 	}
 	if unsaved {
-		n.flushLocal(ctx, l) // a failure leaves it pending, and logged
+		n.closeLocal(ctx, l) // a failure leaves it pending, and logged
 	}
 	n.mu.Lock()
 	others := n.opens > 0

@@ -35,9 +35,12 @@ type Config struct {
 	StatTTL           time.Duration
 	NegativeTTL       time.Duration
 	ReadOnly          bool
-	AllowOther        bool
-	ReadAhead         int64         // largest read-ahead window of one file
-	ReadBudget        *cache.Budget // bounds read-ahead memory of the mount
+	// WriteBack lets close(2) return once the journal holds the file
+	// (--write-back); uploads follow in the background.
+	WriteBack  bool
+	AllowOther bool
+	ReadAhead  int64         // largest read-ahead window of one file
+	ReadBudget *cache.Budget // bounds read-ahead memory of the mount
 	// DataCache, when set, keeps what readers fetched on local disk
 	// (cache.Extent); DataSpace names the bucket in it, for a mount of
 	// all buckets.
@@ -230,7 +233,14 @@ func (m *Mounted) Drain() {
 	}
 }
 
+// writeBackDrain bounds how long unmounting waits for write-back uploads;
+// what is left stays pending in the journal for the next mount.
+const writeBackDrain = 5 * time.Minute
+
 func (f *filesystem) drain() {
+	if f.cfg.WriteBack && !f.isClosing() {
+		f.uploadBeforeUnmount(time.Now().Add(writeBackDrain))
+	}
 	f.mu.Lock()
 	if f.closing {
 		f.mu.Unlock()

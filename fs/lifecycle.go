@@ -474,7 +474,11 @@ func (l *localFile) uploaded(job uploadJob, obj backend.Object) {
 		return
 	}
 	if l.state == statePending {
-		l.fs.log.Info("pending upload stored", "key", l.key, "pending_since", l.since, "attempts", l.attempts)
+		logStored := l.fs.log.Info
+		if errors.Is(l.failure, errWriteBack) {
+			logStored = l.fs.log.Debug // the normal course of a write-back
+		}
+		logStored("pending upload stored", "key", l.key, "pending_since", l.since, "attempts", l.attempts)
 		if err := l.staged.Record(l.entry(cache.EntryOpen), false); err != nil {
 			l.fs.log.Warn("journal", "key", l.key, "err", err)
 		}
@@ -497,8 +501,10 @@ func (l *localFile) uploadFailed(job uploadJob, err error) syscall.Errno {
 		return l.conflicted(err)
 	}
 	now := time.Now()
-	if l.state != statePending {
-		l.since = now
+	if l.state != statePending || errors.Is(l.failure, errWriteBack) {
+		if l.state != statePending {
+			l.since = now
+		}
 		l.fs.log.Error("upload failed; the file is pending and retried in the background",
 			"key", l.key, "staged", l.staged.Path(), "err", err)
 	}

@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -126,35 +125,7 @@ func (f *filesystem) retryLoop() {
 		case <-f.done:
 			return
 		}
-		next := time.Now().Add(time.Hour)
-		for _, l := range f.localsUnder("") {
-			l.mu.Lock()
-			pending, open, at := l.state == statePending, l.handles > 0, l.retryAt
-			l.mu.Unlock()
-			if !pending {
-				continue
-			}
-			if open || time.Now().Before(at) {
-				// An open file is left to its own close, but looked at
-				// again in case it is released without one.
-				next = minTime(next, at)
-				continue
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), retryTimeout)
-			l.flush(ctx)
-			cancel()
-			l.mu.Lock()
-			down := l.state == statePending && errors.Is(l.failure, backend.ErrUnavailable)
-			if l.state == statePending {
-				next = minTime(next, l.retryAt)
-			}
-			l.mu.Unlock()
-			l.dropIfDone(false)
-			if down {
-				break // the others would only wait for the same dead server
-			}
-		}
-		timer.Reset(time.Until(next))
+		timer.Reset(time.Until(f.retryRound()))
 	}
 }
 

@@ -241,6 +241,7 @@ func serve(opts Options, ready func()) error {
 		NegativeTTL:   opts.NegativeTTL,
 		ReadOnly:      opts.ReadOnly || !opts.AsOf.IsZero(),
 		AllowOther:    opts.AllowOther,
+		WriteBack:     opts.WriteBack,
 		ReadAhead:     opts.ReadAhead,
 		PosixMetadata: opts.posixMetadata(),
 		// Two files reading ahead at full speed at once, so RSS stays

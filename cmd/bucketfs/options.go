@@ -28,6 +28,7 @@ type Options struct {
 
 	// behaviour
 	Foreground, ReadOnly, AllowOther, Debug bool
+	WriteBack                               bool   // close returns once the journal holds the file
 	UID, GID                                uint32 // default: the mounting user
 	FileMode, DirMode                       uint32 // permission bits only
 	StatTTL, NegativeTTL                    time.Duration
@@ -152,6 +153,8 @@ var mountOptions = []option{
 		func(o *Options, v string) (err error) { o.FileMode, err = parseMode(v); return err }},
 	{"dir-mode", "OCTAL", "0755", "permissions of directories without x-amz-meta-mode",
 		func(o *Options, v string) (err error) { o.DirMode, err = parseMode(v); return err }},
+	{"write-back", "", "off", "close returns once the file is durable in the journal under --cache-dir; uploads follow in the background (fsync still waits for S3)",
+		func(o *Options, v string) error { o.WriteBack = v == "true"; return nil }},
 	{"allow-other", "", "off", "let other users use the mount (needs user_allow_other in /etc/fuse.conf)",
 		func(o *Options, v string) error { o.AllowOther = v == "true"; return nil }},
 	{"stat-ttl", "DUR", "60s", "longest time attributes and listings stay cached",
