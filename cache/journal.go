@@ -67,23 +67,35 @@ func (f *StagedFile) Record(e Entry, durable bool) error {
 	if f.removed {
 		return fmt.Errorf("journal %s: staged file removed", f.path)
 	}
+	var synced chan error
 	if durable && !f.closed {
-		if err := f.file.Sync(); err != nil {
-			return fmt.Errorf("journal %s: %w", f.path, err)
-		}
+		// The data's fsync and the new entry's overlap: the entry takes
+		// the file's name only once both are on disk, so a crash never
+		// leaves an entry whose data is not.
+		synced = make(chan error, 1)
+		go func() { synced <- f.file.Sync() }()
 	}
-	return writeEntry(f.path+entrySuffix, e, durable)
+	return writeEntryAfter(f.path+entrySuffix, e, durable, synced)
 }
 
 func writeEntry(path string, e Entry, durable bool) error {
+	return writeEntryAfter(path, e, durable, nil)
+}
+
+// writeEntryAfter replaces the entry at path, atomically; when durable, it
+// is fsync'd with its directory, and renamed into place only once dataSynced
+// (if not nil) reports the data's fsync.
+func writeEntryAfter(path string, e Entry, durable bool, dataSynced <-chan error) error {
 	e.Put.Body = nil
 	data, err := json.Marshal(e)
 	if err != nil {
+		drain(dataSynced)
 		return fmt.Errorf("journal %s: %w", path, err)
 	}
 	tmp := path + ".tmp"
 	w, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
+		drain(dataSynced)
 		return fmt.Errorf("journal: %w", err)
 	}
 	_, err = w.Write(data)
@@ -92,6 +104,9 @@ func writeEntry(path string, e Entry, durable bool) error {
 	}
 	if cerr := w.Close(); err == nil {
 		err = cerr
+	}
+	if serr := drain(dataSynced); err == nil {
+		err = serr
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)
@@ -104,6 +119,14 @@ func writeEntry(path string, e Entry, durable bool) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
+}
+
+// drain waits for the result on c, if any.
+func drain(c <-chan error) error {
+	if c == nil {
+		return nil
+	}
+	return <-c
 }
 
 func syncDir(dir string) error {

@@ -87,6 +87,8 @@ type filesystem struct {
 	local map[string]*localFile
 	// closing is set at shutdown: no new upload starts after it.
 	closing bool
+	// lastWriteBack is when a file was last closed with write-back.
+	lastWriteBack time.Time
 	// readers are the open read-only handles, which follow what this
 	// mount stores (follow.go).
 	readers map[*fileHandle]struct{}

@@ -225,10 +225,22 @@ func (f *filesystem) pendingReport() string {
 		}
 	}
 	slices.Sort(lines)
-	if len(lines) == 0 {
-		return ""
+	var report strings.Builder
+	for i, line := range lines {
+		if report.Len()+len(line)+1 > maxXattrSize-len(moreLine) {
+			fmt.Fprintf(&report, moreLine, len(lines)-i)
+			break
+		}
+		report.WriteString(line + "\n")
 	}
-	return strings.Join(lines, "\n") + "\n"
+	return report.String()
 }
+
+// maxXattrSize is the largest attribute value Linux hands out; a longer
+// one fails getxattr with E2BIG.
+const maxXattrSize = 64 << 10
+
+// moreLine counts the files a pending report has no room for.
+const moreLine = "more\t-\t-\t-\t%8d more not shown: an attribute holds at most 64 KiB\n"
 
 func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\t", " ").Replace(s) }

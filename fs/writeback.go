@@ -12,10 +12,21 @@ import (
 )
 
 // Write-back (--write-back): close(2) returns once the journal holds the
-// file durably, as a pending file, and the retrier uploads it at once in
-// the background, several files at a time, each file's uploads in order
-// (its flushMu). fsync(2) still waits for S3. Unmounting uploads what is
-// pending first, as far as the server lets it.
+// file durably, as a pending file, and the retrier uploads it in the
+// background once the mount's writers pause, several files at a time,
+// each file's uploads in order (its flushMu). fsync(2) still waits for
+// S3. Unmounting uploads what is pending first, as far as the server lets
+// it.
+
+const (
+	// writeBackQuiet is how long no file may have been closed before the
+	// write-back uploads start, and writeBackLongest how long one waits at
+	// most: a burst of writes (cp -r, tar x) is not slowed by uploads
+	// competing for the same CPUs and disk, and a file rewritten within
+	// the burst is uploaded once.
+	writeBackQuiet   = 500 * time.Millisecond
+	writeBackLongest = 5 * time.Second
+)
 
 // errWriteBack is why a file closed with --write-back is pending: not a
 // failure, only an upload still to come.
@@ -45,14 +56,43 @@ func (l *localFile) writeBack() bool {
 	if l.state != statePending {
 		l.since, l.failure, l.attempts = time.Now(), errWriteBack, 0
 	}
-	l.state, l.retryAt = statePending, time.Now()
+	now := time.Now()
+	l.state, l.retryAt = statePending, minTime(now.Add(writeBackQuiet), l.since.Add(writeBackLongest))
 	if err := l.staged.Record(l.entry(cache.EntryPending), true); err != nil {
 		l.state, l.failure, l.since = prev, prevFailure, prevSince
 		l.fs.log.Warn("write-back: the journal refused the file; uploading it now", "key", l.key, "err", err)
 		return false
 	}
+	l.fs.wroteBack(now)
 	l.fs.wakeRetrier()
 	return true
+}
+
+// wroteBack records a write-back close at now, which defers the uploads.
+func (f *filesystem) wroteBack(now time.Time) {
+	f.mu.Lock()
+	f.lastWriteBack = now
+	f.mu.Unlock()
+}
+
+// dueAt is when the retrier may upload l, pending since since and due at
+// at: a write-back file also waits for the mount's writers to pause.
+// Called with l.mu held.
+func (f *filesystem) dueAt(l *localFile) time.Time {
+	if !errors.Is(l.failure, errWriteBack) {
+		return l.retryAt
+	}
+	f.mu.Lock()
+	quiet := f.lastWriteBack.Add(writeBackQuiet)
+	f.mu.Unlock()
+	return minTime(maxTime(l.retryAt, quiet), l.since.Add(writeBackLongest))
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // retryParallel is how many pending files the retrier uploads at once.
@@ -72,7 +112,7 @@ func (f *filesystem) retryRound() time.Time {
 	slots := make(chan struct{}, retryParallel)
 	for _, l := range f.localsUnder("") {
 		l.mu.Lock()
-		pending, open, at := l.state == statePending, l.handles > 0, l.retryAt
+		pending, open, at := l.state == statePending, l.handles > 0, f.dueAt(l)
 		l.mu.Unlock()
 		if !pending {
 			continue
@@ -102,7 +142,7 @@ func (f *filesystem) retryRound() time.Time {
 			cancel()
 			l.mu.Lock()
 			unreachable := l.state == statePending && errors.Is(l.failure, backend.ErrUnavailable)
-			stillPending, at := l.state == statePending, l.retryAt
+			stillPending, at := l.state == statePending, f.dueAt(l)
 			l.mu.Unlock()
 			l.dropIfDone(false)
 			mu.Lock()

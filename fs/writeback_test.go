@@ -154,3 +154,26 @@ func TestWriteBackFsyncWaitsForS3(t *testing.T) {
 	}
 	f.Close()
 }
+
+// The pending report fits in an attribute (at most 64 KiB, past which
+// getxattr fails with E2BIG) however many files are pending: the lines that
+// do not fit are counted on a last line.
+func TestPendingReportOfThousandsFits(t *testing.T) {
+	mem := memory.New("b")
+	mnt := mountWriteBack(t, mem)
+	restore := failWrites(mem)
+	defer restore()
+	const files = 1500
+	for i := range files {
+		if err := os.WriteFile(filepath.Join(mnt, fmt.Sprintf("a-rather-long-name-of-a-pending-file-%04d.txt", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report := pendingXattrOf(t, mnt)
+	lines := strings.Split(strings.TrimSuffix(report, "\n"), "\n")
+	last := lines[len(lines)-1]
+	var more int
+	if _, err := fmt.Sscanf(last, "more\t-\t-\t-\t%d", &more); err != nil || len(lines)-1+more != files {
+		t.Fatalf("report of %d bytes, %d lines, ends %q: want the lines that fit and a count of the rest adding up to %d", len(report), len(lines), last, files)
+	}
+}
