@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -45,18 +44,12 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 		// may not be in S3 at all (pending).
 		return entry{kind: kindFile, key: key, local: l}, nil
 	}
-	var (
-		wg      sync.WaitGroup
-		obj     backend.Object
-		headErr error
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		obj, headErr = f.bucket.Head(ctx, key)
-	}()
+	// A directory wins its name (a file of the same name shows as
+	// NAME.__file__), so the listing is asked first, and the object only
+	// when nothing lies under the name: `ls dir` costs one LIST and `cat
+	// dir/file` a LIST and a GET, with no HEAD of "dir". What the cached
+	// listing of the parent says answers both without a request.
 	isDir, listErr := f.bucket.HasPrefix(ctx, key+"/")
-	wg.Wait()
 	if errors.Is(listErr, backend.ErrInvalid) {
 		// Some servers refuse to list a prefix that cannot be a key (a
 		// 255-byte name plus "/" is one byte too long for MinIO): then
@@ -70,6 +63,7 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 	if isDir {
 		return f.dirEntry(ctx, key+"/")
 	}
+	obj, headErr := f.bucket.Head(ctx, key)
 	if headErr == nil && !obj.HasHeaders {
 		// What a plain S3 listing says may not be enough: only the headers
 		// tell a symlink, a mode or an s3fs directory object.

@@ -1,8 +1,10 @@
 package fs
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -55,5 +57,31 @@ func TestRecursiveWalkListsFlat(t *testing.T) {
 	t.Logf("walk of %d files in %d directories: %d LIST, %d HEAD", seen, dirs, lists, heads)
 	if lists+heads > 12 || heads > 1 {
 		t.Errorf("walk cost %d LIST and %d HEAD, want at most 12 requests and no HEAD per directory", lists, heads)
+	}
+}
+
+// A fresh `cat dir/file` costs two requests before its first byte: the
+// LIST of dir/ (which also finds file) and the GET. A directory wins its
+// name, so no HEAD asks whether "dir" is also a file. (The listing here
+// carries headers, as MinIO's does; on a server whose listings do not,
+// --posix-metadata decides whether the file gets a HEAD.)
+func TestFreshCatCostsTwoRequests(t *testing.T) {
+	mem := memory.New("b")
+	mem.ListHeaders = true
+	put(t, mem, "dir/file", bytes.Repeat([]byte("x"), 4<<20), nil, "")
+	mnt := mountMemory(t, mem, nil)
+	f, err := os.Open(filepath.Join(mnt, "dir", "file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if heads, lists := mem.Requests("head"), mem.Requests("list"); heads+lists != 1 {
+		t.Fatalf("open of a fresh path sent %d HEAD and %d LIST; want 1 LIST", heads, lists)
+	}
+	if _, err := f.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if heads := mem.Requests("head"); heads != 0 {
+		t.Fatalf("%d HEADs before the first byte", heads)
 	}
 }
