@@ -95,6 +95,10 @@ func (e *Extent) Has(off, end int64) bool {
 // Complete tells whether the extent holds the whole object.
 func (e *Extent) Complete() bool { return e != nil && e.Held() == e.obj.Size }
 
+// Fd is the descriptor of the local copy, for FUSE passthrough; it stays
+// open while the extent is acquired.
+func (e *Extent) Fd() int { return int(e.file.Fd()) }
+
 // Size and Key are the object's.
 func (e *Extent) Size() int64 { return e.obj.Size }
 func (e *Extent) Key() string { return e.obj.Key }

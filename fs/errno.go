@@ -18,6 +18,9 @@ var (
 	errNameTaken = errors.New("the name exists")
 	// errNotEmpty: a directory to remove or to replace has entries.
 	errNotEmpty = errors.New("directory not empty")
+	// errPassingThrough: a file the kernel reads from a local copy itself
+	// (passthrough.go) cannot be opened for writing until those close.
+	errPassingThrough = errors.New("open for reading straight from its local copy")
 )
 
 // errOtherVersionOpen: the node has readers of a version other than the
@@ -36,6 +39,7 @@ var errnoTable = []struct {
 }{
 	{errNameTaken, syscall.EEXIST},
 	{errNotEmpty, syscall.ENOTEMPTY},
+	{errPassingThrough, syscall.ETXTBSY},
 	{backend.ErrNotFound, syscall.ENOENT},
 	{backend.ErrNoSuchBucket, syscall.ENOENT},
 	{backend.ErrAccessDenied, syscall.EACCES},

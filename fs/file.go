@@ -28,7 +28,10 @@ type fileNode struct {
 	local      *localFile // while open for writing or holding unsaved changes
 	opens      int        // open handles, readers included
 	pushedETag string     // the version pushed to the kernel's page cache (pagecache.go)
-	noPush     bool       // opened for writing once: its pages are the writers'
+	// passthroughs counts the open handles whose reads the kernel serves
+	// from a local copy itself (passthrough.go).
+	passthroughs int
+	noPush       bool // opened for writing once: its pages are the writers'
 
 	// pushMu is held across each piece pushed to the kernel's page cache,
 	// so that stopPushes can wait for the last one.
@@ -80,7 +83,7 @@ func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 			fh = h
 		}
 	}
-	if h, ok := fh.(*fileHandle); ok {
+	if h, ok := asFileHandle(fh); ok {
 		h.follow(ctx)
 		if obj, ok := h.object(); ok {
 			// An open file shows the version it reads, with the headers
@@ -130,6 +133,9 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		return nil, 0, syscall.ENOENT
 	}
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
+		if n.passingThrough() {
+			return nil, 0, n.fs.errno("open", key, errPassingThrough)
+		}
 		l, errno := n.openForWrite(ctx, key, flags&syscall.O_TRUNC != 0)
 		if errno != 0 {
 			return nil, 0, errno
@@ -156,6 +162,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if err != nil {
 		return nil, 0, n.fs.errno("open", key, err)
 	}
+	h := &fileHandle{node: n, obj: obj, reader: n.newReader(obj)}
 	var fuseFlags uint32
 	n.mu.Lock()
 	if n.opens > 0 && n.openedETag != "" && n.openedETag != obj.ETag {
@@ -164,6 +171,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		// node. ESTALE makes it look the name up again, and the lookup
 		// makes that node (readsOtherVersion).
 		n.mu.Unlock()
+		h.reader.Close()
 		return nil, 0, n.fs.errno("open", key, errOtherVersionOpen)
 	}
 	changed := n.openedETag != obj.ETag
@@ -172,6 +180,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	}
 	n.openedETag = obj.ETag
 	n.opens++
+	through := n.passThroughLocked(h)
 	n.mu.Unlock()
 	if changed {
 		// The kernel drops its cached pages at this open, but it would read
@@ -181,8 +190,10 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		// the attributes only, which takes no lock an open holds).
 		n.NotifyContent(-1, 0)
 	}
-	h := &fileHandle{node: n, obj: obj, reader: n.newReader(obj)}
 	n.fs.addReader(h)
+	if through != nil {
+		return through, fuseFlags, 0
+	}
 	return h, fuseFlags, 0
 }
 

@@ -35,6 +35,9 @@ type Config struct {
 	StatTTL           time.Duration
 	NegativeTTL       time.Duration
 	ReadOnly          bool
+	// Passthrough lets the kernel read whole local copies itself (FUSE
+	// passthrough; needs CAP_SYS_ADMIN).
+	Passthrough bool
 	// WriteBack lets close(2) return once the journal holds the file
 	// (--write-back); uploads follow in the background.
 	WriteBack  bool

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"io"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -143,5 +145,61 @@ func waitGone(t *testing.T, pid int) {
 			t.Fatalf("process %d still running 20s after its unmount", pid)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A file whose whole version is kept (--cache-size) is read by the kernel
+// from the local copy itself after a remount (FUSE passthrough): no READ
+// reaches the daemon. Once it is closed, the file can be written, and the
+// next open reads what was written.
+func TestKeptCopyIsReadByTheKernel(t *testing.T) {
+	if !canPassThrough() {
+		t.Skip("FUSE passthrough needs CAP_SYS_ADMIN")
+	}
+	srv := server(t)
+	data := make([]byte, 8<<20)
+	rand.Read(data)
+	bucket := newBucket(t, srv, map[string]object{"kept.bin": {body: data}})
+	cacheDir := t.TempDir()
+	args := []string{"--cache-dir", cacheDir, "--cache-size", "1GiB", "--debug"}
+	cmd, mnt, _ := mountForeground(t, srv, bucket, args...)
+	if got, err := os.ReadFile(filepath.Join(mnt, "kept.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("first read: %v", err)
+	}
+	unmountForTest(t, mnt)
+	waitGone(t, cmd.Process.Pid)
+
+	_, mnt, logs := mountForeground(t, srv, bucket, args...)
+	path := filepath.Join(mnt, "kept.bin")
+	reader := openForTest(t, path)
+	before := strings.Count(logs.String(), ": READ ")
+	got, err := io.ReadAll(reader)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read of the kept copy: %v or wrong bytes", err)
+	}
+	if reads := strings.Count(logs.String(), ": READ ") - before; reads != 0 {
+		t.Errorf("%d READ requests reached the daemon; want 0 (passthrough)", reads)
+	}
+
+	// The kernel wants every descriptor of a passthrough node to pass
+	// through, and a copy cannot take writes: ETXTBSY, as for a running
+	// program, until the readers close.
+	if _, err := os.OpenFile(path, os.O_RDWR, 0); !errors.Is(err, syscall.ETXTBSY) {
+		t.Fatalf("open for writing beside a passthrough reader: %v, want ETXTBSY", err)
+	}
+	reader.Close()
+	w, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("open for writing after the reader closed: %v", err)
+	}
+	if _, err := w.WriteAt([]byte("NEW"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := os.ReadFile(path)
+	if err != nil || string(fresh[:3]) != "NEW" || !bytes.Equal(fresh[3:], data[3:]) {
+		t.Fatalf("a new open after the write: %v, starts %q", err, fresh[:min(3, len(fresh))])
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/bucketfs/bucketfs/backend"
 	"github.com/bucketfs/bucketfs/backend/s3"
 	"github.com/bucketfs/bucketfs/cache"
@@ -242,6 +244,7 @@ func serve(opts Options, ready func()) error {
 		ReadOnly:      opts.ReadOnly || !opts.AsOf.IsZero(),
 		AllowOther:    opts.AllowOther,
 		WriteBack:     opts.WriteBack,
+		Passthrough:   canPassThrough(),
 		ReadAhead:     opts.ReadAhead,
 		PosixMetadata: opts.posixMetadata(),
 		// Two files reading ahead at full speed at once, so RSS stays
@@ -334,4 +337,15 @@ func unmount(server interface{ Unmount() error }, mountpoint string, log *slog.L
 			log.Error("lazy unmount failed", "err", err)
 		}
 	}
+}
+
+// canPassThrough tells whether this process may register backing files
+// for FUSE passthrough, which the kernel allows with CAP_SYS_ADMIN only.
+func canPassThrough() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[0].Effective&(1<<unix.CAP_SYS_ADMIN) != 0
 }
