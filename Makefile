@@ -12,7 +12,7 @@ APT_PACKAGES := fuse3 attr curl rsync sqlite3 git
 BENCH_PACKAGES := s3fs rclone fio
 BENCH ?= # one figure of make bench: read, random, list, walk, list-plain, presign or write; all when empty
 
-.PHONY: all build install deps bench-deps test test-short stress vet demo demo-stop bench clean
+.PHONY: all build install deps bench-deps test test-short stress vet demo demo-stop bench bench-quick clean
 
 all: build
 
@@ -94,9 +94,26 @@ demo-stop:
 	-@umount $(DEMO)/mnt 2>/dev/null || fusermount3 -u -z $(DEMO)/mnt 2>/dev/null; true
 	@$(GO) run ./backend/miniotest/s3dev stop -dir $(DEMO)
 
+BENCH_ENV = BUCKETFS_MINIO=$(MINIO) BUCKETFS_VERSITYGW=$(VERSITYGW) BUCKETFS_BIN=$(CURDIR)/$(BIN) BUCKETFS_BENCH=1
+
+# bench runs TestCompare (bucketfs against the raw SDK, s3fs and rclone,
+# every workload on the same MinIO; about 30 minutes; it writes
+# docs/bench), then TestBench. BENCH=name runs that TestBench figure
+# alone, as before; COMPARE=name one TestCompare workload (ttfb, seq-read,
+# parallel-read, ls-dir, ls-many, find, cp-rm, fio, versitygw-ls), whose
+# tables are printed but not written.
 bench: bench-deps build
-	BUCKETFS_MINIO=$(MINIO) BUCKETFS_VERSITYGW=$(VERSITYGW) BUCKETFS_BIN=$(CURDIR)/$(BIN) BUCKETFS_BENCH=1 \
-		$(GO) test -count=1 -timeout 60m -run '^TestBench$$/$(BENCH)' -v ./cmd/bucketfs
+ifeq ($(BENCH),)
+	$(BENCH_ENV) BENCH_COMMAND='make bench' \
+		$(GO) test -count=1 -timeout 60m -run '^TestCompare$$/$(COMPARE)' -v ./cmd/bucketfs
+endif
+	$(BENCH_ENV) $(GO) test -count=1 -timeout 60m -run '^TestBench$$/$(BENCH)' -v ./cmd/bucketfs
+
+# bench-quick runs TestCompare with smaller sizes (under 3 minutes); it
+# writes docs/bench/quick, which git ignores.
+bench-quick: bench-deps build
+	$(BENCH_ENV) BENCH_QUICK=1 BENCH_COMMAND='make bench-quick' \
+		$(GO) test -count=1 -timeout 10m -run '^TestCompare$$/$(COMPARE)' -v ./cmd/bucketfs
 
 clean:
 	rm -rf bin
