@@ -32,8 +32,13 @@ type result struct {
 	Title string `json:"title"`
 	// Unit is that of the samples' Rate: "MiB/s" (computed from Bytes),
 	// "IOPS" (the tool's; the best run is then the highest rate), or "".
-	Unit  string   `json:"unit,omitempty"`
-	Bytes int64    `json:"bytes,omitempty"` // read per run
+	Unit  string `json:"unit,omitempty"`
+	Bytes int64  `json:"bytes,omitempty"` // read per run
+	// Reads: the workload reads data, so each run starts with the page
+	// cache dropped (the mount's and MinIO's); for listings and writes a
+	// fresh mount is cold enough, and MinIO's metadata stays cached as on
+	// a server in use.
+	Reads bool     `json:"page_cache_dropped"`
 	Rows  []*row   `json:"rows"`
 	Notes []string `json:"notes,omitempty"`
 }
@@ -277,8 +282,10 @@ func (rep *report) markdown() string {
 	}
 	b.WriteString("\nOne MinIO (versitygw for the last table) on this machine; every system, the raw SDK\n" +
 		"included, talks to it through the same counting proxy, which gives the requests.\n" +
-		"Each run is on a fresh mount with the page cache dropped; time is the best run,\n" +
-		"the range that over all runs; peak RSS is the mount process's high-water mark.\n\n")
+		"Each run is on a fresh mount; before each run of a workload that reads data (first byte,\n" +
+		"sequential, parallel and random reads) the page cache is dropped, MinIO's included.\n" +
+		"Time is the best run, the range that over all runs; peak RSS is the mount process's\n" +
+		"high-water mark; the requests are those of the best run.\n\n")
 	for _, res := range rep.Results {
 		b.WriteString(res.markdown() + "\n")
 	}

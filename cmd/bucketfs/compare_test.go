@@ -103,22 +103,22 @@ func TestCompare(t *testing.T) {
 		{"ls-dir", c.listDir}, {"ls-many", c.listMany}, {"find", c.walk}, {"cp-rm", c.copyRemove},
 		{"fio", c.randRead}, {"versitygw-ls", c.plainListing},
 	}
-	ran := 0
+	completed := 0
 	for _, w := range workloads {
 		t.Run(w.name, func(t *testing.T) {
-			ran++
 			for _, res := range w.run(t) {
 				rep.Results = append(rep.Results, res)
 				fmt.Print("\n" + res.markdown())
 			}
+			completed++
 		})
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	dir := os.Getenv("BENCH_OUT")
 	switch {
 	case dir != "":
-	case ran < len(workloads):
-		t.Log("not every workload ran: nothing written (set BENCH_OUT=DIR to write them anyway)")
+	case completed < len(workloads):
+		t.Log("not every workload ran to its end: nothing written (set BENCH_OUT=DIR to write them anyway)")
 		return
 	case quick:
 		dir = filepath.Join("..", "..", "docs", "bench", "quick")
@@ -189,7 +189,7 @@ func (c *compare) firstByte(t *testing.T) []*result {
 	key := "ttfb/" + strings.ReplaceAll(sizeName(c.size.ttfb), " ", "")
 	c.random(t, key, c.size.ttfb)
 	want := c.directRange(t, key, 0, 1)
-	res := &result{ID: "ttfb", Title: fmt.Sprintf("Time to first byte of a %s object, fresh mount (open + read 1 byte)", sizeName(c.size.ttfb))}
+	res := &result{ID: "ttfb", Reads: true, Title: fmt.Sprintf("Time to first byte of a %s object, fresh mount (open + read 1 byte)", sizeName(c.size.ttfb))}
 	got := make([]byte, 1)
 	raw := func(r *trial) time.Duration {
 		start := time.Now()
@@ -252,7 +252,7 @@ const bigKey = "big/object"
 func (c *compare) seqRead(t *testing.T) []*result {
 	c.random(t, bigKey, c.size.seq)
 	res := &result{ID: "seq-read", Title: fmt.Sprintf("Cold sequential read of %s", sizeName(c.size.seq)),
-		Unit: "MiB/s", Bytes: c.size.seq}
+		Unit: "MiB/s", Bytes: c.size.seq, Reads: true}
 	gib := float64(c.size.seq) / (1 << 30)
 	perGiB := func(d time.Duration) float64 { return d.Seconds() / gib }
 	raw := func(r *trial) time.Duration {
@@ -301,7 +301,7 @@ func (c *compare) parallelRead(t *testing.T) []*result {
 		c.random(t, keys[i], c.size.par)
 	}
 	res := &result{ID: "parallel-read", Title: fmt.Sprintf("4 parallel readers of 4 different %s objects, aggregate", sizeName(c.size.par)),
-		Unit: "MiB/s", Bytes: 4 * c.size.par}
+		Unit: "MiB/s", Bytes: 4 * c.size.par, Reads: true}
 	raw := func(r *trial) time.Duration {
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -331,14 +331,15 @@ func (c *compare) parallelRead(t *testing.T) []*result {
 	return []*result{res}
 }
 
-// lsl times `ls -l dir` on the mount and checks it listed n entries.
-func lsl(dir string, n int) func(*trial) time.Duration {
+// lines times a shell command on the mount and checks that it printed
+// want lines.
+func lines(command string, want int) func(*trial) time.Duration {
 	return func(r *trial) time.Duration {
 		start := time.Now()
-		out := sh(r.t, r.dir, "ls -l "+dir+" | wc -l")
+		out := sh(r.t, r.dir, command+" | wc -l")
 		d := time.Since(start)
-		if got := strings.TrimSpace(out); got != strconv.Itoa(n+1) {
-			r.fail("ls -l %s printed %s lines, want %d", dir, got, n+1)
+		if got := strings.TrimSpace(out); got != strconv.Itoa(want) {
+			r.fail("%s printed %s lines, want %d", command, got, want)
 		}
 		return d
 	}
@@ -350,7 +351,7 @@ func (c *compare) listing(t *testing.T, id, title, dir string, n int) []*result 
 	c.seed(dir, func() { putMany(t, c.direct, c.bucket, dir+"/", n, 1024) })
 	res := &result{ID: id, Title: title}
 	raw := func(r *trial) time.Duration { return rawListAll(t, c.raw, c.bucket, dir+"/") }
-	measure(t, res, c.size.runs, entries(c.systems, raw, lsl(dir, n))...)
+	measure(t, res, c.size.runs, entries(c.systems, raw, lines("ls -l "+dir, n+1))...)
 	return []*result{res}
 }
 
@@ -372,26 +373,16 @@ func (c *compare) walk(t *testing.T) []*result {
 		}
 	})
 	dirs, files := s.walkDirs*(1+s.walkSubs), s.walkDirs*s.walkSubs*s.walkFiles
-	want := 1 + dirs + files
 	res := &result{ID: "find", Title: fmt.Sprintf("`find` over %d files in %d directories, cold (raw: flat ListObjectsV2)", files, dirs)}
 	raw := func(r *trial) time.Duration { return rawListFlat(t, c.raw, c.bucket, "walk/") }
-	mounted := func(r *trial) time.Duration {
-		start := time.Now()
-		out := sh(t, r.dir, "find walk | wc -l")
-		d := time.Since(start)
-		if got := strings.TrimSpace(out); got != strconv.Itoa(want) {
-			r.fail("find printed %s lines, want %d", got, want)
-		}
-		return d
-	}
-	measure(t, res, c.size.runs, entries(c.systems, raw, mounted)...)
+	measure(t, res, c.size.runs, entries(c.systems, raw, lines("find walk", 1+dirs+files))...)
 	return []*result{res}
 }
 
 func (c *compare) randRead(t *testing.T) []*result {
 	c.random(t, bigKey, c.size.seq)
 	s := c.size
-	res := &result{ID: "fio-randread", Unit: "IOPS",
+	res := &result{ID: "fio-randread", Unit: "IOPS", Reads: true,
 		Title: fmt.Sprintf("fio 4 KiB random reads over a %s object for %s, default options", sizeName(s.seq), s.fioTime)}
 	if _, err := exec.LookPath("fio"); err != nil {
 		t.Log("fio not installed (make bench-deps): the random-read workload is skipped")
@@ -438,6 +429,6 @@ func (c *compare) plainListing(t *testing.T) []*result {
 	systems := []*system{{name: "raw SDK", proxy: vproxy, bucket: bucket}, bucketfsSystem("bucketfs", vsrv, vproxy, bucket)}
 	res := &result{ID: "versitygw-ls", Title: fmt.Sprintf("versitygw: `ls -l` of %d plain objects (raw: ListObjectsV2)", n)}
 	raw := func(r *trial) time.Duration { return rawListAll(t, client, bucket, "many/") }
-	measure(t, res, c.size.runs, entries(systems, raw, lsl("many", n))...)
+	measure(t, res, c.size.runs, entries(systems, raw, lines("ls -l many", n+1))...)
 	return []*result{res}
 }
