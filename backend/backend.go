@@ -295,3 +295,15 @@ func ParentPrefix(key string) string {
 	i := strings.LastIndexByte(strings.TrimSuffix(key, "/"), '/')
 	return key[:i+1]
 }
+
+// BatchDeleter is implemented by buckets that remove many keys in one
+// request (S3's DeleteObjects).
+type BatchDeleter interface {
+	// DeleteKeys removes up to MaxBatchDelete keys, keys that do not exist
+	// included. It returns the keys it could not remove, each with why;
+	// err is for a request that failed as a whole.
+	DeleteKeys(ctx context.Context, keys []string) (failed map[string]error, err error)
+}
+
+// MaxBatchDelete is the most keys one DeleteObjects request takes.
+const MaxBatchDelete = 1000

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -202,6 +203,10 @@ type Journal struct {
 	*Staging
 	root, id string
 	lock     *os.File
+
+	deleteOnce sync.Once // opens deleteLog
+	deleteLog  *deleteLog
+	deleteErr  error
 }
 
 // OpenJournal creates and locks a new journal for the bucket that id
@@ -253,6 +258,13 @@ func (j *Journal) LostDir() string     { return filepath.Join(j.root, "lost+foun
 // in it: pending files stay for the next mount.
 func (j *Journal) Close() error {
 	left, _ := filepath.Glob(filepath.Join(j.Dir(), "staged-*"))
+	if j.deleteLog != nil {
+		deletesLeft := j.deletesLeft()
+		j.deleteLog.file.Close()
+		if !deletesLeft {
+			os.Remove(filepath.Join(j.Dir(), deleteLogName))
+		}
+	}
 	if len(left) == 0 {
 		os.Remove(filepath.Join(j.Dir(), lockName))
 		os.Remove(j.Dir())
@@ -269,6 +281,9 @@ type Recovered struct {
 	// mount stopped, set aside in LostDir; an UploadID among them is a
 	// multipart upload to abort.
 	Unfinished []Entry
+	// Deletes are deletes that --write-back deferred and that are not
+	// known to be done, journaled again in this journal.
+	Deletes []DeferredDelete
 	// Problems says, one line each, what could not be read or moved.
 	Problems []string
 }
@@ -303,6 +318,23 @@ func (j *Journal) Recover() Recovered {
 }
 
 func (j *Journal) recoverDir(dir string, out *Recovered) {
+	deletes, err := recoverDeletes(dir)
+	if err != nil {
+		out.Problems = append(out.Problems, fmt.Sprintf("%s: %v", deleteLogName, err))
+	}
+	for _, d := range deletes {
+		if err := j.RecordDelete(d); err != nil {
+			out.Problems = append(out.Problems, err.Error())
+			continue
+		}
+		out.Deletes = append(out.Deletes, d)
+	}
+	if len(deletes) > 0 {
+		if err := j.SyncDeletes(); err != nil {
+			out.Problems = append(out.Problems, err.Error())
+		}
+	}
+	os.Remove(filepath.Join(dir, deleteLogName))
 	names, err := os.ReadDir(dir)
 	if err != nil {
 		out.Problems = append(out.Problems, err.Error())

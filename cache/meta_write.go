@@ -34,6 +34,30 @@ func (m *Meta) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// DeleteKeys passes a batch delete through, deleting one key at a time
+// where the bucket cannot batch, and records what went.
+func (m *Meta) DeleteKeys(ctx context.Context, keys []string) (map[string]error, error) {
+	bd, ok := m.next.(backend.BatchDeleter)
+	if !ok {
+		failed := map[string]error{}
+		for _, key := range keys {
+			if err := m.Delete(ctx, key); err != nil {
+				failed[key] = err
+			}
+		}
+		return failed, nil
+	}
+	failed, err := bd.DeleteKeys(ctx, keys)
+	for _, key := range keys {
+		if _, bad := failed[key]; err != nil || bad {
+			m.Forget(key)
+		} else {
+			m.recordGone(key)
+		}
+	}
+	return failed, err
+}
+
 // Copy passes through and records the copy.
 func (m *Meta) Copy(ctx context.Context, in backend.CopyInput) (backend.Object, error) {
 	obj, err := m.next.Copy(ctx, in)

@@ -96,7 +96,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	if errno != 0 {
 		return nil, errno
 	}
-	if isDir, err := d.fs.bucket.HasPrefix(ctx, key+"/"); err != nil || isDir {
+	if isDir, err := d.fs.hasDir(ctx, key+"/"); err != nil || isDir {
 		if err != nil {
 			return nil, d.fs.errno("mkdir", key, err)
 		}

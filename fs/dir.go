@@ -49,7 +49,7 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 	// when nothing lies under the name: `ls dir` costs one LIST and `cat
 	// dir/file` a LIST and a GET, with no HEAD of "dir". What the cached
 	// listing of the parent says answers both without a request.
-	isDir, listErr := f.bucket.HasPrefix(ctx, key+"/")
+	isDir, listErr := f.hasDir(ctx, key+"/")
 	if errors.Is(listErr, backend.ErrInvalid) {
 		// Some servers refuse to list a prefix that cannot be a key (a
 		// 255-byte name plus "/" is one byte too long for MinIO): then
@@ -59,9 +59,11 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 	if listErr != nil {
 		return entry{}, listErr
 	}
-	isDir = isDir || f.localDirUnder(key+"/")
 	if isDir {
 		return f.dirEntry(ctx, key+"/")
+	}
+	if f.isDeleted(key) || f.isRemovedDir(parentPrefix(key)) {
+		return entry{}, notFoundErr(key)
 	}
 	obj, headErr := f.bucket.Head(ctx, key)
 	if headErr == nil && !obj.HasHeaders {
@@ -200,7 +202,7 @@ func (f *filesystem) lookupShadowed(ctx context.Context, key string) (entry, err
 	if err != nil {
 		return entry{}, err
 	}
-	isDir, err := f.bucket.HasPrefix(ctx, key+"/")
+	isDir, err := f.hasDir(ctx, key+"/")
 	if err != nil {
 		return entry{}, err
 	}
@@ -248,6 +250,7 @@ func (f *filesystem) listDir(ctx context.Context, prefix string) (backend.ListPa
 		if err != nil {
 			return backend.ListPage{}, err
 		}
+		page = f.withoutDeleted(page)
 		all.Objects = append(all.Objects, page.Objects...)
 		all.Prefixes = append(all.Prefixes, page.Prefixes...)
 		if page.NextToken == "" {

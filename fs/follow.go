@@ -22,13 +22,18 @@ import (
 // another client gets ESTALE, as documented).
 
 // watchedBucket is the bucket as the filesystem's nodes use it: what they
-// store is reported to stored.
+// store is reported to stored, and a key's deferred delete is settled
+// before anything is stored at it (tombstone.go).
 type watchedBucket struct {
 	backend.Bucket
 	stored func(readersOf, ofVersion string, obj backend.Object, content bool)
+	settle func(ctx context.Context, key string) error
 }
 
 func (b watchedBucket) Put(ctx context.Context, in backend.PutInput) (backend.Object, error) {
+	if err := b.settle(ctx, in.Key); err != nil {
+		return backend.Object{}, err
+	}
 	obj, err := b.Bucket.Put(ctx, in)
 	if err == nil {
 		b.stored(in.Key, "", obj, true)
@@ -37,6 +42,9 @@ func (b watchedBucket) Put(ctx context.Context, in backend.PutInput) (backend.Ob
 }
 
 func (b watchedBucket) CompleteUpload(ctx context.Context, in backend.CompleteInput) (backend.Object, error) {
+	if err := b.settle(ctx, in.Key); err != nil {
+		return backend.Object{}, err
+	}
 	obj, err := b.Bucket.CompleteUpload(ctx, in)
 	if err == nil {
 		b.stored(in.Key, "", obj, true)
@@ -51,6 +59,9 @@ func (b watchedBucket) CompleteUpload(ctx context.Context, in backend.CompleteIn
 // stored since they opened). The readers of a destination that a rename
 // replaces keep what they read, as on a local disk.
 func (b watchedBucket) Copy(ctx context.Context, in backend.CopyInput) (backend.Object, error) {
+	if err := b.settle(ctx, in.Dst); err != nil {
+		return backend.Object{}, err
+	}
 	obj, err := b.Bucket.Copy(ctx, in)
 	if err == nil {
 		b.stored(in.Src, in.SrcETag, obj, in.Src == in.Dst && in.SrcVersionID != "")

@@ -81,6 +81,9 @@ type filesystem struct {
 	// retryWake, stopped by closing done.
 	retrierOnce sync.Once
 	retryWake   chan struct{}
+	// The sender of deferred deletes: started with the first.
+	deleterOnce sync.Once
+	deleteWake  chan struct{}
 	done        chan struct{}
 
 	// mu protects the fields below. It is a leaf: nothing is locked
@@ -90,8 +93,13 @@ type filesystem struct {
 	local map[string]*localFile
 	// closing is set at shutdown: no new upload starts after it.
 	closing bool
-	// lastWriteBack is when a file was last closed with write-back.
+	// lastWriteBack is when a file was last closed, or a name removed,
+	// with write-back.
 	lastWriteBack time.Time
+	// tombs are the deletes write-back deferred, by key; gone the
+	// directories removed meanwhile, which S3 may still list.
+	tombs map[string]*tombstone
+	gone  map[string]bool
 	// readers are the open read-only handles, which follow what this
 	// mount stores (follow.go).
 	readers map[*fileHandle]struct{}
@@ -113,13 +121,16 @@ func newFilesystem(cfg Config) *filesystem {
 		cfg.Logger = slog.Default()
 	}
 	f := &filesystem{
-		local:     map[string]*localFile{},
-		readers:   map[*fileHandle]struct{}{},
-		retryWake: make(chan struct{}, 1),
-		done:      make(chan struct{}),
-		staging:   cfg.Staging,
-		cfg:       cfg,
-		log:       cfg.Logger,
+		local:      map[string]*localFile{},
+		readers:    map[*fileHandle]struct{}{},
+		tombs:      map[string]*tombstone{},
+		gone:       map[string]bool{},
+		deleteWake: make(chan struct{}, 1),
+		retryWake:  make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		staging:    cfg.Staging,
+		cfg:        cfg,
+		log:        cfg.Logger,
 		owner: owner{
 			uid: cfg.UID, gid: cfg.GID,
 			fileMode: cfg.FileMode, dirMode: cfg.DirMode,
@@ -127,7 +138,7 @@ func newFilesystem(cfg Config) *filesystem {
 		},
 	}
 	if cfg.Bucket != nil {
-		f.bucket = watchedBucket{Bucket: cfg.Bucket, stored: f.stored}
+		f.bucket = watchedBucket{Bucket: cfg.Bucket, stored: f.stored, settle: f.settle}
 	}
 	return f
 }
@@ -158,6 +169,13 @@ func Mount(mountpoint string, cfg Config) (*Mounted, error) {
 // dir left in its journal: pending files are shown and uploaded in the
 // background, multipart uploads of unfinished files are aborted.
 func (m *Mounted) Resume(r cache.Recovered) {
+	deletes := map[string][]cache.DeferredDelete{}
+	for _, d := range r.Deletes {
+		deletes[d.Bucket] = append(deletes[d.Bucket], d)
+	}
+	for bucket, ds := range deletes {
+		m.filesystemOf(bucket).resumeDeletes(ds) // before the uploads they precede
+	}
 	byBucket := map[string][]cache.RecoveredFile{}
 	for _, p := range r.Pending {
 		byBucket[p.Entry.Bucket] = append(byBucket[p.Entry.Bucket], p)
@@ -243,8 +261,12 @@ func (m *Mounted) Drain() {
 const writeBackDrain = 5 * time.Minute
 
 func (f *filesystem) drain() {
-	if f.cfg.WriteBack && !f.isClosing() {
-		f.uploadBeforeUnmount(time.Now().Add(writeBackDrain))
+	if !f.isClosing() && (f.cfg.WriteBack || f.pendingDeletes() > 0) {
+		deadline := time.Now().Add(writeBackDrain)
+		f.deleteBeforeUnmount(deadline)
+		if f.cfg.WriteBack {
+			f.uploadBeforeUnmount(deadline)
+		}
 	}
 	f.mu.Lock()
 	if f.closing {

@@ -257,6 +257,13 @@ func (l *localFile) addHandle() bool {
 	return true
 }
 
+// hasWriters tells whether a descriptor open for writing holds the file.
+func (l *localFile) hasWriters() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.handles > 0
+}
+
 // live tells whether the file's local copy is what its node shows.
 func (l *localFile) live() bool {
 	l.mu.Lock()

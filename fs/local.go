@@ -217,6 +217,7 @@ func (f *filesystem) pendingReport() string {
 		}
 		l.mu.Unlock()
 	}
+	lines = append(lines, f.deleteReport()...)
 	if j := f.cfg.Journal; j != nil {
 		aside, _ := j.Aside()
 		for path, e := range aside {

@@ -40,7 +40,7 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 			return errno
 		}
 	}
-	if err := d.fs.bucket.Delete(ctx, key); err != nil {
+	if err := d.fs.delete(ctx, key); err != nil {
 		// The name stays, and so does what its writers write.
 		return d.fs.errno("unlink", key, err)
 	}
@@ -105,34 +105,62 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 		return d.fs.errno("rmdir", dir, errNotEmpty)
 	}
 	for _, key := range []string{dir, prefix + name + legacyDirSuffix, prefix + name} {
+		if d.fs.isDeleted(key) {
+			continue
+		}
 		obj, err := d.fs.bucket.Head(ctx, key)
 		if isNotFound(err) || (key == prefix+name && objectKind(obj) != kindDir) {
 			continue
 		}
 		if err == nil {
-			err = d.fs.bucket.Delete(ctx, key)
+			err = d.fs.delete(ctx, key)
 		}
 		if err != nil {
 			return d.fs.errno("rmdir", key, err)
 		}
 	}
+	if d.fs.cfg.WriteBack {
+		d.fs.removedDir(dir)
+	}
 	return 0
 }
 
+// delete removes key: at once, or with write-back once the journal holds
+// the delete (tombstone.go).
+func (f *filesystem) delete(ctx context.Context, key string) error {
+	if f.cfg.WriteBack {
+		return f.deferDelete(key)
+	}
+	return f.bucket.Delete(ctx, key)
+}
+
 // isEmptyDir tells whether nothing but the directory's own marker lies
-// under prefix.
+// under prefix, in S3 or among this mount's local files.
 func (f *filesystem) isEmptyDir(ctx context.Context, prefix string) (bool, error) {
-	page, err := f.bucket.List(ctx, backend.ListInput{Prefix: prefix, Delimiter: "/", MaxKeys: 2})
-	if err != nil {
-		return false, err
+	if f.localDirUnder(prefix) {
+		return false, nil // files S3 may not have yet (pending) are there
 	}
-	if len(page.Prefixes) > 0 {
-		return false, nil
+	in := backend.ListInput{Prefix: prefix, Delimiter: "/", MaxKeys: 2}
+	if f.deletesOutstanding() {
+		in.MaxKeys = backend.MaxBatchDelete // S3 still lists what was removed
 	}
-	for _, obj := range page.Objects {
-		if obj.Key != prefix {
+	for {
+		page, err := f.bucket.List(ctx, in)
+		if err != nil {
+			return false, err
+		}
+		page = f.withoutDeleted(page)
+		if len(page.Prefixes) > 0 {
 			return false, nil
 		}
+		for _, obj := range page.Objects {
+			if obj.Key != prefix {
+				return false, nil
+			}
+		}
+		if page.NextToken == "" || in.MaxKeys == 2 {
+			return true, nil
+		}
+		in.Token = page.NextToken
 	}
-	return true, nil
 }

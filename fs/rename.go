@@ -110,7 +110,7 @@ func (f *filesystem) listAll(ctx context.Context, prefix string) ([]backend.Obje
 		if err != nil {
 			return nil, err
 		}
-		objects = append(objects, page.Objects...)
+		objects = append(objects, f.withoutDeleted(page).Objects...)
 		if page.NextToken == "" {
 			return objects, nil
 		}

@@ -80,6 +80,7 @@ func (f *filesystem) renameDir(ctx context.Context, src *gofs.Inode, dstPrefix s
 	if err != nil {
 		return f.errno("rename", srcPrefix, err)
 	}
+	f.removedDirIfDeleting(srcPrefix)
 	return 0
 }
 
@@ -87,7 +88,7 @@ func (f *filesystem) renameDir(ctx context.Context, src *gofs.Inode, dstPrefix s
 // empty (its marker is deleted), or the unfinished target of a rename of
 // the same source (resuming).
 func (f *filesystem) prepareRenameTarget(ctx context.Context, srcPrefix, dstPrefix string, flags uint32) (resuming bool, errno syscall.Errno) {
-	exists, err := f.bucket.HasPrefix(ctx, dstPrefix)
+	exists, err := f.hasDir(ctx, dstPrefix)
 	if err != nil || !exists {
 		return false, f.errno("rename", dstPrefix, err)
 	}

@@ -136,7 +136,7 @@ func (n *fileNode) editLocalHeaders(ctx context.Context, change func(*fileHeader
 	now := changed && errno == 0 && (l.handles == 0 || l.contentIsObject())
 	l.mu.Unlock()
 	if now {
-		return n.flushLocal(ctx, l), true
+		return n.closeLocal(ctx, l), true
 	}
 	return errno, true
 }
@@ -145,7 +145,12 @@ func (n *fileNode) editLocalHeaders(ctx context.Context, change func(*fileHeader
 // not open for writing.
 func (n *fileNode) setSize(ctx context.Context, key string, size int64) syscall.Errno {
 	if l := n.current(); l != nil {
-		return n.truncate(ctx, l, size)
+		if errno := n.truncate(ctx, l, size); errno != 0 || l.hasWriters() {
+			return errno
+		}
+		// No writer will close it: a copy the last upload just stored
+		// (not yet let go) or a pending one must store this change too.
+		return n.closeLocal(ctx, l)
 	}
 	l, errno := n.openForWrite(ctx, key, size == 0)
 	if errno != 0 {

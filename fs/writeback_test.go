@@ -177,3 +177,21 @@ func TestPendingReportOfThousandsFits(t *testing.T) {
 		t.Fatalf("report of %d bytes, %d lines, ends %q: want the lines that fit and a count of the rest adding up to %d", len(report), len(lines), last, files)
 	}
 }
+
+// A directory whose only files are pending (S3 does not have them yet) is
+// not empty: rmdir fails with ENOTEMPTY instead of hiding them.
+func TestRmdirKeepsADirectoryOfPendingFiles(t *testing.T) {
+	mem := memory.New("b")
+	mnt := mountMemory(t, mem, nil)
+	if err := os.Mkdir(filepath.Join(mnt, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	restore := failWrites(mem)
+	defer restore()
+	if err := os.WriteFile(filepath.Join(mnt, "d", "f"), []byte("pending"), 0o644); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("write with uploads failing: %v, want EIO", err)
+	}
+	if err := syscall.Rmdir(filepath.Join(mnt, "d")); !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Fatalf("rmdir of a directory holding a pending file: %v, want ENOTEMPTY", err)
+	}
+}

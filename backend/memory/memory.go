@@ -294,6 +294,31 @@ func (m *Bucket) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// DeleteKeys removes keys as one request, as DeleteObjects does; a fault
+// set for "delete" on a key fails that key only.
+func (m *Bucket) DeleteKeys(ctx context.Context, keys []string) (map[string]error, error) {
+	m.requests[opDelete].Add(1)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	failed := map[string]error{}
+	for _, key := range keys {
+		if f := m.fault.Load(); f != nil {
+			if err := (*f)("delete", key); err != nil {
+				failed[key] = fmt.Errorf("delete %q: %w", key, err)
+				continue
+			}
+		}
+		m.mu.Lock()
+		if _, ok := m.objects[key]; ok && m.versioning == "Enabled" {
+			m.recordVersion(key, memVersion{deleteMarker: true, id: m.newVersionID(), at: m.now().UTC()})
+		}
+		delete(m.objects, key)
+		m.mu.Unlock()
+	}
+	return failed, nil
+}
+
 func (o memObject) withHeaders() backend.Object {
 	obj := o.Object
 	obj.HasHeaders = true

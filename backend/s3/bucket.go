@@ -374,6 +374,39 @@ func (s *Bucket) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// DeleteKeys removes keys with one DeleteObjects request, quietly: the
+// answer lists only the keys that failed.
+func (s *Bucket) DeleteKeys(ctx context.Context, keys []string) (map[string]error, error) {
+	if len(keys) > backend.MaxBatchDelete {
+		return nil, fmt.Errorf("delete %d keys at once: %w", len(keys), backend.ErrInvalid)
+	}
+	s.requests[opDelete].Add(1)
+	reqCtx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	ids := make([]types.ObjectIdentifier, len(keys))
+	for i, key := range keys {
+		ids[i] = types.ObjectIdentifier{Key: aws.String(key)}
+	}
+	out, err := s.client.DeleteObjects(reqCtx, &awss3.DeleteObjectsInput{Bucket: aws.String(s.bucket),
+		Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+	if err != nil {
+		return nil, fmt.Errorf("delete %d keys: %w", len(keys), s.fail(ctx, reqCtx, err))
+	}
+	failed := map[string]error{}
+	for _, e := range out.Errors {
+		code := aws.ToString(e.Code)
+		cause := fmt.Errorf("%s: %s", code, aws.ToString(e.Message))
+		if sentinel, ok := errorsByCode[code]; ok {
+			cause = fmt.Errorf("%w: %s", sentinel, aws.ToString(e.Message))
+		}
+		if errors.Is(cause, backend.ErrNotFound) {
+			continue
+		}
+		failed[aws.ToString(e.Key)] = fmt.Errorf("delete %q: %w", aws.ToString(e.Key), cause)
+	}
+	return failed, nil
+}
+
 // withTimeout bounds one request without a streaming body.
 func (s *Bucket) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeoutCause(ctx, s.requestTimeout, fmt.Errorf("no answer within %v", s.requestTimeout))
