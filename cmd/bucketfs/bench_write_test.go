@@ -127,7 +127,7 @@ func benchWrites(t *testing.T, srv *miniotest.Server, bucket string) [][]string 
 		}
 	}
 	unmountForTest(t, mnt)
-	wbClose, wbStored := benchWriteBackCopy(t, srv, bucket, src)
+	wb := benchWriteBackCopy(t, srv, bucket, src)
 	perFile := func(a, b map[string]int64) string {
 		var parts []string
 		for _, op := range []string{"put", "head", "list", "delete", "copy", "upload"} {
@@ -147,12 +147,14 @@ func benchWrites(t *testing.T, srv *miniotest.Server, bucket string) [][]string 
 		{"mount peak RSS, writing 1 GiB", fmt.Sprintf("%d MiB", rss>>20), "", "", "<= 200 MiB"},
 		{"cp -r 1,000 files of 4 KiB", fmt.Sprintf("%.2fs", cpTime.Seconds()), fmt.Sprintf("%.2fs (1,000 PutObject)", rawPut.Seconds()),
 			fmt.Sprintf("%.2fx", cpTime.Seconds()/rawPut.Seconds()), "<= 1.2x"},
-		{"  the same with --write-back, until cp returns", fmt.Sprintf("%.2fs (all in S3 after %.2fs)", wbClose.Seconds(), wbStored.Seconds()),
-			fmt.Sprintf("%.2fs (1,000 PutObject)", rawPut.Seconds()), fmt.Sprintf("%.2fx", wbClose.Seconds()/rawPut.Seconds()), "<= 0.6x"},
+		{"  the same with --write-back, until cp returns", fmt.Sprintf("%.2fs (all in S3 after %.2fs)", wb.closed.Seconds(), wb.stored.Seconds()),
+			fmt.Sprintf("%.2fs (1,000 PutObject)", rawPut.Seconds()), fmt.Sprintf("%.2fx", wb.closed.Seconds()/rawPut.Seconds()), "<= 0.6x"},
 		{"  requests per file", perFile(before, afterCp), "", "", "about 1 PUT"},
 		{"rm -rf of them", fmt.Sprintf("%.2fs", rmTime.Seconds()), fmt.Sprintf("%.2fs (1,000 DeleteObject)", rawDelete.Seconds()),
 			fmt.Sprintf("%.2fx", rmTime.Seconds()/rawDelete.Seconds()), "<= 1.2x"},
 		{"  requests per file", perFile(beforeRm, afterRm), "", "", ""},
+		{"  rm -rf with --write-back, until rm returns", fmt.Sprintf("%.2fs (all gone from S3 after %.2fs)", wb.removed.Seconds(), wb.deleted.Seconds()),
+			fmt.Sprintf("%.2fs (1,000 DeleteObject)", rawDelete.Seconds()), fmt.Sprintf("%.2fx", wb.removed.Seconds()/rawDelete.Seconds()), ""},
 	}
 }
 
@@ -205,27 +207,41 @@ func childrenTimes(t *testing.T, out string) time.Duration {
 	return total
 }
 
-// benchWriteBackCopy times cp -r of src into a --write-back mount, best of
-// two: until cp returns, and until S3 has every file.
-func benchWriteBackCopy(t *testing.T, srv *miniotest.Server, bucket, src string) (closed, stored time.Duration) {
+// writeBackTimes are the best of two runs of cp -r and rm -rf on a
+// --write-back mount: until the command returns, and until S3 agrees.
+type writeBackTimes struct{ closed, stored, removed, deleted time.Duration }
+
+// benchWriteBackCopy times cp -r of src into a --write-back mount and
+// rm -rf of the copy.
+func benchWriteBackCopy(t *testing.T, srv *miniotest.Server, bucket, src string) writeBackTimes {
 	_, mnt, _ := mountForeground(t, srv, bucket, "--write-back")
 	want, _ := os.ReadDir(src)
+	var best writeBackTimes
+	until := func(start time.Time, done func() bool) time.Duration {
+		for !done() {
+			if time.Since(start) > time.Minute {
+				t.Fatal("write-back: S3 not there after a minute")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
 	for range 2 {
 		start := time.Now()
 		sh(t, mnt, "cp -r '"+src+"' wb")
 		c := time.Since(start)
-		for len(listKeys(t, srv, bucket, "wb/")) < len(want) {
-			if time.Since(start) > time.Minute {
-				t.Fatal("write-back: not all in S3 after a minute")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		s := time.Since(start)
-		if closed == 0 || c < closed {
-			closed, stored = c, s
-		}
+		s := until(start, func() bool { return len(listKeys(t, srv, bucket, "wb/")) >= len(want) })
+		start = time.Now()
 		sh(t, mnt, "rm -rf wb")
+		r := time.Since(start)
+		d := until(start, func() bool { return len(listKeys(t, srv, bucket, "wb/")) == 0 })
+		if best.closed == 0 || c < best.closed {
+			best.closed, best.stored = c, s
+		}
+		if best.removed == 0 || r < best.removed {
+			best.removed, best.deleted = r, d
+		}
 	}
 	unmountForTest(t, mnt)
-	return closed, stored
+	return best
 }

@@ -84,3 +84,31 @@ func countObjects(t *testing.T, srv *miniotest.Server, bucket string) int {
 	}
 	return len(out.Contents)
 }
+
+// With --write-back, rm -rf returns before S3 deletes anything (the
+// deletes wait for the writers to pause); after a kill -9 right then, the
+// next mount deletes them all.
+func TestWriteBackDeletesSurviveKill9(t *testing.T) {
+	srv := startPrivateServer(t)
+	bucket := newBucket(t, srv, nil)
+	for i := range 50 {
+		putObject(t, srv, bucket, fmt.Sprintf("old/f%02d", i), object{body: []byte("x")})
+	}
+	cacheDir := t.TempDir()
+	cmd, mnt, _ := mountForeground(t, srv, bucket, "--cache-dir", cacheDir, "--write-back")
+	if out := sh(t, mnt, "rm -rf old && ls"); out != "" {
+		t.Fatalf("ls after rm -rf shows %q", out)
+	}
+	cmd.Process.Kill()
+	unmountForTest(t, mnt)
+	waitGone(t, cmd.Process.Pid)
+	if n := countObjects(t, srv, bucket); n < 50 {
+		t.Fatalf("%d objects before the next mount, want 50: the test shows nothing", n)
+	}
+	mountForeground(t, srv, bucket, "--cache-dir", cacheDir)
+	for deadline := time.Now().Add(30 * time.Second); countObjects(t, srv, bucket) != 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d objects left 30 s after the next mount", countObjects(t, srv, bucket))
+		}
+	}
+}
