@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,6 +126,15 @@ func num(v float64) string {
 	return fmt.Sprintf("%.3f", v)
 }
 
+// thousands formats a count as 10,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
 // opOrder is the order of the proxy's operations in a table.
 var opOrder = []string{"HEAD", "GET", "LIST", "PUT", "COPY", "DELETE", "POST", "START", "PART", "COMPLETE", "ABORT"}
 
@@ -235,10 +245,13 @@ func newReport(quick bool, command, goTest string) *report {
 		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 		return strings.TrimSpace(line)
 	}
-	kernel := first("uname", "-r")
+	var memKB int64
+	fmt.Sscan(procInfo("/proc/meminfo", "MemTotal"), &memKB) // "24683584 kB"
+	machine := fmt.Sprintf("%d CPUs (nproc), Linux %s (uname -r), %s, %.0f GiB of memory",
+		runtime.NumCPU(), first("uname", "-r"), procInfo("/proc/cpuinfo", "model name"), float64(memKB)/(1<<20))
 	return &report{
 		Date:    time.Now().UTC().Format("2006-01-02 15:04 UTC"),
-		Machine: fmt.Sprintf("%d CPUs (nproc), Linux %s (uname -r), %s", runtime.NumCPU(), kernel, cpuModel()),
+		Machine: machine,
 		Versions: map[string]string{
 			"MinIO":     "module " + miniotest.Version,
 			"versitygw": miniotest.VersityVersion,
@@ -255,14 +268,15 @@ func newReport(quick bool, command, goTest string) *report {
 	}
 }
 
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
+// procInfo returns the value of the first "key: value" line of a /proc file.
+func procInfo(path, key string) string {
+	b, _ := os.ReadFile(path)
 	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == key {
 			return strings.TrimSpace(v)
 		}
 	}
-	return "unknown CPU"
+	return "unknown " + key
 }
 
 func (rep *report) markdown() string {
@@ -330,7 +344,9 @@ func (res *result) chart(path string) error {
 		if res.Unit != "" {
 			v = best.Rate
 		}
-		names, values, labels = append(names, r.System), append(values, v), append(labels, num(v))
+		// One line per part of a long name, so that bars' names do not overlap.
+		name := strings.NewReplacer(", ", ",\n", " --", "\n--").Replace(r.System)
+		names, values, labels = append(names, name), append(values, v), append(labels, num(v))
 	}
 	p := plot.New()
 	// The table's title, without its markdown or what the raw side does.
@@ -349,6 +365,15 @@ func (res *result) chart(path string) error {
 	bars.Color = color.RGBA{R: 70, G: 110, B: 180, A: 255}
 	bars.LineStyle.Width = 0
 	p.Add(bars)
+	p.Y.Tick.Marker = plot.TickerFunc(func(lo, hi float64) []plot.Tick {
+		ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+		for i := range ticks {
+			if ticks[i].Label != "" { // 50000, not 50000.00
+				ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
+			}
+		}
+		return ticks
+	})
 	p.NominalX(names...)
 	xys := make(plotter.XYs, len(values))
 	for i, v := range values {
@@ -364,5 +389,5 @@ func (res *result) chart(path string) error {
 	p.Add(text)
 	_, _, _, ymax := bars.DataRange()
 	p.Y.Min, p.Y.Max = 0, ymax*1.15 // room for the labels
-	return p.Save(max(6*vg.Inch, vg.Length(110+70*len(values))), 4*vg.Inch, path)
+	return p.Save(max(6*vg.Inch, vg.Length(110+90*len(values))), 4*vg.Inch, path)
 }

@@ -325,10 +325,10 @@ func (c *compare) copyRemove(t *testing.T) []*result {
 			t.Fatal(err)
 		}
 	}
-	cp := &result{ID: "cp", Title: fmt.Sprintf("`cp -r` of %d files of 4 KiB into the mount, until all are in S3 (raw: a PutObject loop)", n)}
-	rm := &result{ID: "rm", Title: fmt.Sprintf("`rm -rf` of those %d files, until none is left in S3 (raw: a DeleteObject loop)", n)}
+	cp := &result{ID: "cp", Title: fmt.Sprintf("`cp -r` of %s files of 4 KiB into the mount, until all are in S3 (raw: a PutObject loop)", thousands(n))}
+	rm := &result{ID: "rm", Title: fmt.Sprintf("`rm -rf` of those %s files, until none is left in S3 (raw: a DeleteObject loop)", thousands(n))}
 	writeBack := bucketfsSystem("bucketfs --write-back", c.srv, c.proxy, c.bucket, "--write-back")
-	batch := &system{name: "raw SDK, DeleteObjects (up to 1,000 keys each)", proxy: c.proxy, bucket: c.bucket}
+	batch := &system{name: "raw SDK, DeleteObjects", proxy: c.proxy, bucket: c.bucket}
 	systems := append([]*system{c.systems[0], c.systems[1], writeBack}, c.systems[2:]...)
 
 	copyIn := func(prefix string) func(*trial) time.Duration {

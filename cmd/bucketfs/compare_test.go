@@ -356,11 +356,11 @@ func (c *compare) listing(t *testing.T, id, title, dir string, n int) []*result 
 }
 
 func (c *compare) listDir(t *testing.T) []*result {
-	return c.listing(t, "ls-dir", fmt.Sprintf("`ls -l` of a directory of %d files (raw: ListObjectsV2)", c.size.dir), "dir", c.size.dir)
+	return c.listing(t, "ls-dir", fmt.Sprintf("`ls -l` of a directory of %s files (raw: ListObjectsV2)", thousands(c.size.dir)), "dir", c.size.dir)
 }
 
 func (c *compare) listMany(t *testing.T) []*result {
-	return c.listing(t, "ls-many", fmt.Sprintf("`ls -l` cold of %d objects (raw: ListObjectsV2)", c.size.many), "many", c.size.many)
+	return c.listing(t, "ls-many", fmt.Sprintf("`ls -l` cold of %s objects (raw: ListObjectsV2)", thousands(c.size.many)), "many", c.size.many)
 }
 
 func (c *compare) walk(t *testing.T) []*result {
@@ -373,7 +373,7 @@ func (c *compare) walk(t *testing.T) []*result {
 		}
 	})
 	dirs, files := s.walkDirs*(1+s.walkSubs), s.walkDirs*s.walkSubs*s.walkFiles
-	res := &result{ID: "find", Title: fmt.Sprintf("`find` over %d files in %d directories, cold (raw: flat ListObjectsV2)", files, dirs)}
+	res := &result{ID: "find", Title: fmt.Sprintf("`find` over %s files in %d directories, cold (raw: flat ListObjectsV2)", thousands(files), dirs)}
 	raw := func(r *trial) time.Duration { return rawListFlat(t, c.raw, c.bucket, "walk/") }
 	measure(t, res, c.size.runs, entries(c.systems, raw, lines("find walk", 1+dirs+files))...)
 	return []*result{res}
@@ -383,7 +383,7 @@ func (c *compare) randRead(t *testing.T) []*result {
 	c.random(t, bigKey, c.size.seq)
 	s := c.size
 	res := &result{ID: "fio-randread", Unit: "IOPS", Reads: true,
-		Title: fmt.Sprintf("fio 4 KiB random reads over a %s object for %s, default options", sizeName(s.seq), s.fioTime)}
+		Title: fmt.Sprintf("fio 4 KiB random reads over a %s object for %.0f s, default options", sizeName(s.seq), s.fioTime.Seconds())}
 	if _, err := exec.LookPath("fio"); err != nil {
 		t.Log("fio not installed (make bench-deps): the random-read workload is skipped")
 		res.Notes = append(res.Notes, "Skipped: fio is not installed.")
@@ -411,8 +411,8 @@ func (c *compare) randRead(t *testing.T) []*result {
 		return s.fioTime
 	}
 	measure(t, res, s.heavyRuns, entries(c.systems, raw, mounted)...)
-	res.Notes = append(res.Notes, fmt.Sprintf("Raw: %d ranged GETs of 4 KiB at random offsets, one at a time (rawRandomGets); "+
-		"the time column is theirs. Mounts: fio psync, 1 job, for %s (its time is fixed).", s.rawGets, s.fioTime))
+	res.Notes = append(res.Notes, fmt.Sprintf("Raw: %s ranged GETs of 4 KiB at random offsets, one at a time (rawRandomGets); "+
+		"the time column is theirs. Mounts: fio psync, 1 job, for %.0f s (its time is fixed).", thousands(s.rawGets), s.fioTime.Seconds()))
 	return []*result{res}
 }
 
@@ -427,7 +427,7 @@ func (c *compare) plainListing(t *testing.T) []*result {
 	putMany(t, vsrv.Client(), bucket, "many/", n, 1024)
 	client := miniotest.NewClient(vproxy.Endpoint, vsrv.AccessKey, vsrv.SecretKey)
 	systems := []*system{{name: "raw SDK", proxy: vproxy, bucket: bucket}, bucketfsSystem("bucketfs", vsrv, vproxy, bucket)}
-	res := &result{ID: "versitygw-ls", Title: fmt.Sprintf("versitygw: `ls -l` of %d plain objects (raw: ListObjectsV2)", n)}
+	res := &result{ID: "versitygw-ls", Title: fmt.Sprintf("versitygw: `ls -l` of %s plain objects (raw: ListObjectsV2)", thousands(n))}
 	raw := func(r *trial) time.Duration { return rawListAll(t, client, bucket, "many/") }
 	measure(t, res, c.size.runs, entries(systems, raw, lines("ls -l many", n+1))...)
 	return []*result{res}
