@@ -97,8 +97,8 @@ demo-stop:
 BENCH_ENV = BUCKETFS_MINIO=$(MINIO) BUCKETFS_VERSITYGW=$(VERSITYGW) BUCKETFS_BIN=$(CURDIR)/$(BIN) BUCKETFS_BENCH=1
 
 # bench runs TestCompare (bucketfs against the raw SDK, s3fs and rclone,
-# every workload on the same MinIO; about 30 minutes; it writes
-# docs/bench), then TestBench. BENCH=name runs that TestBench figure
+# every workload on the same MinIO; 7 minutes on 2 cores; it writes
+# docs/bench), then TestBench (3 minutes). BENCH=name runs that TestBench figure
 # alone, as before; COMPARE=name one TestCompare workload (ttfb, seq-read,
 # parallel-read, ls-dir, ls-many, find, cp-rm, fio, versitygw-ls), whose
 # tables are printed but not written.

@@ -329,6 +329,7 @@ func (c *compare) copyRemove(t *testing.T) []*result {
 	rm := &result{ID: "rm", Title: fmt.Sprintf("`rm -rf` of those %s files, until none is left in S3 (raw: a DeleteObject loop)", thousands(n))}
 	writeBack := bucketfsSystem("bucketfs --write-back", c.srv, c.proxy, c.bucket, "--write-back")
 	batch := &system{name: "raw SDK, DeleteObjects", proxy: c.proxy, bucket: c.bucket}
+	// The write-back row after the default bucketfs one (systemsFor's order).
 	systems := append([]*system{c.systems[0], c.systems[1], writeBack}, c.systems[2:]...)
 
 	copyIn := func(prefix string) func(*trial) time.Duration {
