@@ -64,9 +64,40 @@ func orDefault(v, d int64) int64 {
 type Budget struct {
 	limit int64
 
-	// mu protects the field below.
-	mu   sync.Mutex
-	used int64
+	// mu protects the fields below.
+	mu      sync.Mutex
+	used    int64
+	streams int // readers reading ahead now, which share the budget fairly
+}
+
+// share is how many bytes of buffers one reader reading ahead may hold:
+// an equal part of the budget, so that four readers at once each read
+// ahead a quarter as far instead of two reading ahead in full and two
+// fetching only what the kernel asks. A nil *Budget gives no bound.
+func (b *Budget) share() int64 {
+	if b == nil {
+		return 1<<63 - 1
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.limit / int64(max(b.streams, 1))
+}
+
+// join and leave count the readers reading ahead.
+func (b *Budget) join() {
+	if b != nil {
+		b.mu.Lock()
+		b.streams++
+		b.mu.Unlock()
+	}
+}
+
+func (b *Budget) leave() {
+	if b != nil {
+		b.mu.Lock()
+		b.streams--
+		b.mu.Unlock()
+	}
 }
 
 // NewBudget returns a budget of bytes shared by the readers given it.
@@ -228,6 +259,9 @@ func (r *Reader) plan(off, end int64) {
 	}
 	if off < r.pos-slack || off > max(r.pos, r.ahead)+slack {
 		r.jumps++
+		if r.window > 0 {
+			r.opts.Budget.leave()
+		}
 		r.window, r.ahead, r.pos = 0, 0, end
 		// The old stream's buffers and fetches are of no use after a jump.
 		r.drop(func(c *chunk) bool { return c.end() <= off || c.off >= end })
@@ -247,6 +281,7 @@ func (r *Reader) plan(off, end int64) {
 	}
 	if r.window == 0 {
 		r.window, r.ahead = r.opts.MinWindow, off
+		r.opts.Budget.join()
 	}
 	r.pos = max(r.pos, end)
 	// Keep a little behind the furthest read for the kernel's stragglers.
@@ -305,7 +340,7 @@ func (r *Reader) locate(at int64) (*chunk, int64) {
 // have room for its buffer.
 func (r *Reader) start(off, n int64, readAhead bool) bool {
 	size := bufCap(n)
-	if r.held+size > r.limit || !r.opts.Budget.take(size) {
+	if r.held+size > min(r.limit, r.opts.Budget.share()) || !r.opts.Budget.take(size) {
 		return false
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
@@ -448,6 +483,9 @@ func (r *Reader) Close() error {
 		return nil
 	}
 	r.closed = true
+	if r.window > 0 {
+		r.opts.Budget.leave()
+	}
 	r.cancel()
 	for _, c := range r.chunks {
 		r.forget(c)
