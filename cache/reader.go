@@ -68,7 +68,15 @@ type Budget struct {
 	mu      sync.Mutex
 	used    int64
 	streams int // readers reading ahead now, which share the budget fairly
+
+	// onStreams, if set, hears the number of readers reading ahead each
+	// time it changes.
+	onStreams func(streams int)
 }
+
+// OnStreams has f told the number of readers reading ahead at once, each
+// time it changes (called with a reader's lock held: f must not read).
+func (b *Budget) OnStreams(f func(streams int)) { b.onStreams = f }
 
 // share is how many bytes of buffers one reader reading ahead may hold:
 // an equal part of the budget, so that four readers at once each read
@@ -84,19 +92,19 @@ func (b *Budget) share() int64 {
 }
 
 // join and leave count the readers reading ahead.
-func (b *Budget) join() {
-	if b != nil {
-		b.mu.Lock()
-		b.streams++
-		b.mu.Unlock()
-	}
-}
+func (b *Budget) join()  { b.countStreams(1) }
+func (b *Budget) leave() { b.countStreams(-1) }
 
-func (b *Budget) leave() {
-	if b != nil {
-		b.mu.Lock()
-		b.streams--
-		b.mu.Unlock()
+func (b *Budget) countStreams(d int) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.streams += d
+	n := b.streams
+	b.mu.Unlock()
+	if b.onStreams != nil {
+		b.onStreams(n)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -509,5 +510,28 @@ func TestReaderEOF(t *testing.T) {
 	}
 	if len(log.log()) != before {
 		t.Error("reading an empty object sent a GET")
+	}
+}
+
+// The budget tells how many readers read ahead at once (the mount sets
+// its GOMAXPROCS by it): a reader counts from its first sequential read
+// until it jumps or closes.
+func TestBudgetCountsStreams(t *testing.T) {
+	opts := smallOpts
+	opts.Budget = NewBudget(1 << 20)
+	var heard []int
+	opts.Budget.OnStreams(func(n int) { heard = append(heard, n) })
+	mem := memory.New("b")
+	_, a := putRandom(t, mem, "a", 1<<20, 1)
+	_, b := putRandom(t, mem, "b", 1<<20, 2)
+	ra, rb := NewReader(mem, a, opts), NewReader(mem, b, opts)
+	buf := make([]byte, 4<<10)
+	ra.ReadAt(context.Background(), buf, 0)
+	rb.ReadAt(context.Background(), buf, 0)
+	ra.ReadAt(context.Background(), buf, 900<<10) // a jump
+	rb.Close()
+	ra.Close()
+	if want := []int{1, 2, 1, 0}; !slices.Equal(heard, want) {
+		t.Fatalf("heard %v, want %v", heard, want)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -142,20 +141,6 @@ func newLogger(opts Options) (*slog.Logger, io.Closer, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closer, nil
 }
 
-// leaveACoreToTheReader runs Go code on one core fewer than the process
-// may use, unless GOMAXPROCS is set. Each FUSE request is a round trip
-// between the program reading the mount and the daemon, and with a P for
-// every core the scheduler's idle Ps wake and spin on the core the reader
-// needs: on 2 cores, 4 KiB random reads served from local disk ran at
-// 18,000-26,000 a second with 2 Ps and 35,000-41,000 with 1, while
-// sequential reads and writes ran at the same speed either way (they wait
-// on the network and the kernel's copies, not on Go code).
-func leaveACoreToTheReader() {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)-1))
-	}
-}
-
 // serve connects, mounts, calls ready, and blocks until the mount is gone.
 func serve(opts Options, ready func()) error {
 	log, closeLog, err := newLogger(opts)
@@ -164,7 +149,7 @@ func serve(opts Options, ready func()) error {
 	}
 	defer closeLog.Close()
 	slog.SetDefault(log)
-	leaveACoreToTheReader()
+	procs := newProcs()
 	// Read-ahead buffers are the heap's bulk; a soft limit makes the GC
 	// return them before RSS grows past what the budget intends.
 	debug.SetMemoryLimit(max(readBudget(opts), 64<<20) + 48<<20)
@@ -247,10 +232,10 @@ func serve(opts Options, ready func()) error {
 		Passthrough:   canPassThrough(),
 		ReadAhead:     opts.ReadAhead,
 		PosixMetadata: opts.posixMetadata(),
-		ReadBudget: cache.NewBudget(readBudget(opts)),
-		DataCache:  data,
-		Staging:    journal.Staging,
-		Journal:    journal,
+		ReadBudget:    procs.follow(cache.NewBudget(readBudget(opts))),
+		DataCache:     data,
+		Staging:       journal.Staging,
+		Journal:       journal,
 		Defaults: fs.UploadDefaults{
 			StorageClass: opts.StorageClass, SSE: opts.SSE, SSEKMSKeyID: opts.SSEKMSKeyID, ACL: opts.ACL,
 		},
