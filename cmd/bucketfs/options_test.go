@@ -20,7 +20,7 @@ func defaults() Options {
 		StatTTL: 60 * time.Second, NegativeTTL: 5 * time.Second,
 		CacheEntries: 100000, CacheDir: defaultCacheDir(os.Getuid(), noEnv),
 		PartSize: 8 << 20, UploadConcurrency: 8, ReadAhead: 64 << 20,
-		PresignExpiry: time.Hour,
+		FetchWhole: 1 << 30, PresignExpiry: time.Hour,
 	}
 }
 
@@ -62,6 +62,8 @@ var valueCases = []struct {
 	{"part-size", "16MiB", func(o *Options) { o.PartSize = 16 << 20 }},
 	{"upload-concurrency", "4", func(o *Options) { o.UploadConcurrency = 4 }},
 	{"read-ahead", "128M", func(o *Options) { o.ReadAhead = 128 << 20 }},
+	{"cache-size", "10GiB", func(o *Options) { o.CacheSize = 10 << 30 }},
+	{"fetch-whole", "0", func(o *Options) { o.FetchWhole = 0 }},
 	{"storage-class", "STANDARD_IA", func(o *Options) { o.StorageClass = "STANDARD_IA" }},
 	{"sse", "aws:kms", func(o *Options) { o.SSE = "aws:kms" }},
 	{"sse-kms-key-id", "k1", func(o *Options) { o.SSE, o.SSEKMSKeyID = "aws:kms", "k1" }},
@@ -83,6 +85,7 @@ var boolCases = []struct {
 	{"read-only", func(o *Options) { o.ReadOnly = true }},
 	{"allow-other", func(o *Options) { o.AllowOther = true }},
 	{"debug", func(o *Options) { o.Debug = true }},
+	{"write-back", func(o *Options) { o.WriteBack = true }},
 }
 
 func TestParseArgsEveryOptionCovered(t *testing.T) {
@@ -548,7 +551,7 @@ func TestUsageDefaultsMatchOptions(t *testing.T) {
 	literal := map[string]bool{
 		"file-mode": true, "dir-mode": true, "stat-ttl": true, "negative-ttl": true,
 		"cache-entries": true, "part-size": true, "upload-concurrency": true,
-		"read-ahead": true, "presign-expiry": true,
+		"read-ahead": true, "presign-expiry": true, "fetch-whole": true,
 	}
 	for _, opt := range mountOptions {
 		var arg string
