@@ -61,6 +61,7 @@ type keptCopy struct {
 const (
 	dataSuffix = ".data"
 	mapSuffix  = ".map"
+	tmpSuffix  = ".tmp" // a map being written
 	mapMagic   = "bucketfs extent 1\n"
 )
 
@@ -120,7 +121,8 @@ func (dc *DataCache) load() {
 		copies = append(copies, found{id, popBytes(have, info.Size()), info.ModTime().UnixNano()})
 	}
 	for _, de := range entries {
-		if id, ok := strings.CutSuffix(de.Name(), dataSuffix); ok && !maps[id] {
+		id, isData := strings.CutSuffix(de.Name(), dataSuffix)
+		if (isData && !maps[id]) || strings.HasSuffix(de.Name(), tmpSuffix) {
 			os.Remove(filepath.Join(dc.dir, de.Name()))
 		}
 	}
@@ -134,10 +136,35 @@ func (dc *DataCache) load() {
 	dc.evictLocked()
 }
 
-// Close lets go of the cache directory; kept copies stay for the next mount.
+// Close lets go of the cache directory; kept copies stay for the next
+// mount. Copies still open (a mount ends before the kernel's last
+// releases reach it) are saved as they are, and a release under way is
+// waited for, so what was read is kept either way.
 func (dc *DataCache) Close() error {
 	if dc == nil || dc.lock == nil {
 		return nil
+	}
+	dc.mu.Lock()
+	open := make([]*Extent, 0, len(dc.open))
+	for _, e := range dc.open {
+		open = append(open, e)
+	}
+	dc.mu.Unlock()
+	for _, e := range open {
+		dc.mu.Lock()
+		closing := e.closing
+		dc.mu.Unlock()
+		if closing {
+			<-e.done
+			continue
+		}
+		e.cancel()
+		e.fetching.Wait()
+		if e.Held() > 0 {
+			if err := dc.save(e); err != nil {
+				dc.warn("data cache: a copy open at unmount was not kept", err)
+			}
+		}
 	}
 	return dc.lock.Close()
 }
@@ -280,11 +307,21 @@ func (dc *DataCache) save(e *Extent) error {
 	binary.Write(&buf, binary.LittleEndian, e.obj.Size)
 	buf.Write(encodeBitmap(e.have))
 	e.mu.Unlock()
-	tmp := dc.path(e.id, mapSuffix+".tmp")
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+	tmp, err := os.CreateTemp(dc.dir, e.id+".*"+tmpSuffix)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, dc.path(e.id, mapSuffix))
+	_, err = tmp.Write(buf.Bytes())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dc.path(e.id, mapSuffix))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 func (dc *DataCache) readMap(id string) (int64, []uint64, error) {
