@@ -275,12 +275,15 @@ func (l *localFile) live() bool {
 // unreachable.
 const unreachableProbe = 3 * time.Second
 
-// holdsData tells whether l was not let go (dropped): only a dropped file
-// has nothing to store or move.
-func (l *localFile) holdsData() bool {
+// storable returns the errno for storing l: 0 when it can be stored or
+// has nothing left to store (let go), else why it can never be stored.
+func (l *localFile) storable() syscall.Errno {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.state != stateDropped
+	if l.state == stateDropped {
+		return 0 // beginUpload finds nothing to store: a dropped file never needs one
+	}
+	return l.writableLocked()
 }
 
 // writable returns the errno for a write to l: 0, or the reason no write
@@ -288,6 +291,11 @@ func (l *localFile) holdsData() bool {
 func (l *localFile) writable() syscall.Errno {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.writableLocked()
+}
+
+// writableLocked is writable, called with mu held.
+func (l *localFile) writableLocked() syscall.Errno {
 	switch l.state {
 	case stateConflict:
 		return l.fs.errno("write", l.key, l.conflictErr())

@@ -31,10 +31,10 @@ func (l *localFile) flush(ctx context.Context) (string, syscall.Errno) {
 	defer f.flushes.Done()
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
-	if !l.holdsData() {
-		return "", 0 // let go after its last release: S3 has it all
-	}
-	if errno := l.writable(); errno != 0 {
+	// One look at the state: the retrier may let the file go (dropped,
+	// S3 has it all) at any moment, and that is nothing to store, not a
+	// bad descriptor.
+	if errno := l.storable(); errno != 0 {
 		return "", errno
 	}
 	job, ok := l.beginUpload()
