@@ -307,3 +307,19 @@ type BatchDeleter interface {
 
 // MaxBatchDelete is the most keys one DeleteObjects request takes.
 const MaxBatchDelete = 1000
+
+// DeleteKeys removes keys from b with one request where b batches
+// (BatchDeleter), else one request a key, and returns what failed as
+// BatchDeleter.DeleteKeys does.
+func DeleteKeys(ctx context.Context, b Bucket, keys []string) (map[string]error, error) {
+	if bd, ok := b.(BatchDeleter); ok {
+		return bd.DeleteKeys(ctx, keys)
+	}
+	failed := map[string]error{}
+	for _, key := range keys {
+		if err := b.Delete(ctx, key); err != nil {
+			failed[key] = err
+		}
+	}
+	return failed, nil
+}

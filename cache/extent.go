@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -61,11 +62,7 @@ func newExtent(dc *DataCache, id string, obj backend.Object, file *os.File, have
 	if e.have == nil {
 		e.have = make([]uint64, (e.blocks()+63)/64)
 	}
-	for i := range e.blocks() {
-		if e.has(i) {
-			e.held += e.blockLen(i)
-		}
-	}
+	e.held = popBytes(e.have, obj.Size)
 	return e
 }
 
@@ -79,8 +76,8 @@ func (e *Extent) has(i int64) bool { return e.have[i/64]&(1<<(i%64)) != 0 }
 
 // Has tells whether the bytes [off, end) are all in the extent.
 func (e *Extent) Has(off, end int64) bool {
-	if e == nil || off >= end {
-		return e != nil
+	if e == nil {
+		return false
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -232,13 +229,11 @@ func (e *Extent) Release() {
 	}
 }
 
-// bitmap encoding of the saved form: little-endian words.
+// encodeBitmap is the saved form of a bitmap: little-endian words.
 func encodeBitmap(have []uint64) []byte {
-	out := make([]byte, 8*len(have))
-	for i, w := range have {
-		for j := range 8 {
-			out[8*i+j] = byte(w >> (8 * j))
-		}
+	out := make([]byte, 0, 8*len(have))
+	for _, w := range have {
+		out = binary.LittleEndian.AppendUint64(out, w)
 	}
 	return out
 }
@@ -250,9 +245,7 @@ func decodeBitmap(b []byte, blocks int64) ([]uint64, error) {
 	}
 	have := make([]uint64, words)
 	for i := range have {
-		for j := range 8 {
-			have[i] |= uint64(b[8*i+j]) << (8 * j)
-		}
+		have[i] = binary.LittleEndian.Uint64(b[8*i:])
 	}
 	if tail := blocks % 64; tail != 0 && have[words-1]>>tail != 0 {
 		return nil, errors.New("bitmap has blocks past the end")

@@ -34,20 +34,10 @@ func (m *Meta) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// DeleteKeys passes a batch delete through, deleting one key at a time
-// where the bucket cannot batch, and records what went.
+// DeleteKeys passes a batch delete through (backend.DeleteKeys) and
+// records what went.
 func (m *Meta) DeleteKeys(ctx context.Context, keys []string) (map[string]error, error) {
-	bd, ok := m.next.(backend.BatchDeleter)
-	if !ok {
-		failed := map[string]error{}
-		for _, key := range keys {
-			if err := m.Delete(ctx, key); err != nil {
-				failed[key] = err
-			}
-		}
-		return failed, nil
-	}
-	failed, err := bd.DeleteKeys(ctx, keys)
+	failed, err := backend.DeleteKeys(ctx, m.next, keys)
 	for _, key := range keys {
 		if _, bad := failed[key]; err != nil || bad {
 			m.Forget(key)

@@ -109,15 +109,7 @@ func readerOfReplaced(t *testing.T, old, replacement []byte) (string, *os.File, 
 	put(t, mem, "f", old, nil, "")
 	mnt := mountMemory(t, mem, func(c *Config) { c.StatTTL, c.NegativeTTL = 50*time.Millisecond, 50*time.Millisecond })
 	p := filepath.Join(mnt, "f")
-	r, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	head := make([]byte, 4096)
-	if _, err := io.ReadFull(r, head); err != nil {
-		t.Fatal(err)
-	}
+	r, head := openAndReadHead(t, p)
 	time.Sleep(50 * time.Millisecond)
 	put(t, mem, "f", replacement, nil, "")
 	time.Sleep(60 * time.Millisecond)
@@ -180,15 +172,7 @@ func readerOfKnownReplaced(t *testing.T, old, replacement []byte) (string, *os.F
 	meta := cache.NewMeta(mem, cache.MetaOptions{TTL: time.Minute, NegativeTTL: time.Minute})
 	mnt := mountMemory(t, mem, func(c *Config) { c.Bucket = meta })
 	p := filepath.Join(mnt, "f")
-	r, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	head := make([]byte, 4096)
-	if _, err := io.ReadFull(r, head); err != nil {
-		t.Fatal(err)
-	}
+	r, head := openAndReadHead(t, p)
 	time.Sleep(50 * time.Millisecond) // the read-ahead holds the rest
 	put(t, mem, "f", replacement, nil, "")
 	meta.Forget("f")
@@ -234,4 +218,20 @@ func TestUnlinkWhileAReaderHoldsAReplacedVersion(t *testing.T) {
 	if err == nil && !bytes.Equal(got, old) || err != nil && !bytes.Equal(got, old[:min(len(got), len(old))]) {
 		t.Errorf("the reader after rm: %d bytes, %v; want its own version (%d bytes) or an error, never another's", len(got), err, len(old))
 	}
+}
+
+// openAndReadHead opens p for the rest of the test and reads its first
+// 4 KiB.
+func openAndReadHead(t *testing.T, p string) (*os.File, []byte) {
+	t.Helper()
+	r, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	head := make([]byte, 4096)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	return r, head
 }

@@ -172,6 +172,10 @@ func (f *filesystem) withoutDeleted(page backend.ListPage) backend.ListPage {
 // not removed any more.
 func (f *filesystem) settle(ctx context.Context, key string) error {
 	f.mu.Lock()
+	if len(f.tombs) == 0 && len(f.gone) == 0 {
+		f.mu.Unlock()
+		return nil // every store asks: nothing outstanding is the common case
+	}
 	for p := parentPrefix(key); p != ""; p = parentPrefix(strings.TrimSuffix(p, "/")) {
 		delete(f.gone, p)
 	}
@@ -334,16 +338,7 @@ func (f *filesystem) cleanGoneLocked() {
 func (f *filesystem) deleteKeys(ctx context.Context, keys []string) (map[string]error, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if bd, ok := f.cfg.Bucket.(backend.BatchDeleter); ok {
-		return bd.DeleteKeys(ctx, keys)
-	}
-	failed := map[string]error{}
-	for _, key := range keys {
-		if err := f.cfg.Bucket.Delete(ctx, key); err != nil {
-			failed[key] = err
-		}
-	}
-	return failed, nil
+	return backend.DeleteKeys(ctx, f.cfg.Bucket, keys)
 }
 
 // deleteBeforeUnmount sends every outstanding delete, until the deadline

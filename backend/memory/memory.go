@@ -285,13 +285,18 @@ func (m *Bucket) Delete(ctx context.Context, key string) error {
 	if err := m.begin(ctx, opDelete, key); err != nil {
 		return err
 	}
+	m.remove(key)
+	return nil
+}
+
+// remove deletes key, leaving a delete marker where versioning is on.
+func (m *Bucket) remove(key string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.objects[key]; ok && m.versioning == "Enabled" {
 		m.recordVersion(key, memVersion{deleteMarker: true, id: m.newVersionID(), at: m.now().UTC()})
 	}
 	delete(m.objects, key)
-	return nil
 }
 
 // DeleteKeys removes keys as one request, as DeleteObjects does; a fault
@@ -309,12 +314,7 @@ func (m *Bucket) DeleteKeys(ctx context.Context, keys []string) (map[string]erro
 				continue
 			}
 		}
-		m.mu.Lock()
-		if _, ok := m.objects[key]; ok && m.versioning == "Enabled" {
-			m.recordVersion(key, memVersion{deleteMarker: true, id: m.newVersionID(), at: m.now().UTC()})
-		}
-		delete(m.objects, key)
-		m.mu.Unlock()
+		m.remove(key)
 	}
 	return failed, nil
 }

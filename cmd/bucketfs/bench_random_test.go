@@ -104,13 +104,7 @@ func goRandomReads(t *testing.T, path string, size int64, n int) int {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rng := mrand.New(mrand.NewPCG(8, 8))
-	buf := make([]byte, 4096)
-	for range n {
-		if _, err := f.ReadAt(buf, rng.Int64N(size/4096)*4096); err != nil {
-			t.Fatal(err)
-		}
-	}
+	randomReads(t, f, size, nil, n, 8)
 	return n
 }
 

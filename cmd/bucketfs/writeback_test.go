@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/bucketfs/bucketfs/backend/miniotest"
 )
@@ -64,7 +61,7 @@ func TestWriteBackUploadsAtUnmount(t *testing.T) {
 	proxy.Set(miniotest.Rule{Op: "PUT", Every: 1, Fault: miniotest.DelayReply, Delay: 300 * time.Millisecond})
 	cmd, mnt, logs := mountForeground(t, srv, bucket, "--endpoint-url", proxy.Endpoint, "--write-back")
 	want := writeFiles(t, mnt, 100)
-	if n := countObjects(t, srv, bucket); n == len(want) {
+	if n := len(listKeys(t, srv, bucket, "")); n == len(want) {
 		t.Fatal("every file was stored before the unmount: the test shows nothing")
 	}
 	unmountForTest(t, mnt)
@@ -74,15 +71,6 @@ func TestWriteBackUploadsAtUnmount(t *testing.T) {
 			t.Fatalf("%s not in S3 after the mount exited (%v, %q):\n%s", key, ok, got.body, logs)
 		}
 	}
-}
-
-func countObjects(t *testing.T, srv *miniotest.Server, bucket string) int {
-	t.Helper()
-	out, err := srv.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &bucket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(out.Contents)
 }
 
 // With --write-back, rm -rf returns before S3 deletes anything (the
@@ -102,13 +90,13 @@ func TestWriteBackDeletesSurviveKill9(t *testing.T) {
 	cmd.Process.Kill()
 	unmountForTest(t, mnt)
 	waitGone(t, cmd.Process.Pid)
-	if n := countObjects(t, srv, bucket); n < 50 {
+	if n := len(listKeys(t, srv, bucket, "")); n < 50 {
 		t.Fatalf("%d objects before the next mount, want 50: the test shows nothing", n)
 	}
 	mountForeground(t, srv, bucket, "--cache-dir", cacheDir)
-	for deadline := time.Now().Add(30 * time.Second); countObjects(t, srv, bucket) != 0; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); len(listKeys(t, srv, bucket, "")) != 0; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d objects left 30 s after the next mount", countObjects(t, srv, bucket))
+			t.Fatalf("%d objects left 30 s after the next mount", len(listKeys(t, srv, bucket, "")))
 		}
 	}
 }
