@@ -23,6 +23,11 @@ var (
 	errPassingThrough = errors.New("open for reading straight from its local copy")
 )
 
+// errLocalCopyGone: a descriptor read a local copy that was let go
+// without S3 getting it (set aside in a conflict); what S3 has is another
+// version.
+var errLocalCopyGone = fmt.Errorf("the local copy this descriptor read is gone: %w", backend.ErrPrecondition)
+
 // errOtherVersionOpen: the node has readers of a version other than the
 // one S3 has now; ESTALE makes the kernel look the name up again and get
 // a node of its own for the new version (readsOtherVersion).

@@ -154,7 +154,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 			fuseFlags = fuse.FOPEN_KEEP_CACHE
 		}
 		l.mu.Unlock()
-		h := &fileHandle{node: n}
+		h := &fileHandle{node: n, viewed: l}
 		n.fs.addReader(h)
 		return h, fuseFlags, 0
 	}
@@ -312,10 +312,12 @@ type fileHandle struct {
 
 	// mu guards the fields below. A handle opened while the file was
 	// staged has no reader until a read finds the staged copy gone (stored
-	// and dropped after the last writer closed): it then reads the object.
+	// and dropped after the last writer closed): it then reads the version
+	// that copy became in S3, and none other.
 	mu      sync.Mutex
 	obj     backend.Object
 	reader  *cache.Reader
+	viewed  *localFile      // the local copy a reader without reader read last
 	retired []*cache.Reader // replaced by follow, closed at release
 	wrote   bool            // something was written through this handle
 
@@ -328,6 +330,9 @@ type fileHandle struct {
 func (h *fileHandle) object() (backend.Object, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.reader == nil && h.viewed != nil && !h.viewed.live() {
+		_ = h.openStoredLocked() // without it (a conflict), nothing in S3 is the handle's
+	}
 	return h.obj, h.reader != nil
 }
 
@@ -350,17 +355,29 @@ func (h *fileHandle) objectReader(ctx context.Context) (*cache.Reader, backend.O
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.reader == nil {
-		key, ok := h.node.key()
-		if !ok {
-			return nil, backend.Object{}, notFoundErr("(unlinked)")
+		if err := h.openStoredLocked(); err != nil {
+			return nil, h.obj, err
 		}
-		obj, err := h.node.fs.bucket.Head(ctx, key)
-		if err != nil {
-			return nil, backend.Object{Key: key}, err
-		}
-		h.obj, h.reader = obj, h.node.newReader(obj)
 	}
 	return h.reader, h.obj, nil
+}
+
+// openStoredLocked gives a handle that read a local copy, now let go, the
+// reader of the version S3 holds of that copy. Anything else S3 has under
+// the name by now is another client's, and reading on in it would mix two
+// versions; a copy S3 never got (set aside in a conflict) ends the reads
+// with ESTALE. Called with h.mu held.
+func (h *fileHandle) openStoredLocked() error {
+	var obj backend.Object
+	if h.viewed != nil {
+		obj = h.viewed.storedAs()
+	}
+	if obj.ETag == "" {
+		key, _ := h.node.key()
+		return fmt.Errorf("%q: %w", key, errLocalCopyGone)
+	}
+	h.obj, h.reader = obj, h.node.newReader(obj)
+	return nil
 }
 
 // readLocal is the local file a read comes from: the writer's own, else
@@ -369,7 +386,15 @@ func (h *fileHandle) readLocal() *localFile {
 	if h.local != nil {
 		return h.local
 	}
-	return h.node.current()
+	l := h.node.current()
+	if l != nil {
+		h.mu.Lock()
+		if h.reader == nil {
+			h.viewed = l
+		}
+		h.mu.Unlock()
+	}
+	return l
 }
 
 var _ = (gofs.FileReader)((*fileHandle)(nil))

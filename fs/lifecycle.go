@@ -97,6 +97,9 @@ type localFile struct {
 	attempts int
 	retryAt  time.Time
 	aside    string // where a conflict copy was set aside
+	// final is what S3 holds of a copy let go clean: the version its
+	// readers read on in.
+	final backend.Object
 }
 
 // newLocal stages key's object (obj; the zero Object if there is none),
@@ -240,6 +243,10 @@ func (l *localFile) freshEmpty() bool {
 func (l *localFile) asObject() backend.Object {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.asObjectLocked()
+}
+
+func (l *localFile) asObjectLocked() backend.Object {
 	h := l.headers
 	return backend.Object{Key: l.key, Size: l.contentSize(), ETag: l.base, HasHeaders: true,
 		ContentType: h.contentType, Metadata: h.metadata(), StorageClass: cmp.Or(h.storageClass, "STANDARD"),
@@ -263,6 +270,17 @@ func (l *localFile) hasWriters() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.handles > 0
+}
+
+// storedAs is the version S3 holds of a copy that was let go clean; the
+// zero Object while the copy is in use, or if S3 never got it.
+func (l *localFile) storedAs() backend.Object {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state != stateDropped {
+		return backend.Object{}
+	}
+	return l.final
 }
 
 // live tells whether the file's local copy is what its node shows.
@@ -504,6 +522,9 @@ func (l *localFile) dropIfDone(others bool) bool {
 		return false
 	}
 	prev, key, entry := l.state, l.key, l.entry(cache.EntryOpen)
+	if prev == stateClean && l.contentIsObject() {
+		l.final = l.asObjectLocked()
+	}
 	l.state = stateDropped
 	s := l.stopStream()
 	l.mu.Unlock()
