@@ -376,3 +376,20 @@ func fsName(cfg Config) string {
 	}
 	return "bucketfs:" + cfg.Bucket.Name()
 }
+
+// Close ends the readers the kernel never released (an unmount does not
+// wait for the last releases), so that what they fetched is in the data
+// cache before it closes. Call it once the mount is gone.
+func (m *Mounted) Close() {
+	for _, f := range m.filesystems() {
+		f.mu.Lock()
+		readers := make([]*fileHandle, 0, len(f.readers))
+		for h := range f.readers {
+			readers = append(readers, h)
+		}
+		f.mu.Unlock()
+		for _, h := range readers {
+			h.closeReaders()
+		}
+	}
+}

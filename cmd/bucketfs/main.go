@@ -300,6 +300,7 @@ func serve(opts Options, ready func()) error {
 		}
 	}
 	server.Drain() // after umount: say what stays pending for the next mount
+	server.Close() // readers the kernel never released: their data is kept
 	log.Info("unmounted", "mountpoint", opts.Mountpoint)
 	return nil
 }
