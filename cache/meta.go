@@ -30,6 +30,10 @@ type MetaOptions struct {
 	// of objects that a listing returned without them (plain S3 listings);
 	// 0 fetches them only when asked.
 	HeaderPrefetch int
+	// MaxListing is the most entries a directory may have to be cached as
+	// one listing; 0 means a quarter of Entries. A bigger one is read page
+	// by page each time (Pages), so memory never grows with its size.
+	MaxListing int
 }
 
 // maxHeaderPrefetch bounds the HEADs one listing may start ahead of use.
@@ -49,6 +53,9 @@ type Meta struct {
 
 	objects  *lru.Cache[string, objectEntry] // key -> object or not-found
 	listings *lru.Cache[string, *listing]    // prefix -> complete listing
+	// listed counts the entries the cached listings held when stored:
+	// together they hold at most Entries.
+	listed atomic.Int64
 	// firstPages keeps the first page of a big directory's listing, fetched
 	// by a lookup, for the listing that usually follows.
 	firstPages *lru.Cache[string, firstPage]
@@ -102,7 +109,8 @@ type firstPage struct {
 // thousand creates in one directory cost a thousand map updates, not a
 // thousand copies of the listing.
 type listing struct {
-	at time.Time
+	at     time.Time
+	stored int // entries when stored, for the bound on all listings
 
 	// mu protects the fields below.
 	mu       sync.Mutex
@@ -174,13 +182,19 @@ func NewMeta(next backend.Bucket, opts MetaOptions) *Meta {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	objects, _ := lru.New[string, objectEntry](opts.Entries)
+	if opts.MaxListing <= 0 {
+		opts.MaxListing = max(opts.Entries/4, 1)
+	}
+	m := &Meta{next: next, opts: opts}
+	m.objects, _ = lru.New[string, objectEntry](opts.Entries)
 	// Listings hold their entries twice (also in objects); a few hundred
 	// directories is what a working set of `ls` and `find` needs.
-	listings, _ := lru.New[string, *listing](max(opts.Entries/100, 64))
-	firstPages, _ := lru.New[string, firstPage](64)
-	changed, _ := lru.New[string, uint64](opts.Entries)
-	return &Meta{next: next, opts: opts, objects: objects, listings: listings, firstPages: firstPages, changed: changed}
+	m.listings, _ = lru.NewWithEvict(max(opts.Entries/100, 64), func(_ string, l *listing) {
+		m.listed.Add(-int64(l.stored))
+	})
+	m.firstPages, _ = lru.New[string, firstPage](64)
+	m.changed, _ = lru.New[string, uint64](opts.Entries)
+	return m
 }
 
 func (m *Meta) Name() string { return m.next.Name() }
@@ -384,9 +398,13 @@ func newListing(at time.Time, objects []backend.Object, prefixes []string) *list
 	return l
 }
 
-// storeListing records a complete listing of prefix and its objects.
+// storeListing records a complete listing of prefix and its objects,
+// unless it is bigger than MaxListing: then it is only returned.
 func (m *Meta) storeListing(prefix string, at time.Time, objects []backend.Object, prefixes []string) *listing {
 	l := newListing(at, objects, prefixes)
+	if l.stored = len(objects) + len(prefixes); l.stored > m.opts.MaxListing {
+		return l
+	}
 	for i, obj := range l.page.Objects {
 		// A listing never downgrades an entry that has headers (or the
 		// metadata a copy set) and the same ETag: they are still right.
@@ -396,7 +414,14 @@ func (m *Meta) storeListing(prefix string, at time.Time, objects []backend.Objec
 		}
 		m.objects.Add(obj.Key, objectEntry{obj: obj, at: at})
 	}
+	m.listings.Remove(prefix) // its count goes, as an eviction's does
+	m.listed.Add(int64(l.stored))
 	m.listings.Add(prefix, l)
+	for m.listed.Load() > int64(m.opts.Entries) {
+		if _, _, ok := m.listings.RemoveOldest(); !ok {
+			break
+		}
+	}
 	return l
 }
 

@@ -212,34 +212,6 @@ func (f *filesystem) lookupShadowed(ctx context.Context, key string) (entry, err
 	return entry{kind: objectKind(obj), key: key, obj: obj, shadowed: true}, nil
 }
 
-var _ = (gofs.NodeReaddirer)((*dirNode)(nil))
-
-func (d *dirNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	prefix, ok := d.prefix()
-	if !ok {
-		return gofs.NewListDirStream(nil), 0
-	}
-	page, err := d.fs.listDir(ctx, prefix)
-	if c, ok := d.fs.cfg.Bucket.(offlineCache); ok && errors.Is(err, backend.ErrUnavailable) {
-		// Unreachable: what the mount last saw, and what it holds itself.
-		d.fs.errno("readdir", prefix, err)
-		page, _ = c.StaleListing(prefix)
-		err = nil
-	}
-	if err != nil {
-		return nil, d.fs.errno("readdir", prefix, err)
-	}
-	entries := d.fs.withLocals(prefix, dirEntries(prefix, page))
-	for i, e := range entries {
-		// The number of a child the kernel knows; else go-fuse reports it
-		// unknown (inode numbers are go-fuse's, not derived from keys).
-		if child := d.GetChild(e.Name); child != nil {
-			entries[i].Ino = child.StableAttr().Ino
-		}
-	}
-	return gofs.NewListDirStream(entries), 0
-}
-
 // listDir returns one directory level whole, page after page (the cache
 // answers with one page; a bucket itself stops at 1,000 keys).
 func (f *filesystem) listDir(ctx context.Context, prefix string) (backend.ListPage, error) {

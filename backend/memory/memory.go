@@ -40,6 +40,7 @@ type Bucket struct {
 	// mu protects the fields below.
 	mu         sync.Mutex
 	objects    map[string]memObject
+	sorted     []string // the keys of objects, sorted; nil when a key came or went since
 	uploads    map[string]*memUpload
 	uploadID   int
 	now        func() time.Time
@@ -141,16 +142,18 @@ func (m *Bucket) List(ctx context.Context, in backend.ListInput) (backend.ListPa
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	keys := make([]string, 0, len(m.objects))
-	for k := range m.objects {
-		if strings.HasPrefix(k, in.Prefix) && k > in.Token {
-			keys = append(keys, k)
-		}
+	// Pages are found by binary search in the sorted keys, so that
+	// listing a directory of a million keys costs a sort, not one per page.
+	keys := m.sortedKeys()
+	from := sort.SearchStrings(keys, max(in.Prefix, in.Token))
+	if from < len(keys) && keys[from] == in.Token {
+		from++
 	}
-	sort.Strings(keys)
+	end := from + sort.Search(len(keys)-from, func(i int) bool { return !strings.HasPrefix(keys[from+i], in.Prefix) })
+	keys = keys[:end]
 	var page backend.ListPage
 	n := 0
-	for i := 0; i < len(keys); i++ {
+	for i := from; i < len(keys); i++ {
 		k := keys[i]
 		if n == maxKeys {
 			page.NextToken = keys[i-1]
@@ -163,9 +166,7 @@ func (m *Bucket) List(ctx context.Context, in backend.ListInput) (backend.ListPa
 				n++
 				// Skip every key under this common prefix; the token is the
 				// prefix's last key so the next page resumes after it.
-				for i+1 < len(keys) && strings.HasPrefix(keys[i+1], p) {
-					i++
-				}
+				i += sort.Search(len(keys)-i, func(d int) bool { return !strings.HasPrefix(keys[i+d], p) }) - 1
 				if n == maxKeys && i+1 < len(keys) {
 					page.NextToken = keys[i]
 					break
@@ -276,6 +277,9 @@ func (m *Bucket) store(in backend.PutInput, data []byte, etag string) (backend.O
 		data: data,
 		acl:  in.ACL,
 	}
+	if !exists {
+		m.sorted = nil
+	}
 	m.objects[in.Key] = o
 	m.recordVersion(in.Key, memVersion{obj: o})
 	return o.withHeaders(), nil
@@ -296,7 +300,24 @@ func (m *Bucket) remove(key string) {
 	if _, ok := m.objects[key]; ok && m.versioning == "Enabled" {
 		m.recordVersion(key, memVersion{deleteMarker: true, id: m.newVersionID(), at: m.now().UTC()})
 	}
+	if _, ok := m.objects[key]; ok {
+		m.sorted = nil
+	}
 	delete(m.objects, key)
+}
+
+// sortedKeys returns the keys of objects, sorted, sorting them only after
+// a key came or went. Called with m.mu held; the slice is not modified
+// afterwards, only replaced.
+func (m *Bucket) sortedKeys() []string {
+	if m.sorted == nil {
+		m.sorted = make([]string, 0, len(m.objects))
+		for k := range m.objects {
+			m.sorted = append(m.sorted, k)
+		}
+		sort.Strings(m.sorted)
+	}
+	return m.sorted
 }
 
 // DeleteKeys removes keys as one request, as DeleteObjects does; a fault

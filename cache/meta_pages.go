@@ -1,0 +1,81 @@
+package cache
+
+import (
+	"context"
+	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
+)
+
+// Pages reads the listing of one directory level a page at a time, for a
+// reader that wants to start before the end (a readdir of a huge
+// directory). A fresh cached listing is one page. Otherwise the server's
+// pages are gathered, and cached as one listing at the end, only while
+// they stay within MaxListing: a bigger directory is never held whole, so
+// memory stays bounded whatever its size.
+type Pages struct {
+	m      *Meta
+	prefix string
+
+	started, done bool
+	token         string
+	at            time.Time
+	gen           uint64
+	objects       []backend.Object
+	prefixes      []string
+	tooBig        bool
+}
+
+// Capacity is how many objects the cache holds (Entries).
+func (m *Meta) Capacity() int { return m.opts.Entries }
+
+// Pages starts a listing of directory prefix.
+func (m *Meta) Pages(prefix string) *Pages { return &Pages{m: m, prefix: prefix} }
+
+// Next returns the next page and whether it is the last; after the last,
+// an empty page.
+func (p *Pages) Next(ctx context.Context) (page backend.ListPage, last bool, err error) {
+	m := p.m
+	if p.done {
+		return backend.ListPage{}, true, nil
+	}
+	in := backend.ListInput{Prefix: p.prefix, Delimiter: "/", Token: p.token}
+	switch {
+	case p.started:
+		page, err = m.next.List(ctx, in)
+	default:
+		if l := m.freshListing(p.prefix); l != nil {
+			p.done = true
+			return l.snapshot(), true, nil
+		}
+		p.gen, p.at = m.gen.Load(), m.opts.Now()
+		if fp, ok := m.firstPages.Get(p.prefix); ok && m.fresh(fp.at, m.opts.TTL) {
+			// A lookup fetched the first page already: the listing is as
+			// old as that page.
+			m.firstPages.Remove(p.prefix)
+			page, p.at = fp.page, fp.at
+		} else {
+			page, err = m.next.List(ctx, in)
+		}
+	}
+	if err != nil {
+		return backend.ListPage{}, false, err
+	}
+	p.started, p.token = true, page.NextToken
+	if !p.tooBig {
+		p.objects = append(p.objects, page.Objects...)
+		p.prefixes = append(p.prefixes, page.Prefixes...)
+		if p.tooBig = len(p.objects)+len(p.prefixes) > m.opts.MaxListing; p.tooBig {
+			p.objects, p.prefixes = nil, nil
+		}
+	}
+	if p.token != "" {
+		return page, false, nil
+	}
+	p.done = true
+	if !p.tooBig && !m.changedSince(listingName(p.prefix), p.gen) {
+		m.storeListing(p.prefix, p.at, p.objects, p.prefixes)
+	}
+	p.objects, p.prefixes = nil, nil
+	return page, true, nil
+}
