@@ -48,6 +48,13 @@ func (p *Pages) Next(ctx context.Context) (page backend.ListPage, last bool, err
 			p.done = true
 			return l.snapshot(), true, nil
 		}
+		if root, ok := m.walking(p.prefix); ok {
+			m.listSubtree(ctx, root)
+			if l := m.freshListing(p.prefix); l != nil {
+				p.done = true
+				return l.snapshot(), true, nil
+			}
+		}
 		p.gen, p.at = m.gen.Load(), m.opts.Now()
 		if fp, ok := m.firstPages.Get(p.prefix); ok && m.fresh(fp.at, m.opts.TTL) {
 			// A lookup fetched the first page already: the listing is as

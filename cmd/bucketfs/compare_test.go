@@ -103,6 +103,12 @@ func TestCompare(t *testing.T) {
 		{"ls-dir", c.listDir}, {"ls-many", c.listMany}, {"find", c.walk}, {"cp-rm", c.copyRemove},
 		{"fio", c.randRead}, {"versitygw-ls", c.plainListing},
 	}
+	if os.Getenv("BENCH_LARGE") != "" {
+		workloads = append(workloads, struct {
+			name string
+			run  func(*testing.T) []*result
+		}{"ls-large", c.listLarge})
+	}
 	completed := 0
 	for _, w := range workloads {
 		t.Run(w.name, func(t *testing.T) {
@@ -367,6 +373,45 @@ func (c *compare) listDir(t *testing.T) []*result {
 
 func (c *compare) listMany(t *testing.T) []*result {
 	return c.listing(t, "ls-many", fmt.Sprintf("`ls -l` cold of %s objects (raw: ListObjectsV2)", thousands(c.size.many)), "many", c.size.many)
+}
+
+// listLarge measures ls -l of 10 times the ls-many objects (BENCH_LARGE=1),
+// bucketfs against the raw listing only: the question is how time and
+// memory grow with a directory's size. Its note sets the time against 10
+// times the ls-many time of the same run.
+func (c *compare) listLarge(t *testing.T) []*result {
+	n := 10 * c.size.many
+	var systems []*system
+	for _, s := range c.systems {
+		if s.mount == nil || s.name == "bucketfs" {
+			systems = append(systems, s)
+		}
+	}
+	c.seed("many", func() { putMany(t, c.direct, c.bucket, "many/", c.size.many, 1024) })
+	c.seed("large", func() { putMany(t, c.direct, c.bucket, "large/", n, 1024) })
+	small := &result{ID: "ls-large-base", Title: fmt.Sprintf("`ls -l` cold of %s objects, the base of the next row", thousands(c.size.many))}
+	res := &result{ID: "ls-large", Title: fmt.Sprintf("`ls -l` cold of %s objects (BENCH_LARGE; raw: ListObjectsV2)", thousands(n))}
+	raw := func(dir string) func(r *trial) time.Duration {
+		return func(r *trial) time.Duration { return rawListAll(t, c.raw, c.bucket, dir+"/") }
+	}
+	measure(t, small, c.size.runs, entries(systems, raw("many"), lines("ls -l many", c.size.many+1))...)
+	measure(t, res, c.size.runs, entries(systems, raw("large"), lines("ls -l large", n+1))...)
+	best := func(res *result, name string) sample {
+		var b sample
+		for _, r := range res.Rows {
+			for _, s := range r.Runs {
+				if r.System == name && (b.Seconds == 0 || s.Seconds < b.Seconds) {
+					b = s
+				}
+			}
+		}
+		return b
+	}
+	if base, large := best(small, "bucketfs"), best(res, "bucketfs"); base.Seconds > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("bucketfs: %.2f s for %s objects = %.2f× ten times its %.2f s for %s (target ≤ 1.2×); peak RSS %d MiB",
+			large.Seconds, thousands(n), large.Seconds/(10*base.Seconds), base.Seconds, thousands(c.size.many), large.PeakRSS>>20))
+	}
+	return []*result{small, res}
 }
 
 func (c *compare) walk(t *testing.T) []*result {
