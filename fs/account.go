@@ -116,7 +116,8 @@ func (a *accountNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errn
 	if err != nil {
 		return nil, toErrno(a.cfg.Logger, "readdir", "", err)
 	}
-	entries := make([]fuse.DirEntry, 0, len(names))
+	entries := make([]fuse.DirEntry, 0, len(names)+2)
+	entries = append(entries, fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR}, fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR})
 	for _, n := range names {
 		entries = append(entries, fuse.DirEntry{Name: n, Mode: syscall.S_IFDIR})
 	}

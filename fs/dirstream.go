@@ -94,7 +94,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	h.out = h.out[1:]
 	h.returned++
 	e.Off = h.returned
-	if child := h.d.GetChild(e.Name); child != nil {
+	if child := h.d.GetChild(e.Name); child != nil && e.Ino == 0 {
 		// The number of a child the kernel knows; else go-fuse reports it
 		// unknown (numbers are go-fuse's, not derived from keys).
 		e.Ino = child.StableAttr().Ino
@@ -165,6 +165,10 @@ func (h *dirHandle) fill(ctx context.Context) syscall.Errno {
 			return 0
 		}
 		h.started, h.prefix = true, prefix
+		// As on every local filesystem (ls -a, and tools that count on
+		// them); the kernel answers lookups of these names itself.
+		h.out = append(h.out, fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: h.d.StableAttr().Ino},
+			fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR})
 		if p, ok := f.cfg.Bucket.(pager); ok {
 			h.pages, h.maxLinked = p.Pages(prefix), p.Capacity()
 		}
@@ -176,7 +180,7 @@ func (h *dirHandle) fill(ctx context.Context) syscall.Errno {
 	page = f.withoutDeleted(page)
 	if last && h.locals == nil {
 		// Whole: as it always was.
-		h.out = f.withLocals(h.prefix, dirEntries(h.prefix, page))
+		h.out = append(h.out, f.withLocals(h.prefix, dirEntries(h.prefix, page))...)
 		h.done = true
 		return 0
 	}
