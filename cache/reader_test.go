@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -533,5 +534,57 @@ func TestBudgetCountsStreams(t *testing.T) {
 	ra.Close()
 	if want := []int{1, 2, 1, 0}; !slices.Equal(heard, want) {
 		t.Fatalf("heard %v, want %v", heard, want)
+	}
+}
+
+// TestManyReadersStayWithinTheBudget: 64 sequential readers at once, on
+// one budget, hold no more buffers together than the budget, at any
+// moment, and each still reads its whole object right: a reader without
+// budget fetches what it is asked instead of waiting for the others.
+func TestManyReadersStayWithinTheBudget(t *testing.T) {
+	const readers, size = 64, 1 << 20
+	mem := memory.New("b")
+	opts := smallOpts
+	opts.Budget = NewBudget(8 * smallOpts.MaxWindow) // room for 8 of 64 at full window
+	rs := make([]*Reader, readers)
+	want := make([][]byte, readers)
+	for i := range rs {
+		data, obj := putRandom(t, mem, fmt.Sprintf("k%02d", i), size, uint64(i))
+		rs[i], want[i] = NewReader(mem, obj, opts), data
+		defer rs[i].Close()
+	}
+	done := make(chan struct{})
+	peak := make(chan int64)
+	go func() {
+		var most int64
+		for {
+			select {
+			case <-done:
+				peak <- most
+				return
+			default:
+			}
+			var sum int64
+			for _, r := range rs {
+				held, _ := r.buffered()
+				sum += held
+			}
+			most = max(most, sum)
+		}
+	}()
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !bytes.Equal(readSeq(t, r, size, 4<<10), want[i]) {
+				t.Errorf("reader %d: bytes differ", i)
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	if most, limit := <-peak, 8*smallOpts.MaxWindow; most > limit {
+		t.Errorf("the readers held %d bytes of buffers together; the budget is %d", most, limit)
 	}
 }
