@@ -119,6 +119,9 @@ func (l *localFile) attr(out *fuse.Attr) {
 	out.Mode = h.mode
 	out.Owner = fuse.Owner{Uid: h.uid, Gid: h.gid}
 	out.Nlink = 1
+	if l.state == stateGone {
+		out.Nlink = 0 // unlinked, alive through its descriptors
+	}
 	out.Size = uint64(l.contentSize())
 	out.Blocks = (out.Size + 511) / 512
 	out.Blksize = 4096

@@ -57,6 +57,12 @@ func (n *fileNode) keepForReaders(ctx context.Context, key string) (*localFile, 
 	n.mu.Lock()
 	l, readers := n.currentLocked(), n.opens > 0
 	n.mu.Unlock()
+	if l != nil && readers {
+		// A copy that has not fetched the object yet must, while S3 has it.
+		if err := l.load(ctx); err != nil {
+			return nil, n.fs.errno("unlink", key, err)
+		}
+	}
 	if l != nil || !readers {
 		return l, 0
 	}
