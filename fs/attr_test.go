@@ -133,3 +133,22 @@ func TestValidName(t *testing.T) {
 		t.Errorf("unshadow = %q, %v", base, ok)
 	}
 }
+
+func TestRenamedContentType(t *testing.T) {
+	for _, c := range []struct {
+		current, from, to, want string
+		changes                 bool
+	}{
+		{"application/octet-stream", "d/.photo.jpg.Xy12Ab", "d/photo.jpg", "image/jpeg", true},
+		{"text/plain", "big-file.txt", "big-file.txt-copy", "application/octet-stream", true},
+		{"", "a", "a.html", "text/html", true},
+		{"binary/octet-stream", "a", "a.png", "image/png", true},
+		{"text/x-custom", "custom.dat", "custom.html", "text/x-custom", false},
+		{"text/html", "a.html", "b.htm", "text/html", false},
+	} {
+		got, changes := renamedContentType(c.current, c.from, c.to)
+		if got != c.want || changes != c.changes {
+			t.Errorf("renamedContentType(%q, %q, %q) = %q, %v; want %q, %v", c.current, c.from, c.to, got, changes, c.want, c.changes)
+		}
+	}
+}

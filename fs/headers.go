@@ -146,6 +146,22 @@ func (h fileHeaders) copyInput(obj backend.Object) backend.CopyInput {
 		StorageClass: h.storageClass, SSE: h.sse, SSEKMSKeyID: h.sseKMSKeyID}
 }
 
+// renamedContentType is the Content-Type a file renamed from oldKey to
+// newKey gets: one that was only the guess for the old name (or a
+// server's or tool's default) becomes the guess for the new name, so that
+// a file written under a temporary name (rsync's .photo.jpg.Xy12Ab, an
+// editor's or a downloader's) is served with its real type; one set on
+// purpose stays. ok is false when the type stays as it is.
+func renamedContentType(current, oldKey, newKey string) (string, bool) {
+	switch current {
+	case contentTypeOf(syscall.S_IFREG, oldKey), "", "application/octet-stream", "binary/octet-stream":
+	default:
+		return current, false
+	}
+	next := contentTypeOf(syscall.S_IFREG, newKey)
+	return next, next != current
+}
+
 // contentTypeOf guesses a Content-Type from the file name's extension,
 // without parameters ("text/plain", not "text/plain; charset=utf-8": some
 // clients compare it whole); directories get s3fs's application/x-directory.

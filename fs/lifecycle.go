@@ -488,6 +488,9 @@ func (l *localFile) moved(key, etag string) {
 	}
 	old := l.key
 	l.key = key
+	if ct, ok := renamedContentType(l.headers.contentType, old, key); ok {
+		l.headers.contentType = ct // what the next upload stores
+	}
 	if l.base != "" || etag != "" {
 		l.base = etag
 	}

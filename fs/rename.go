@@ -93,8 +93,15 @@ func (f *filesystem) move(ctx context.Context, obj backend.Object, dst string, n
 	if class == "STANDARD" {
 		class = ""
 	}
-	copied, err := f.bucket.Copy(ctx, backend.CopyInput{Src: obj.Key, Dst: dst, SrcETag: obj.ETag, SrcSize: obj.Size,
-		StorageClass: class, SSE: obj.SSE, SSEKMSKeyID: obj.SSEKMSKeyID, DstIfNoneMatch: noReplace})
+	in := backend.CopyInput{Src: obj.Key, Dst: dst, SrcETag: obj.ETag, SrcSize: obj.Size,
+		StorageClass: class, SSE: obj.SSE, SSEKMSKeyID: obj.SSEKMSKeyID, DstIfNoneMatch: noReplace}
+	if objectKind(obj) == kindFile {
+		if ct, ok := renamedContentType(obj.ContentType, obj.Key, dst); ok {
+			// The same copy writes the new type, with every other header.
+			in.ReplaceHeaders, in.ContentType, in.Metadata = true, ct, obj.Metadata
+		}
+	}
+	copied, err := f.bucket.Copy(ctx, in)
 	if err != nil {
 		return copied, err
 	}
