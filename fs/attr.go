@@ -27,6 +27,8 @@ const (
 	kindSymlink kind = syscall.S_IFLNK
 	kindFIFO    kind = syscall.S_IFIFO
 	kindSocket  kind = syscall.S_IFSOCK
+	kindChar    kind = syscall.S_IFCHR
+	kindBlock   kind = syscall.S_IFBLK
 )
 
 // parseMode reads x-amz-meta-mode like C's strtol(s, 0): decimal, or octal
@@ -66,7 +68,7 @@ func objectKind(obj backend.Object) kind {
 	}
 	if m, ok := parseMode(obj.Metadata["mode"]); ok {
 		switch kind(m & syscall.S_IFMT) {
-		case kindDir, kindSymlink, kindFIFO, kindSocket:
+		case kindDir, kindSymlink, kindFIFO, kindSocket, kindChar, kindBlock:
 			return kind(m & syscall.S_IFMT)
 		}
 	}
@@ -98,6 +100,9 @@ func (o owner) attrOf(k kind, obj backend.Object, out *fuse.Attr) {
 	}
 	out.Mode = uint32(k) | perm&07777
 	out.Owner = fuse.Owner{Uid: uid, Gid: gid}
+	if k == kindChar || k == kindBlock {
+		out.Rdev = parseRdev(obj.Metadata["rdev"])
+	}
 	out.Nlink = 1 // "unknown": keeps find(1) from guessing leaves from link counts
 	if k != kindDir {
 		out.Size = uint64(obj.Size)
@@ -105,4 +110,15 @@ func (o owner) attrOf(k kind, obj backend.Object, out *fuse.Attr) {
 	}
 	out.Blksize = 4096
 	out.SetTimes(nil, &mtime, &mtime)
+}
+
+// parseRdev reads a device number as s3fs stores it in x-amz-meta-rdev:
+// decimal, in the kernel's 32-bit encoding that FUSE passes to mknod and
+// takes back in getattr; 0 when absent or unreadable.
+func parseRdev(v string) uint32 {
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return 0
+	}
+	return uint32(n)
 }

@@ -134,12 +134,13 @@ func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 
 var _ = (gofs.NodeMknoder)((*dirNode)(nil))
 
-// Mknod stores FIFOs and sockets as empty objects whose mode carries the
-// type; device nodes have nowhere to keep their numbers and are refused.
+// Mknod stores FIFOs, sockets and device nodes as empty objects whose
+// mode carries the type, a device's number in x-amz-meta-rdev, as s3fs
+// does. (The mount is nodev: a device node is shown, never opened.)
 func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	k := kind(mode & syscall.S_IFMT)
 	switch k {
-	case kindFIFO, kindSocket:
+	case kindFIFO, kindSocket, kindChar, kindBlock:
 	case kindFile:
 		// mknod(2) of a regular file is a create.
 	default:
@@ -150,7 +151,11 @@ func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 		return nil, errno
 	}
 	uid, gid := d.fs.callerOwner(ctx)
-	obj, err := d.fs.putEmpty(ctx, key, d.fs.newHeaders(uint32(k)|mode&07777, uid, gid, name), true)
+	headers := d.fs.newHeaders(uint32(k)|mode&07777, uid, gid, name)
+	if k == kindChar || k == kindBlock {
+		headers.rdev = dev
+	}
+	obj, err := d.fs.putEmpty(ctx, key, headers, true)
 	if err != nil {
 		return nil, d.fs.createErrno("mknod", key, err)
 	}

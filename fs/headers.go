@@ -20,6 +20,7 @@ import (
 type fileHeaders struct {
 	mode        uint32 // st_mode, type bits included
 	uid, gid    uint32
+	rdev        uint32 // a device node's number
 	mtime       time.Time
 	contentType string
 	user        map[string]string // x-amz-meta-* other than the POSIX ones
@@ -48,6 +49,7 @@ func (f *filesystem) headersOf(k kind, obj backend.Object) fileHeaders {
 	h := fileHeaders{
 		mode: a.Mode, uid: a.Uid, gid: a.Gid,
 		mtime:       time.Unix(int64(a.Mtime), int64(a.Mtimensec)),
+		rdev:        a.Rdev,
 		contentType: obj.ContentType,
 		user:        map[string]string{},
 		sse:         obj.SSE, sseKMSKeyID: obj.SSEKMSKeyID,
@@ -127,6 +129,9 @@ func (h fileHeaders) metadata() map[string]string {
 		m[name] = encodeHeaderValue(v)
 	}
 	m["mode"] = fmt.Sprint(h.mode)
+	if k := kind(h.mode & syscall.S_IFMT); k == kindChar || k == kindBlock {
+		m["rdev"] = fmt.Sprint(h.rdev)
+	}
 	m["uid"] = fmt.Sprint(h.uid)
 	m["gid"] = fmt.Sprint(h.gid)
 	m["mtime"] = fmt.Sprintf("%d.%09d", h.mtime.Unix(), h.mtime.Nanosecond())

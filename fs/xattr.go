@@ -18,7 +18,7 @@ import (
 
 // posixHeaders are the x-amz-meta-* names that carry POSIX metadata: they
 // show as file attributes, not as user.* xattrs.
-var posixHeaders = map[string]bool{"mode": true, "uid": true, "gid": true, "mtime": true, "atime": true, "ctime": true}
+var posixHeaders = map[string]bool{"mode": true, "uid": true, "gid": true, "mtime": true, "atime": true, "ctime": true, "rdev": true}
 
 // xattr is one extended attribute; value computes it when asked, since
 // some cost a request (acl, versions) or a signature (presigned_url).
