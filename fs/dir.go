@@ -314,12 +314,17 @@ var _ = (gofs.NodeGetattrer)((*dirNode)(nil))
 
 func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	var marker backend.Object
-	if prefix, ok := d.prefix(); ok && prefix != "" {
+	switch prefix, ok := d.prefix(); {
+	case ok && prefix != "":
 		e, err := d.fs.dirEntry(ctx, prefix)
 		if err != nil {
 			return d.fs.errno("getattr", prefix, err)
 		}
 		marker = e.obj
+	case ok:
+		d.fs.mu.Lock()
+		marker = d.fs.rootMarker
+		d.fs.mu.Unlock()
 	}
 	d.fs.owner.attrOf(kindDir, marker, &out.Attr)
 	return 0

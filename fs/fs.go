@@ -103,6 +103,9 @@ type filesystem struct {
 	// readers are the open read-only handles, which follow what this
 	// mount stores (follow.go).
 	readers map[*fileHandle]struct{}
+	// rootMarker holds what chmod, chown and touch set on a bucket's root,
+	// which has no marker object: for the mount's lifetime.
+	rootMarker backend.Object
 }
 
 // headerFetcher is implemented by caches (cache.Meta) whose Head may answer

@@ -213,8 +213,20 @@ var _ = (gofs.NodeSetattrer)((*dirNode)(nil))
 // directory so the new mode or owner has somewhere to live.
 func (d *dirNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	prefix, ok := d.prefix()
-	if !ok || prefix == "" {
-		return syscall.EPERM // the bucket's root has no marker to hold headers
+	if !ok {
+		return syscall.ENOENT
+	}
+	if prefix == "" {
+		// A bucket's root has no marker object to hold headers: the mount
+		// keeps them while it lasts.
+		f := d.fs
+		f.mu.Lock()
+		h := f.headersOf(kindDir, f.rootMarker)
+		if changeHeaders(&h, in) {
+			f.rootMarker = backend.Object{HasHeaders: true, Metadata: h.metadata()}
+		}
+		f.mu.Unlock()
+		return d.Getattr(ctx, fh, out)
 	}
 	errno := d.fs.editMarker(ctx, prefix, func(h *fileHeaders) (bool, syscall.Errno) {
 		return changeHeaders(h, in), 0
