@@ -98,6 +98,14 @@ func (o owner) attrOf(k kind, obj backend.Object, out *fuse.Attr) {
 	if t, ok := parseMtime(obj.Metadata["mtime"]); ok {
 		mtime = t
 	}
+	// Without their own headers, atime and ctime are the mtime (not 1970).
+	atime, ctime := mtime, mtime
+	if t, ok := parseMtime(obj.Metadata["atime"]); ok {
+		atime = t
+	}
+	if t, ok := parseMtime(obj.Metadata["ctime"]); ok {
+		ctime = t
+	}
 	out.Mode = uint32(k) | perm&07777
 	out.Owner = fuse.Owner{Uid: uid, Gid: gid}
 	if k == kindChar || k == kindBlock {
@@ -109,7 +117,7 @@ func (o owner) attrOf(k kind, obj backend.Object, out *fuse.Attr) {
 		out.Blocks = (out.Size + 511) / 512
 	}
 	out.Blksize = 4096
-	out.SetTimes(nil, &mtime, &mtime)
+	out.SetTimes(&atime, &mtime, &ctime)
 }
 
 // parseRdev reads a device number as s3fs stores it in x-amz-meta-rdev:

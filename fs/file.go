@@ -125,7 +125,7 @@ func (l *localFile) attr(out *fuse.Attr) {
 	out.Size = uint64(l.contentSize())
 	out.Blocks = (out.Size + 511) / 512
 	out.Blksize = 4096
-	out.SetTimes(nil, &h.mtime, &h.mtime)
+	out.SetTimes(&h.atime, &h.mtime, &h.ctime)
 }
 
 var _ = (gofs.NodeOpener)((*fileNode)(nil))

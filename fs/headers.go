@@ -18,12 +18,14 @@ import (
 // POSIX metadata written s3fs's way, its Content-Type, and the user
 // metadata that every rewrite must carry over.
 type fileHeaders struct {
-	mode        uint32 // st_mode, type bits included
-	uid, gid    uint32
-	rdev        uint32 // a device node's number
-	mtime       time.Time
-	contentType string
-	user        map[string]string // x-amz-meta-* other than the POSIX ones
+	mode     uint32 // st_mode, type bits included
+	uid, gid uint32
+	rdev     uint32 // a device node's number
+	// mtime, atime and ctime as s3fs stores them; ctime moves at every
+	// change of data or headers, and never back.
+	mtime, atime, ctime time.Time
+	contentType         string
+	user                map[string]string // x-amz-meta-* other than the POSIX ones
 	// S3 settings, which S3 does not carry over by itself when an object
 	// is rewritten or copied: kept from the object, or the mount's defaults
 	// for a new one. acl applies to new objects only.
@@ -49,6 +51,8 @@ func (f *filesystem) headersOf(k kind, obj backend.Object) fileHeaders {
 	h := fileHeaders{
 		mode: a.Mode, uid: a.Uid, gid: a.Gid,
 		mtime:       time.Unix(int64(a.Mtime), int64(a.Mtimensec)),
+		atime:       time.Unix(int64(a.Atime), int64(a.Atimensec)),
+		ctime:       time.Unix(int64(a.Ctime), int64(a.Ctimensec)),
 		rdev:        a.Rdev,
 		contentType: obj.ContentType,
 		user:        map[string]string{},
@@ -105,9 +109,10 @@ func decodeHeaderValue(v string) string {
 // newHeaders are the headers of a file or directory this mount creates.
 func (f *filesystem) newHeaders(mode uint32, uid, gid uint32, name string) fileHeaders {
 	d := f.cfg.Defaults
+	now := time.Now()
 	return fileHeaders{
 		mode: mode, uid: uid, gid: gid,
-		mtime:        time.Now(),
+		mtime: now, atime: now, ctime: now,
 		contentType:  contentTypeOf(mode, name),
 		user:         map[string]string{},
 		storageClass: d.StorageClass, sse: d.SSE, sseKMSKeyID: d.SSEKMSKeyID, acl: d.ACL,
@@ -122,7 +127,7 @@ type UploadDefaults struct {
 }
 
 // metadata renders the headers as x-amz-meta-* values: mode in decimal,
-// mtime as seconds with nine digits of fraction, as s3fs writes them.
+// times as seconds with nine digits of fraction, as s3fs writes them.
 func (h fileHeaders) metadata() map[string]string {
 	m := make(map[string]string, len(h.user)+4)
 	for name, v := range h.user {
@@ -134,7 +139,11 @@ func (h fileHeaders) metadata() map[string]string {
 	}
 	m["uid"] = fmt.Sprint(h.uid)
 	m["gid"] = fmt.Sprint(h.gid)
-	m["mtime"] = fmt.Sprintf("%d.%09d", h.mtime.Unix(), h.mtime.Nanosecond())
+	for name, t := range map[string]time.Time{"mtime": h.mtime, "atime": h.atime, "ctime": h.ctime} {
+		if !t.IsZero() {
+			m[name] = fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
+		}
+	}
 	return m
 }
 
@@ -180,4 +189,12 @@ func contentTypeOf(mode uint32, name string) string {
 	}
 	t, _, _ = strings.Cut(t, ";")
 	return strings.TrimSpace(t)
+}
+
+// changed records a change of the file's data or headers at now: ctime
+// moves, and never back.
+func (h *fileHeaders) changed(now time.Time) {
+	if now.After(h.ctime) {
+		h.ctime = now
+	}
 }

@@ -122,6 +122,7 @@ func (f *filesystem) newLocal(key string, obj backend.Object, trunc bool) (*loca
 			l.edited(true)
 		}
 		l.headers.mtime = time.Now()
+		l.headers.changed(l.headers.mtime)
 		l.startStream()
 	}
 	return l, nil
@@ -363,10 +364,12 @@ func (l *localFile) changeContent(change func(*cache.StagedFile) error) (string,
 // Called with mu held.
 func (l *localFile) edited(content bool) {
 	l.edits++
+	now := time.Now()
 	if content {
 		l.contentEdited = true
-		l.headers.mtime = time.Now()
+		l.headers.mtime = now
 	}
+	l.headers.changed(now)
 	if l.state == stateClean {
 		l.state = stateStaged
 		if l.stream != nil {
@@ -491,6 +494,7 @@ func (l *localFile) moved(key, etag string) {
 	if ct, ok := renamedContentType(l.headers.contentType, old, key); ok {
 		l.headers.contentType = ct // what the next upload stores
 	}
+	l.headers.changed(time.Now())
 	if l.base != "" || etag != "" {
 		l.base = etag
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 
@@ -61,7 +62,7 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	if err != nil {
 		return d.fs.errno("rename", srcKey, err)
 	}
-	moved, err := d.fs.move(ctx, obj, dstKey, flags&renameNoReplace != 0)
+	moved, err := d.fs.move(ctx, obj, dstKey, flags&renameNoReplace != 0, true)
 	if errors.Is(err, backend.ErrPrecondition) && flags&renameNoReplace != 0 {
 		err = nameTaken(err) // created meanwhile by another client
 	}
@@ -78,8 +79,10 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 
 // move copies obj to dst, conditional on obj's version (and, with
 // noReplace, on dst being free), then deletes it. The copy keeps the
-// storage class and encryption, which S3 would not.
-func (f *filesystem) move(ctx context.Context, obj backend.Object, dst string, noReplace bool) (backend.Object, error) {
+// storage class and encryption, which S3 would not. What is renamed
+// itself (not a file moved with its directory) gets a new ctime, on an
+// object that carries POSIX headers, in the same copy.
+func (f *filesystem) move(ctx context.Context, obj backend.Object, dst string, noReplace, renamed bool) (backend.Object, error) {
 	if obj.Key == dst {
 		return obj, nil
 	}
@@ -95,11 +98,17 @@ func (f *filesystem) move(ctx context.Context, obj backend.Object, dst string, n
 	}
 	in := backend.CopyInput{Src: obj.Key, Dst: dst, SrcETag: obj.ETag, SrcSize: obj.Size,
 		StorageClass: class, SSE: obj.SSE, SSEKMSKeyID: obj.SSEKMSKeyID, DstIfNoneMatch: noReplace}
-	if objectKind(obj) == kindFile {
-		if ct, ok := renamedContentType(obj.ContentType, obj.Key, dst); ok {
-			// The same copy writes the new type, with every other header.
-			in.ReplaceHeaders, in.ContentType, in.Metadata = true, ct, obj.Metadata
-		}
+	contentType := obj.ContentType
+	ct, newType := renamedContentType(obj.ContentType, obj.Key, dst)
+	if newType && objectKind(obj) == kindFile {
+		// The same copy writes the new type, with every other header.
+		in.ReplaceHeaders, in.ContentType, in.Metadata = true, ct, obj.Metadata
+		contentType = ct
+	}
+	if renamed && hasPOSIXHeaders(obj) {
+		h := f.headersOf(objectKind(obj), obj)
+		h.changed(time.Now())
+		in.ReplaceHeaders, in.ContentType, in.Metadata = true, contentType, h.metadata()
 	}
 	copied, err := f.bucket.Copy(ctx, in)
 	if err != nil {

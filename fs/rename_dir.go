@@ -65,7 +65,7 @@ func (f *filesystem) renameDir(ctx context.Context, src *gofs.Inode, dstPrefix s
 	etags, err := f.moveAll(ctx, files, srcPrefix, dstPrefix)
 	if err == nil {
 		if marker != nil {
-			_, err = f.move(ctx, *marker, dstPrefix, false)
+			_, err = f.move(ctx, *marker, dstPrefix, false, true)
 		} else {
 			err = f.bucket.Delete(ctx, dstPrefix)
 		}
@@ -116,7 +116,7 @@ func (f *filesystem) moveAll(ctx context.Context, objects []backend.Object, srcP
 	moved := make([]string, len(objects))
 	for i, obj := range objects {
 		g.Go(func() error {
-			copied, err := f.move(gctx, obj, dstPrefix+strings.TrimPrefix(obj.Key, srcPrefix), false)
+			copied, err := f.move(gctx, obj, dstPrefix+strings.TrimPrefix(obj.Key, srcPrefix), false, false)
 			moved[i] = copied.ETag
 			return err
 		})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -56,6 +57,12 @@ func changeHeaders(h *fileHeaders, in *fuse.SetAttrIn) bool {
 	}
 	if mtime, ok := in.GetMTime(); ok {
 		h.mtime, changed = mtime, true
+	}
+	if atime, ok := in.GetATime(); ok {
+		h.atime, changed = atime, true
+	}
+	if changed {
+		h.changed(time.Now())
 	}
 	return changed
 }
@@ -190,6 +197,7 @@ func (f *filesystem) editHeadersOf(ctx context.Context, obj backend.Object, chan
 	if errno != 0 || !changed {
 		return errno
 	}
+	h.changed(time.Now()) // a setxattr too
 	_, err := f.bucket.Copy(ctx, h.copyInput(obj))
 	return f.errno("setattr", key, err)
 }

@@ -82,6 +82,10 @@ func (f *filesystem) upload(ctx context.Context, l *localFile, job *uploadJob) (
 		l.mu.Unlock()
 		if !job.mtimeSet {
 			job.headers.mtime = started.mtime
+			// So does the ctime that they moved, unless headers changed too.
+			if h := job.headers; sameHeaders(withTimesOf(h, started), started) {
+				job.headers = withTimesOf(h, started)
+			}
 		}
 		obj, err := s.Finish(ctx, job.size)
 		if err == nil && !sameHeaders(job.headers, started) {
@@ -150,4 +154,10 @@ func sameHeaders(a, b fileHeaders) bool {
 		}
 	}
 	return true
+}
+
+// withTimesOf is h with the atime and ctime of started.
+func withTimesOf(h, started fileHeaders) fileHeaders {
+	h.atime, h.ctime = started.atime, started.ctime
+	return h
 }
