@@ -64,7 +64,8 @@ var _ = (gofs.NodeCreater)((*dirNode)(nil))
 // Create makes a new file. It exists in S3 from its first upload (the
 // close, or an fsync), which is conditional on the name being free: two
 // mounts cannot both create it, and the loser's close fails with EEXIST.
-func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (_ *gofs.Inode, _ gofs.FileHandle, _ uint32, errno syscall.Errno) {
+	defer d.changedIfOK(&errno)
 	key, errno := d.childKey(name)
 	if errno != 0 {
 		return nil, nil, 0, errno
@@ -91,7 +92,8 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 var _ = (gofs.NodeMkdirer)((*dirNode)(nil))
 
 // Mkdir writes a marker object "name/", as s3fs and the AWS console do.
-func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (_ *gofs.Inode, errno syscall.Errno) {
+	defer d.changedIfOK(&errno)
 	key, errno := d.childKey(name)
 	if errno != 0 {
 		return nil, errno
@@ -115,7 +117,8 @@ var _ = (gofs.NodeSymlinker)((*dirNode)(nil))
 
 // Symlink stores the target as the object's body with S_IFLNK in its mode,
 // as s3fs does.
-func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (_ *gofs.Inode, errno syscall.Errno) {
+	defer d.changedIfOK(&errno)
 	key, errno := d.childKey(name)
 	if errno != 0 {
 		return nil, errno
@@ -137,7 +140,8 @@ var _ = (gofs.NodeMknoder)((*dirNode)(nil))
 // Mknod stores FIFOs, sockets and device nodes as empty objects whose
 // mode carries the type, a device's number in x-amz-meta-rdev, as s3fs
 // does. (The mount is nodev: a device node is shown, never opened.)
-func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (_ *gofs.Inode, errno syscall.Errno) {
+	defer d.changedIfOK(&errno)
 	k := kind(mode & syscall.S_IFMT)
 	switch k {
 	case kindFIFO, kindSocket, kindChar, kindBlock:

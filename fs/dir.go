@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -19,6 +21,41 @@ type dirNode struct {
 	gofs.Inode
 	fs         *filesystem
 	bucketRoot bool // a bucket's directory in an --all-buckets mount
+
+	// changedAt is when this mount last created, removed or renamed an
+	// entry here: the directory's mtime and ctime from then on, kept in
+	// memory only (storing them would rewrite the marker at every create).
+	mu        sync.Mutex
+	changedAt time.Time
+}
+
+// changedIfOK records, when *errno is 0, that an entry of d was created,
+// removed or renamed now.
+func (d *dirNode) changedIfOK(errno *syscall.Errno) {
+	if *errno != 0 {
+		return
+	}
+	d.mu.Lock()
+	d.changedAt = time.Now()
+	d.mu.Unlock()
+}
+
+// showChanges moves the times in out to the last change of d's entries.
+func (d *dirNode) showChanges(out *fuse.Attr) {
+	d.mu.Lock()
+	at := d.changedAt
+	d.mu.Unlock()
+	if at.IsZero() {
+		return
+	}
+	mtime, ctime := time.Unix(int64(out.Mtime), int64(out.Mtimensec)), time.Unix(int64(out.Ctime), int64(out.Ctimensec))
+	if at.After(mtime) {
+		mtime = at
+	}
+	if at.After(ctime) {
+		ctime = at
+	}
+	out.SetTimes(nil, &mtime, &ctime)
 }
 
 // top tells whether d is its bucket's root.
@@ -122,8 +159,15 @@ func (f *filesystem) newChild(ctx context.Context, parent *gofs.Inode, name stri
 	}
 	attr := childAttr(parent, name, e.kind)
 	if old := parent.GetChild(name); old != nil {
-		if fn, ok := old.Operations().(*fileNode); ok && fn.readsOtherThan(e) {
-			attr = gofs.StableAttr{Mode: uint32(e.kind)} // a new node: see readsOtherVersion
+		switch o := old.Operations().(type) {
+		case *fileNode:
+			if o.readsOtherThan(e) {
+				attr = gofs.StableAttr{Mode: uint32(e.kind)} // a new node: see readsOtherVersion
+			} else {
+				o.showRead(&out.Attr)
+			}
+		case *dirNode:
+			o.showChanges(&out.Attr)
 		}
 	}
 	child := parent.NewInode(ctx, node, attr)
@@ -327,6 +371,7 @@ func (d *dirNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.Att
 		d.fs.mu.Unlock()
 	}
 	d.fs.owner.attrOf(kindDir, marker, &out.Attr)
+	d.showChanges(&out.Attr)
 	return 0
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -31,7 +32,8 @@ type fileNode struct {
 	// passthroughs counts the open handles whose reads the kernel serves
 	// from a local copy itself (passthrough.go).
 	passthroughs int
-	noPush       bool // opened for writing once: its pages are the writers'
+	noPush       bool      // opened for writing once: its pages are the writers'
+	readAt       time.Time // the atime reads gave it, in memory (atime.go)
 
 	// pushMu is held across each piece pushed to the kernel's page cache,
 	// so that stopPushes can wait for the last one.
@@ -71,6 +73,12 @@ func (n *fileNode) attach(l *localFile) {
 var _ = (gofs.NodeGetattrer)((*fileNode)(nil))
 
 func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	errno := n.getattr(ctx, fh, out)
+	n.showRead(&out.Attr)
+	return errno
+}
+
+func (n *fileNode) getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if l := n.current(); l != nil {
 		l.attr(&out.Attr)
 		return 0
@@ -323,6 +331,7 @@ type fileHandle struct {
 	viewed  *localFile      // the local copy a reader without reader read last
 	retired []*cache.Reader // replaced by follow, closed at release
 	wrote   bool            // something was written through this handle
+	read    bool            // something was read through this handle
 
 	// next is the version this mount stored for the handle's file since
 	// the handle last looked (follow.go).
@@ -404,6 +413,7 @@ var _ = (gofs.FileReader)((*fileHandle)(nil))
 
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n := h.node
+	h.noteRead()
 	if l := h.readLocal(); l != nil {
 		if err := l.load(ctx); err != nil {
 			return nil, n.fs.errno("read", l.keyNow(), err)

@@ -28,7 +28,8 @@ func (d *dirNode) childFileKey(name string) (key string, node *fileNode, ok bool
 
 var _ = (gofs.NodeUnlinker)((*dirNode)(nil))
 
-func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+func (d *dirNode) Unlink(ctx context.Context, name string) (errno syscall.Errno) {
+	defer d.changedIfOK(&errno)
 	key, node, ok := d.childFileKey(name)
 	if !ok {
 		return syscall.ENOENT
@@ -97,7 +98,8 @@ var _ = (gofs.NodeRmdirer)((*dirNode)(nil))
 
 // Rmdir removes an empty directory's markers: "name/", and s3fs's
 // "name_$folder$" and slash-less "name" when they exist.
-func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+func (d *dirNode) Rmdir(ctx context.Context, name string) (errno syscall.Errno) {
+	defer d.changedIfOK(&errno)
 	prefix, ok := d.prefix()
 	if !ok {
 		return syscall.ENOENT

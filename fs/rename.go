@@ -24,7 +24,11 @@ var _ = (gofs.NodeRenamer)((*dirNode)(nil))
 
 // Rename copies server-side, then deletes the source: a file with one
 // CopyObject (in parts above 5 GiB), a directory key by key.
-func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) (errno syscall.Errno) {
+	defer d.changedIfOK(&errno)
+	if dst, ok := newParent.(*dirNode); ok && dst != d {
+		defer dst.changedIfOK(&errno)
+	}
 	if flags&renameExchange != 0 {
 		return syscall.ENOTSUP
 	}

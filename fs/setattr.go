@@ -88,11 +88,18 @@ func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 		}
 	}
 	_, mtimeSet := in.GetMTime()
-	errno, local := n.editLocalHeaders(ctx, func(h *fileHeaders) (bool, syscall.Errno) {
-		return changeHeaders(h, in), 0
-	}, mtimeSet)
+	_, atimeSet := in.GetATime()
+	readAt := n.lastRead()
+	change := func(h *fileHeaders) (bool, syscall.Errno) {
+		changed := changeHeaders(h, in)
+		if changed && !atimeSet {
+			carryRead(h, readAt) // the copy stores the atime reads gave
+		}
+		return changed, 0
+	}
+	errno, local := n.editLocalHeaders(ctx, change, mtimeSet)
 	if !local {
-		errno = n.rewriteHeaders(ctx, key, in)
+		errno = n.rewriteHeaders(ctx, key, change)
 	}
 	if errno != 0 {
 		return errno
@@ -107,7 +114,7 @@ func (n *fileNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 // them with zeros (found by the two-mount model test): it fails with
 // ESTALE instead, which makes the kernel look the name up again, find the
 // new version on a node of its own, and repeat the call there.
-func (n *fileNode) rewriteHeaders(ctx context.Context, key string, in *fuse.SetAttrIn) syscall.Errno {
+func (n *fileNode) rewriteHeaders(ctx context.Context, key string, change func(*fileHeaders) (bool, syscall.Errno)) syscall.Errno {
 	obj, err := n.fs.headers(ctx, key)
 	if err != nil {
 		return n.fs.errno("setattr", key, err)
@@ -116,9 +123,7 @@ func (n *fileNode) rewriteHeaders(ctx context.Context, key string, in *fuse.SetA
 		return n.fs.errno("setattr", key, errOtherVersionOpen)
 	}
 	// The copy is conditional on the version checked here.
-	return n.fs.editHeadersOf(ctx, obj, func(h *fileHeaders) (bool, syscall.Errno) {
-		return changeHeaders(h, in), 0
-	})
+	return n.fs.editHeadersOf(ctx, obj, change)
 }
 
 // editLocalHeaders applies change to the headers of the node's local file
