@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,15 +78,23 @@ func (f *filesystem) objectXattrs(key string, obj backend.Object) []xattr {
 			return formatVersions(versions), nil
 		}},
 	)
+	s3fs, fromS3fs := s3fsXattrs(obj.Metadata[s3fsXattrHeader])
 	names := make([]string, 0, len(obj.Metadata))
+	own := map[string]bool{}
 	for name := range obj.Metadata {
-		if !posixHeaders[name] {
+		if !posixHeaders[name] && !(fromS3fs && name == s3fsXattrHeader) {
 			names = append(names, name)
+			own["user."+name] = true
 		}
 	}
 	slices.Sort(names)
 	for _, name := range names {
 		attrs = append(attrs, xattr{"user." + name, constant(decodeHeaderValue(obj.Metadata[name]))})
+	}
+	for _, name := range slices.Sorted(maps.Keys(s3fs)) {
+		if strings.HasPrefix(name, "user.") && !own[strings.ToLower(name)] {
+			attrs = append(attrs, xattr{name, constant(s3fs[name])})
+		}
 	}
 	return attrs
 }

@@ -35,6 +35,12 @@ func userXattr(attr string) (string, syscall.Errno) {
 func setUserMetadata(name string, value []byte, flags uint32) func(*fileHeaders) (bool, syscall.Errno) {
 	return func(h *fileHeaders) (bool, syscall.Errno) {
 		_, exists := h.user[name]
+		if _, s3fs := s3fsXattrs(h.user[s3fsXattrHeader]); s3fs && name == s3fsXattrHeader {
+			return false, syscall.EINVAL // s3fs's header of all attributes, not one
+		}
+		// The name leaves s3fs's header either way: set, it is ours.
+		fromS3fs := dropS3fsXattr(h.user, name)
+		exists = exists || fromS3fs
 		switch {
 		case value == nil && !exists:
 			return false, syscall.ENODATA
