@@ -176,6 +176,32 @@ func (f *StagedFile) Truncate(size int64) error {
 	return nil
 }
 
+// ErrRefused wraps the errors of a change that the local filesystem
+// refused before changing anything (an unknown fallocate mode).
+var ErrRefused = errors.New("refused by the local filesystem")
+
+// Allocate applies fallocate(2) with mode to [off, off+n): a preallocation
+// that grows the file (holes read as zeros), KEEP_SIZE, or a punched or
+// zeroed range.
+func (f *StagedFile) Allocate(mode uint32, off, n int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := unix.Fallocate(int(f.file.Fd()), mode, off, n); err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("fallocate %s: %w: %w", f.path, ErrRefused, err)
+		}
+		return fmt.Errorf("fallocate %s: %w", f.path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.file.Fd()), &st); err != nil {
+		return fmt.Errorf("fallocate %s: %w", f.path, err)
+	}
+	f.size, f.seqEnd = st.Size, -1
+	f.dirty = true
+	f.version++
+	return nil
+}
+
 // Size is the staged file's size.
 func (f *StagedFile) Size() int64 {
 	f.mu.RLock()

@@ -23,6 +23,10 @@ var (
 	errPassingThrough = errors.New("open for reading straight from its local copy")
 )
 
+// errKindChanged: the name holds another kind of object than the node
+// the kernel opens (fileNode.holds).
+var errKindChanged = fmt.Errorf("the name holds another kind of object now: %w", backend.ErrPrecondition)
+
 // errLocalCopyGone: a descriptor read a local copy that was let go
 // without S3 getting it (set aside in a conflict); what S3 has is another
 // version.

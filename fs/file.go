@@ -34,6 +34,7 @@ type fileNode struct {
 	passthroughs int
 	noPush       bool      // opened for writing once: its pages are the writers'
 	readAt       time.Time // the atime reads gave it, in memory (atime.go)
+	unlinked     bool      // its name was removed or renamed over: nlink 0
 
 	// pushMu is held across each piece pushed to the kernel's page cache,
 	// so that stopPushes can wait for the last one.
@@ -75,7 +76,20 @@ var _ = (gofs.NodeGetattrer)((*fileNode)(nil))
 func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	errno := n.getattr(ctx, fh, out)
 	n.showRead(&out.Attr)
+	n.mu.Lock()
+	if n.unlinked {
+		out.Nlink = 0
+	}
+	n.mu.Unlock()
 	return errno
+}
+
+// markUnlinked records that the node lost its name: its descriptors show
+// nlink 0, as on a local disk.
+func (n *fileNode) markUnlinked() {
+	n.mu.Lock()
+	n.unlinked = true
+	n.mu.Unlock()
 }
 
 func (n *fileNode) getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -170,6 +184,9 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		return h, fuseFlags, 0
 	}
 	obj, err := n.fs.shownHeaders(ctx, key) // fstat shows this version's attributes
+	if err == nil && !n.holds(obj) {
+		err = fmt.Errorf("%q: %w", key, errKindChanged)
+	}
 	if err != nil {
 		return nil, 0, n.fs.errno("open", key, err)
 	}
@@ -206,6 +223,15 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		return through, fuseFlags, 0
 	}
 	return h, fuseFlags, 0
+}
+
+// holds tells whether obj is of the node's kind. A symlink renamed over a
+// regular file the kernel still has a node for must not be opened through
+// that node as a file of its target's name (found by go-fuse's
+// posixtest.OpenSymlinkRace): ESTALE makes the kernel look the name up
+// again.
+func (n *fileNode) holds(obj backend.Object) bool {
+	return uint32(objectKind(obj)) == n.StableAttr().Mode&syscall.S_IFMT
 }
 
 // readsOtherVersion tells whether the node has readers open on a version
@@ -283,6 +309,9 @@ func (n *fileNode) openForWrite(ctx context.Context, key string, trunc bool) (*l
 		return l, n.truncateAtOpen(ctx, l, trunc)
 	}
 	obj, err := n.fs.headers(ctx, key)
+	if err == nil && !n.holds(obj) {
+		err = fmt.Errorf("%q: %w", key, errKindChanged)
+	}
 	if err != nil && !isNotFound(err) {
 		return nil, n.fs.errno("open", key, err)
 	}

@@ -348,9 +348,12 @@ func (l *localFile) changeContent(change func(*cache.StagedFile) error) (string,
 	l.mu.Lock()
 	err := change(l.staged)
 	var abort *cache.Stream
-	if err != nil {
+	switch {
+	case errors.Is(err, cache.ErrRefused):
+		// Nothing changed: the file is as it was.
+	case err != nil:
 		abort = l.localWriteFailed(err)
-	} else {
+	default:
 		l.edited(true)
 		abort = l.feedStream()
 	}

@@ -48,6 +48,9 @@ func (d *dirNode) Unlink(ctx context.Context, name string) (errno syscall.Errno)
 	if l != nil {
 		l.unlinked()
 	}
+	if node != nil {
+		node.markUnlinked()
+	}
 	return 0
 }
 

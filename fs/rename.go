@@ -78,6 +78,11 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	} else if replaced := d.fs.localAt(dstKey); replaced != nil {
 		replaced.unlinked() // renamed over
 	}
+	if old := dst.GetChild(newName); old != nil {
+		if fn, ok := old.Operations().(*fileNode); ok && fn != node {
+			fn.markUnlinked() // renamed over
+		}
+	}
 	return 0
 }
 
