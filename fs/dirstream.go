@@ -158,7 +158,8 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 // fill lists the next page. Called with mu held.
 func (h *dirHandle) fill(ctx context.Context) syscall.Errno {
 	f := h.d.fs
-	if !h.started {
+	first := !h.started
+	if first {
 		prefix, ok := h.d.prefix()
 		if !ok {
 			h.done = true
@@ -172,23 +173,25 @@ func (h *dirHandle) fill(ctx context.Context) syscall.Errno {
 		if p, ok := f.cfg.Bucket.(pager); ok {
 			h.pages, h.maxLinked = p.Pages(prefix), p.Capacity()
 		}
+		// The local files before the listing: one whose upload lands
+		// meanwhile, and whose copy is let go, is then in the one or the
+		// other (it was missing from both, found by posixtest.DirSeek).
+		h.locals = map[string]uint32{}
+		for _, e := range f.withLocals(prefix, nil) {
+			h.locals[e.Name] = e.Mode
+		}
 	}
-	page, last, err := h.nextPage(ctx)
+	page, last, err := h.nextPage(ctx, first)
 	if err != nil {
 		return f.errno("readdir", h.prefix, err)
 	}
 	page = f.withoutDeleted(page)
-	if last && h.locals == nil {
+	if first && last {
 		// Whole: as it always was.
-		h.out = append(h.out, f.withLocals(h.prefix, dirEntries(h.prefix, page))...)
-		h.done = true
+		h.flushWhole(page)
 		return 0
 	}
-	if h.locals == nil {
-		h.locals = map[string]uint32{}
-		for _, e := range f.withLocals(h.prefix, nil) {
-			h.locals[e.Name] = e.Mode
-		}
+	if first {
 		h.decideBare(ctx, page)
 	}
 	// Every entry returned before this page has had its lookup, but for
@@ -197,23 +200,41 @@ func (h *dirHandle) fill(ctx context.Context) syscall.Errno {
 	h.gather(page)
 	if last {
 		h.flush()
-		for name, mode := range h.locals {
-			h.out = append(h.out, fuse.DirEntry{Name: name, Mode: mode})
-		}
+		h.out = append(h.out, h.unlistedLocals()...)
 		h.done = true
 	}
 	return 0
 }
 
+// flushWhole turns a whole listing into entries, the local files it
+// lacks added. Called with mu held.
+func (h *dirHandle) flushWhole(page backend.ListPage) {
+	entries := dirEntries(h.prefix, page)
+	for _, e := range entries {
+		delete(h.locals, e.Name)
+	}
+	h.out = append(h.out, byName(append(entries, h.unlistedLocals()...))...)
+	h.done = true
+}
+
+// unlistedLocals are the local files no listed entry showed. Called with
+// mu held.
+func (h *dirHandle) unlistedLocals() []fuse.DirEntry {
+	var out []fuse.DirEntry
+	for name, mode := range h.locals {
+		out = append(out, fuse.DirEntry{Name: name, Mode: mode})
+	}
+	return byName(out)
+}
+
 // nextPage returns the next page of the listing, and whether it is the
 // last. Called with mu held.
-func (h *dirHandle) nextPage(ctx context.Context) (backend.ListPage, bool, error) {
+func (h *dirHandle) nextPage(ctx context.Context, first bool) (backend.ListPage, bool, error) {
 	f := h.d.fs
 	if h.pages == nil {
 		page, err := f.listDir(ctx, h.prefix)
 		return page, true, err
 	}
-	first := h.locals == nil
 	page, last, err := h.pages.Next(ctx)
 	if c, ok := f.cfg.Bucket.(offlineCache); ok && first && errors.Is(err, backend.ErrUnavailable) {
 		// Unreachable: what the mount last saw, and what it holds itself.
@@ -272,7 +293,7 @@ func (h *dirHandle) flush() {
 	for _, obj := range seg.Objects {
 		objects[obj.Key] = obj
 	}
-	entries := dirEntries(h.prefix, seg)
+	entries := byName(dirEntries(h.prefix, seg))
 	for _, e := range entries {
 		delete(h.locals, e.Name)
 		if e.Mode&syscall.S_IFMT == syscall.S_IFDIR {
@@ -320,4 +341,14 @@ func (h *dirHandle) decideBare(ctx context.Context, page backend.ListPage) {
 		}
 	}
 	h.bareIsEnough = &enough
+}
+
+// byName sorts entries by name, so that every listing of a directory
+// gives the same order whatever this mount holds locally: a seekdir
+// offset then finds the same entry (a file shown from its local copy
+// came last, and moved once S3 listed it; found by posixtest.DirSeek on
+// versitygw).
+func byName(entries []fuse.DirEntry) []fuse.DirEntry {
+	slices.SortFunc(entries, func(a, b fuse.DirEntry) int { return strings.Compare(a.Name, b.Name) })
+	return entries
 }

@@ -168,11 +168,16 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		n.opened()
 		return &fileHandle{node: n, local: l, write: true}, writeOpenFlags(l, flags), 0
 	}
-	if l := n.current(); l != nil {
+	n.mu.Lock()
+	l := n.currentLocked()
+	if l != nil {
+		n.opens++ // with the look, so that a release sees this reader
+	}
+	n.mu.Unlock()
+	if l != nil {
 		// Reads come from the local copy that writers share. What the
 		// kernel cached of the file since it was opened for writing is that
 		// copy, unless a write-only descriptor wrote around the cache.
-		n.opened()
 		var fuseFlags uint32
 		l.mu.Lock()
 		if !l.direct {
@@ -520,13 +525,15 @@ func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 	}
 	n.mu.Lock()
 	n.opens--
-	others := n.opens > 0
 	n.mu.Unlock()
 	if h.write {
 		n.releaseWriter(ctx, h.local)
 	}
+	// Asked after the writer's release, which may have uploaded for a
+	// while: a reader that opened meanwhile keeps an unlinked file (its
+	// fstat got ENOENT, found by posixtest.FstatDeleted on versitygw).
 	if l := n.current(); l != nil {
-		l.dropIfDone(others) // an unlinked file's last reader
+		l.dropIfDone(n.isOpen()) // an unlinked file's last reader
 	}
 	return 0
 }

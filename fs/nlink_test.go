@@ -3,8 +3,10 @@ package fs
 import (
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bucketfs/bucketfs/backend/memory"
 )
@@ -39,5 +41,44 @@ func TestUnlinkedOpenFileHasNoLinks(t *testing.T) {
 		if _, err := f.ReadAt(buf, 7); err != nil || string(buf) != "more" {
 			t.Errorf("%s: read after unlink = %q, %v", name, buf, err)
 		}
+	}
+}
+
+// TestUnlinkDuringUploadLeavesNoObject: `: > f; rm f` where the close's
+// upload is still on its way when the unlink comes. The delete went out
+// first and the upload after it, so the removed file came back in S3.
+// The unlink now waits for the upload under way, then deletes.
+func TestUnlinkDuringUploadLeavesNoObject(t *testing.T) {
+	mem := memory.New("b")
+	mnt := mountMemory(t, mem, nil)
+	p := filepath.Join(mnt, "f")
+	gate := make(chan struct{})
+	var held atomic.Bool
+	mem.SetFault(func(op, key string) error {
+		if op == "put" && key == "f" && held.CompareAndSwap(false, true) {
+			<-gate
+		}
+		return nil
+	})
+	f, err := os.Create(p) // created, never written: its release uploads it
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for deadline := time.Now().Add(5 * time.Second); !held.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the release's upload never started")
+		}
+	}
+	removed := make(chan error, 1)
+	go func() { removed <- os.Remove(p) }()
+	time.Sleep(100 * time.Millisecond)
+	close(gate)
+	if err := <-removed; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // any upload left has landed
+	if _, err := mem.Head(t.Context(), "f"); err == nil {
+		t.Error("the removed file is in S3: its upload landed after the delete")
 	}
 }

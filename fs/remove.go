@@ -41,6 +41,16 @@ func (d *dirNode) Unlink(ctx context.Context, name string) (errno syscall.Errno)
 			return errno
 		}
 	}
+	if l == nil {
+		l = d.fs.localAt(key) // a pending file the kernel forgot
+	}
+	if l != nil {
+		// An upload under way (a close's, a release's, a retry's) lands
+		// before the delete, not after it, which would bring the file
+		// back; once gone, the file starts no other.
+		l.flushMu.Lock()
+		defer l.flushMu.Unlock()
+	}
 	if err := d.fs.delete(ctx, key); err != nil {
 		// The name stays, and so does what its writers write.
 		return d.fs.errno("unlink", key, err)
