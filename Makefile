@@ -8,7 +8,7 @@ MINIO := $(TOOLS)/minio
 VERSITYGW_VERSION := v1.8.0
 VERSITYGW := $(TOOLS)/versitygw
 DEMO := $(CURDIR)/.demo
-APT_PACKAGES := fuse3 attr curl rsync sqlite3 git
+APT_PACKAGES := fuse3 attr acl curl rsync sqlite3 git
 BENCH_PACKAGES := s3fs rclone fio
 BENCH ?= # one figure of make bench: read, random, list, walk, list-plain, presign or write; all when empty
 

@@ -77,7 +77,9 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 		}
 	}
 	uid, gid := d.fs.callerOwner(ctx)
-	l, err := d.fs.newCreated(key, d.fs.newHeaders(syscall.S_IFREG|mode&07777, uid, gid, name))
+	h := d.fs.newHeaders(syscall.S_IFREG|mode&07777, uid, gid, name)
+	d.inherit(ctx, &h)
+	l, err := d.fs.newCreated(key, h)
 	if err != nil {
 		return nil, nil, 0, d.fs.errno("create", key, err)
 	}
@@ -106,6 +108,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	}
 	uid, gid := d.fs.callerOwner(ctx)
 	h := d.fs.newHeaders(syscall.S_IFDIR|mode&07777, uid, gid, name)
+	d.inherit(ctx, &h)
 	marker, err := d.fs.putEmpty(ctx, key+"/", h, true)
 	if err != nil {
 		return nil, d.fs.createErrno("mkdir", key, err)
@@ -159,6 +162,7 @@ func (d *dirNode) Mknod(ctx context.Context, name string, mode uint32, dev uint3
 	if k == kindChar || k == kindBlock {
 		headers.rdev = dev
 	}
+	d.inherit(ctx, &headers)
 	obj, err := d.fs.putEmpty(ctx, key, headers, true)
 	if err != nil {
 		return nil, d.fs.createErrno("mknod", key, err)

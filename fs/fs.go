@@ -229,8 +229,11 @@ func mount(mountpoint string, root gofs.InodeEmbedder, cfg Config) (*fuse.Server
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "ro")
 	}
 	if cfg.AllowOther {
-		// Permission checks by the kernel, against the modes we show.
+		// Permission checks by the kernel, against the modes we show and
+		// the POSIX ACLs (which turn those checks on by themselves, so
+		// they are asked for only here).
 		opts.MountOptions.Options = append(opts.MountOptions.Options, "default_permissions")
+		opts.MountOptions.EnableAcl = true
 	}
 	// gofs.Mount, with interrupts ignored (see ignoreInterrupts).
 	server, err := fuse.NewServer(ignoreInterrupts{gofs.NewNodeFS(root, opts)}, mountpoint, &opts.MountOptions)

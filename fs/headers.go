@@ -21,6 +21,9 @@ type fileHeaders struct {
 	mode     uint32 // st_mode, type bits included
 	uid, gid uint32
 	rdev     uint32 // a device node's number
+	// aclAccess and aclDefault are POSIX ACLs in the kernel's xattr form
+	// (acl.go); nil for none.
+	aclAccess, aclDefault []byte
 	// mtime, atime and ctime as s3fs stores them; ctime moves at every
 	// change of data or headers, and never back.
 	mtime, atime, ctime time.Time
@@ -64,6 +67,16 @@ func (f *filesystem) headersOf(k kind, obj backend.Object) fileHeaders {
 	for name, v := range obj.Metadata {
 		if !posixHeaders[name] {
 			h.user[name] = decodeHeaderValue(v)
+		}
+	}
+	h.aclAccess, h.aclDefault = aclHeader(obj.Metadata[aclAccessMeta]), aclHeader(obj.Metadata[aclDefaultMeta])
+	if s3fs, ok := s3fsXattrs(obj.Metadata[s3fsXattrHeader]); ok {
+		// s3fs's ACLs, unless bucketfs's own say otherwise.
+		if h.aclAccess == nil && s3fs[aclAccessXattr] != "" {
+			h.aclAccess = []byte(s3fs[aclAccessXattr])
+		}
+		if h.aclDefault == nil && s3fs[aclDefaultXattr] != "" {
+			h.aclDefault = []byte(s3fs[aclDefaultXattr])
 		}
 	}
 	return h
@@ -136,6 +149,12 @@ func (h fileHeaders) metadata() map[string]string {
 	m["mode"] = fmt.Sprint(h.mode)
 	if k := kind(h.mode & syscall.S_IFMT); k == kindChar || k == kindBlock {
 		m["rdev"] = fmt.Sprint(h.rdev)
+	}
+	if len(h.aclAccess) > 0 {
+		m[aclAccessMeta] = base64.StdEncoding.EncodeToString(h.aclAccess)
+	}
+	if len(h.aclDefault) > 0 {
+		m[aclDefaultMeta] = base64.StdEncoding.EncodeToString(h.aclDefault)
 	}
 	m["uid"] = fmt.Sprint(h.uid)
 	m["gid"] = fmt.Sprint(h.gid)

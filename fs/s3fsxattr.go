@@ -49,17 +49,18 @@ func encodeS3fsXattrs(attrs map[string]string) string {
 	return url.PathEscape(string(b))
 }
 
-// dropS3fsXattr removes the attribute user.name from s3fs's header in
-// user (the headers' user metadata), and reports whether it was there.
-func dropS3fsXattr(user map[string]string, name string) bool {
+// dropS3fsXattr removes the attribute full (user.NAME, an ACL's name) from
+// s3fs's header in user (the headers' user metadata), and reports whether
+// it was there.
+func dropS3fsXattr(user map[string]string, full string) bool {
 	attrs, ok := s3fsXattrs(user[s3fsXattrHeader])
 	if !ok {
 		return false
 	}
 	dropped := false
-	for full := range attrs {
-		if strings.EqualFold(full, "user."+name) {
-			delete(attrs, full)
+	for name := range attrs {
+		if strings.EqualFold(name, full) {
+			delete(attrs, name)
 			dropped = true
 		}
 	}

@@ -19,7 +19,8 @@ import (
 
 // posixHeaders are the x-amz-meta-* names that carry POSIX metadata: they
 // show as file attributes, not as user.* xattrs.
-var posixHeaders = map[string]bool{"mode": true, "uid": true, "gid": true, "mtime": true, "atime": true, "ctime": true, "rdev": true}
+var posixHeaders = map[string]bool{"mode": true, "uid": true, "gid": true, "mtime": true, "atime": true, "ctime": true, "rdev": true,
+	aclAccessMeta: true, aclDefaultMeta: true}
 
 // xattr is one extended attribute; value computes it when asked, since
 // some cost a request (acl, versions) or a signature (presigned_url).
@@ -163,11 +164,14 @@ func (f *filesystem) xattrsOf(ctx context.Context, t attrTarget) ([]xattr, sysca
 	return f.objectXattrs(t.key, obj), 0
 }
 
-// ownXattr tells the names this filesystem has: user.* only. Other
-// namespaces (security.*, system.* ACLs) get ENOTSUP, not ENODATA: tools
+// ownXattr tells the names this filesystem has: user.* and the POSIX
+// ACLs (answered from the headers the mount has, without a request).
+// Other namespaces (security.*, trusted.*) get ENOTSUP, not ENODATA: tools
 // such as ls remember an unsupported namespace per filesystem and stop
-// asking, which saves `ls -l` two round trips per file.
-func ownXattr(name string) bool { return strings.HasPrefix(name, "user.") }
+// asking.
+func ownXattr(name string) bool {
+	return strings.HasPrefix(name, "user.") || name == aclAccessXattr || name == aclDefaultXattr
+}
 
 // getxattrOf and listxattrOf serve the object behind a node.
 func (f *filesystem) getxattrOf(ctx context.Context, t attrTarget, name string, dest []byte) (uint32, syscall.Errno) {
@@ -176,6 +180,9 @@ func (f *filesystem) getxattrOf(ctx context.Context, t attrTarget, name string, 
 	}
 	if req, ok := strings.CutPrefix(name, presignXattr); ok {
 		return f.presignXattr(ctx, t.key, t.root || strings.HasSuffix(t.key, "/"), req, dest)
+	}
+	if name == aclAccessXattr || name == aclDefaultXattr {
+		return f.getACL(ctx, t, name, dest)
 	}
 	if name == pendingXattr && t.root {
 		v := f.pendingReport()

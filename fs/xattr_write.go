@@ -39,7 +39,7 @@ func setUserMetadata(name string, value []byte, flags uint32) func(*fileHeaders)
 			return false, syscall.EINVAL // s3fs's header of all attributes, not one
 		}
 		// The name leaves s3fs's header either way: set, it is ours.
-		fromS3fs := dropS3fsXattr(h.user, name)
+		fromS3fs := dropS3fsXattr(h.user, "user."+name)
 		exists = exists || fromS3fs
 		switch {
 		case value == nil && !exists:
@@ -53,15 +53,20 @@ func setUserMetadata(name string, value []byte, flags uint32) func(*fileHeaders)
 			return false, syscall.ENODATA
 		}
 		h.user[name] = string(value)
-		size := 0
-		for k, v := range h.metadata() {
-			size += len(k) + len(v)
-		}
-		if size > maxUserMetadata {
+		if metadataSize(h.metadata()) > maxUserMetadata {
 			return false, syscall.E2BIG
 		}
 		return true, 0
 	}
+}
+
+// metadataSize is what S3 counts against its 2 KiB of x-amz-meta-*.
+func metadataSize(m map[string]string) int {
+	size := 0
+	for k, v := range m {
+		size += len(k) + len(v)
+	}
+	return size
 }
 
 // setxattr flags of setxattr(2).
@@ -91,6 +96,9 @@ var (
 )
 
 func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if attr == aclAccessXattr || attr == aclDefaultXattr {
+		return n.editFileHeaders(ctx, setACL(attr, data, false))
+	}
 	if s3name, ok := strings.CutPrefix(attr, "user.s3."); ok {
 		return n.setS3Xattr(ctx, s3name, strings.TrimRight(string(data), "\x00\n"))
 	}
@@ -105,6 +113,9 @@ func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags
 }
 
 func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if attr == aclAccessXattr || attr == aclDefaultXattr {
+		return n.editFileHeaders(ctx, setACL(attr, nil, false))
+	}
 	if strings.HasPrefix(attr, "user.s3.") {
 		return syscall.EPERM // S3's own attributes cannot be removed
 	}
@@ -116,6 +127,9 @@ func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
 }
 
 func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if attr == aclAccessXattr || attr == aclDefaultXattr {
+		return d.editMarkerHeaders(ctx, setACL(attr, data, true))
+	}
 	if s3name, ok := strings.CutPrefix(attr, "user.s3."); ok {
 		if !d.top() {
 			return syscall.ENOTSUP
@@ -133,6 +147,9 @@ func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags 
 }
 
 func (d *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if attr == aclAccessXattr || attr == aclDefaultXattr {
+		return d.editMarkerHeaders(ctx, setACL(attr, nil, true))
+	}
 	if s3name, ok := strings.CutPrefix(attr, "user.s3."); ok {
 		if !d.top() {
 			return syscall.EPERM
