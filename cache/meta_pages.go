@@ -32,6 +32,10 @@ func (m *Meta) Capacity() int { return m.opts.Entries }
 // Pages starts a listing of directory prefix.
 func (m *Meta) Pages(prefix string) *Pages { return &Pages{m: m, prefix: prefix} }
 
+// Gathering tells whether the pages so far still fit in one cached
+// listing (MaxListing).
+func (p *Pages) Gathering() bool { return !p.tooBig }
+
 // Next returns the next page and whether it is the last; after the last,
 // an empty page.
 func (p *Pages) Next(ctx context.Context) (page backend.ListPage, last bool, err error) {
@@ -77,6 +81,15 @@ func (p *Pages) Next(ctx context.Context) (page backend.ListPage, last bool, err
 		return backend.ListPage{}, false, err
 	}
 	p.started, p.token = true, page.NextToken
+	if p.tooBig || page.NextToken != "" {
+		// What a huge directory's pages say answers the lookups and
+		// getxattrs that come while it streams.
+		for _, obj := range page.Objects {
+			if _, ok := m.objects.Peek(obj.Key); !ok {
+				m.objects.Add(obj.Key, objectEntry{obj: obj, at: p.at})
+			}
+		}
+	}
 	if !p.tooBig {
 		p.objects = append(p.objects, page.Objects...)
 		p.prefixes = append(p.prefixes, page.Prefixes...)

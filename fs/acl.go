@@ -149,6 +149,10 @@ func (f *filesystem) getACL(ctx context.Context, t attrTarget, name string, dest
 		if err != nil {
 			return 0, f.errno("getxattr", t.key, err)
 		}
+		if obj.Metadata[aclAccessMeta] == "" && obj.Metadata[aclDefaultMeta] == "" && obj.Metadata[s3fsXattrHeader] == "" {
+			// Most objects: ls -l asks this of every file it lists.
+			return 0, syscall.ENODATA
+		}
 		h = f.headersOf(objectKind(obj), obj)
 	}
 	v := h.aclAccess

@@ -182,6 +182,19 @@ func (h *dirHandle) fill(ctx context.Context) syscall.Errno {
 		}
 	}
 	page, last, err := h.nextPage(ctx, first)
+	if first && !last && err == nil {
+		// A directory the cache can hold whole is listed whole before any
+		// entry goes out, and cached: what follows a readdir (ls -l asks
+		// for each file's ACL as it reads) finds every name in the cache.
+		// Only a bigger one streams.
+		page = backend.ListPage{Objects: slices.Clone(page.Objects), Prefixes: slices.Clone(page.Prefixes)}
+		for !last && err == nil && h.pages.Gathering() {
+			var next backend.ListPage
+			next, last, err = h.pages.Next(ctx)
+			page.Objects = append(page.Objects, next.Objects...)
+			page.Prefixes = append(page.Prefixes, next.Prefixes...)
+		}
+	}
 	if err != nil {
 		return f.errno("readdir", h.prefix, err)
 	}
