@@ -15,13 +15,10 @@ import (
 // though it is later than the mtime and the ctime.
 const relatimeAge = 24 * time.Hour
 
-// noteRead records the first read of the descriptor.
+// noteRead records the first read of the descriptor; every read asks,
+// so the others cost one atomic load.
 func (h *fileHandle) noteRead() {
-	h.mu.Lock()
-	first := !h.read
-	h.read = true
-	h.mu.Unlock()
-	if !first {
+	if h.read.Load() || !h.read.CompareAndSwap(false, true) {
 		return
 	}
 	var a fuse.Attr
@@ -57,11 +54,17 @@ func (n *fileNode) lastRead() time.Time {
 	return n.readAt
 }
 
-// showRead moves the atime in out to the last read's.
-func (n *fileNode) showRead(out *fuse.Attr) {
-	at := n.lastRead()
+// showInMemory adds to out what the mount knows of the node and stores
+// nowhere: the atime of the last read, and nlink 0 once its name went.
+func (n *fileNode) showInMemory(out *fuse.Attr) {
+	n.mu.Lock()
+	at, unlinked := n.readAt, n.unlinked
+	n.mu.Unlock()
 	if at.After(time.Unix(int64(out.Atime), int64(out.Atimensec))) {
 		out.SetTimes(&at, nil, nil)
+	}
+	if unlinked {
+		out.Nlink = 0
 	}
 }
 

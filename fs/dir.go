@@ -164,7 +164,7 @@ func (f *filesystem) newChild(ctx context.Context, parent *gofs.Inode, name stri
 			if o.readsOtherThan(e) {
 				attr = gofs.StableAttr{Mode: uint32(e.kind)} // a new node: see readsOtherVersion
 			} else {
-				o.showRead(&out.Attr)
+				o.showInMemory(&out.Attr)
 			}
 		case *dirNode:
 			o.showChanges(&out.Attr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -75,12 +76,7 @@ var _ = (gofs.NodeGetattrer)((*fileNode)(nil))
 
 func (n *fileNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	errno := n.getattr(ctx, fh, out)
-	n.showRead(&out.Attr)
-	n.mu.Lock()
-	if n.unlinked {
-		out.Nlink = 0
-	}
-	n.mu.Unlock()
+	n.showInMemory(&out.Attr)
 	return errno
 }
 
@@ -365,11 +361,12 @@ type fileHandle struct {
 	viewed  *localFile      // the local copy a reader without reader read last
 	retired []*cache.Reader // replaced by follow, closed at release
 	wrote   bool            // something was written through this handle
-	read    bool            // something was read through this handle
 
 	// next is the version this mount stored for the handle's file since
 	// the handle last looked (follow.go).
 	next *backend.Object
+
+	read atomic.Bool // something was read through this handle (atime.go)
 }
 
 // object is the version the handle reads from S3, if it reads from S3.

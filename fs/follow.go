@@ -82,6 +82,20 @@ func (f *filesystem) dropReader(h *fileHandle) {
 	f.mu.Unlock()
 }
 
+// openReaders returns the open read-only handles, for use without f.mu.
+func (f *filesystem) openReaders() []*fileHandle {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.readers) == 0 {
+		return nil
+	}
+	readers := make([]*fileHandle, 0, len(f.readers))
+	for h := range f.readers {
+		readers = append(readers, h)
+	}
+	return readers
+}
+
 // readerOf returns an open read-only handle of n, if any.
 func (f *filesystem) readerOf(n *fileNode) *fileHandle {
 	f.mu.Lock()
@@ -99,17 +113,7 @@ func (f *filesystem) readerOf(n *fileNode) *fileHandle {
 // the kernel's cached pages of the file go too (asynchronously: a
 // notification sent while a read of the same file waits could deadlock).
 func (f *filesystem) stored(key, ofVersion string, obj backend.Object, content bool) {
-	f.mu.Lock()
-	if len(f.readers) == 0 {
-		f.mu.Unlock()
-		return
-	}
-	readers := make([]*fileHandle, 0, len(f.readers))
-	for h := range f.readers {
-		readers = append(readers, h)
-	}
-	f.mu.Unlock()
-	for _, h := range readers {
+	for _, h := range f.openReaders() {
 		if k, ok := h.node.key(); ok && k == key {
 			h.mu.Lock()
 			reads := h.obj.ETag
@@ -160,7 +164,7 @@ func (h *fileHandle) follow(ctx context.Context) {
 		h.next = nil
 	}
 	if h.reader == nil {
-		return // reads the local copy; a reader made later asks afresh
+		return // reads the local copy; once it goes, what S3 got of it (openStoredLocked)
 	}
 	if !obj.HasHeaders {
 		kept := h.obj // a rename keeps the headers

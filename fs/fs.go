@@ -388,13 +388,7 @@ func fsName(cfg Config) string {
 // cache before it closes. Call it once the mount is gone.
 func (m *Mounted) Close() {
 	for _, f := range m.filesystems() {
-		f.mu.Lock()
-		readers := make([]*fileHandle, 0, len(f.readers))
-		for h := range f.readers {
-			readers = append(readers, h)
-		}
-		f.mu.Unlock()
-		for _, h := range readers {
+		for _, h := range f.openReaders() {
 			h.closeReaders()
 		}
 	}

@@ -61,10 +61,7 @@ func changeHeaders(h *fileHeaders, in *fuse.SetAttrIn) bool {
 	if atime, ok := in.GetATime(); ok {
 		h.atime, changed = atime, true
 	}
-	if changed {
-		h.changed(time.Now())
-	}
-	return changed
+	return changed // the store that follows moves the ctime (headers.changed)
 }
 
 var _ = (gofs.NodeSetattrer)((*fileNode)(nil))
@@ -202,7 +199,7 @@ func (f *filesystem) editHeadersOf(ctx context.Context, obj backend.Object, chan
 	if errno != 0 || !changed {
 		return errno
 	}
-	h.changed(time.Now()) // a setxattr too
+	h.changed(time.Now()) // a chmod's, a touch's, a setxattr's
 	_, err := f.bucket.Copy(ctx, h.copyInput(obj))
 	return f.errno("setattr", key, err)
 }
@@ -236,6 +233,7 @@ func (d *dirNode) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetA
 		f.mu.Lock()
 		h := f.headersOf(kindDir, f.rootMarker)
 		if changeHeaders(&h, in) {
+			h.changed(time.Now())
 			f.rootMarker = backend.Object{HasHeaders: true, Metadata: h.metadata()}
 		}
 		f.mu.Unlock()
