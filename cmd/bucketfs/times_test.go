@@ -25,8 +25,9 @@ func timesOf(t *testing.T, srv *miniotest.Server, bucket, key string) fileTimes 
 // TestAtimeAndCtime: atime and ctime are read as s3fs writes them and
 // written on every object the mount creates or changes. ctime moves at
 // every change of data or headers and never back; chmod, chown and
-// setfattr move only it; touch -a and touch -m move their own time (and
-// ctime); mv moves the file's ctime; a write moves mtime and ctime.
+// setfattr (and -x) move only it; touch -a and touch -m move their own
+// time (and ctime); mv moves the file's ctime; a write or truncate moves
+// mtime and ctime. Directories and symlinks carry them too.
 // Without the headers, atime and ctime are the mtime (they were 0: 1970).
 func TestAtimeAndCtime(t *testing.T) {
 	srv := server(t)
@@ -58,10 +59,12 @@ func TestAtimeAndCtime(t *testing.T) {
 		{"chmod 600 f", "f", "same", "same", "moved"},
 		{"chown 12:34 f", "f", "same", "same", "moved"},
 		{"setfattr -n user.color -v red f", "f", "same", "same", "moved"},
+		{"setfattr -x user.color f", "f", "same", "same", "moved"},
 		{"touch -a -d @1650000000 f", "f", "1650000000", "same", "moved"},
 		{"touch -m -d @1660000000 f", "f", "same", "1660000000", "moved"},
 		{"mv f g", "g", "same", "same", "moved"},
 		{"printf more >> g", "g", "same", "moved", "moved"},
+		{"truncate -s 2 g", "g", "same", "moved", "moved"},
 	}
 	for _, s := range steps {
 		sh(t, mnt, s.command)
@@ -86,5 +89,12 @@ func TestAtimeAndCtime(t *testing.T) {
 		check("mtime", s.mtime, prev.mtime, now.mtime)
 		check("ctime", s.ctime, prev.ctime, now.ctime)
 		prev = now
+	}
+	// Directories (their markers) and symlinks carry all three too.
+	sh(t, mnt, "mkdir dir && ln -s g link")
+	for _, key := range []string{"dir/", "link"} {
+		if tm := timesOf(t, srv, bucket, key); tm.atime == 0 || tm.mtime == 0 || tm.ctime == 0 {
+			t.Errorf("%s: times %+v; want all three", key, tm)
+		}
 	}
 }
