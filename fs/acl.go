@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"syscall"
+
+	"github.com/bucketfs/bucketfs/backend"
 )
 
 // POSIX ACLs. setfacl and getfacl speak the kernel's binary xattr form of
@@ -140,18 +142,19 @@ func (f *filesystem) getACL(ctx context.Context, t attrTarget, name string, dest
 		h = t.local.headers
 		t.local.mu.Unlock()
 	case t.key == "":
-		return 0, syscall.ENODATA // a bucket's root has no object to hold one
+		return 0, f.noACL(true) // a bucket's root has no object to hold one
 	default:
 		obj, err := f.shownHeaders(ctx, t.key)
-		if isNotFound(err) && strings.HasSuffix(t.key, "/") {
-			return 0, syscall.ENODATA // an implicit directory
+		isDir := strings.HasSuffix(t.key, "/")
+		if isNotFound(err) && isDir {
+			return 0, f.noACL(true) // an implicit directory
 		}
 		if err != nil {
 			return 0, f.errno("getxattr", t.key, err)
 		}
-		if obj.Metadata[aclAccessMeta] == "" && obj.Metadata[aclDefaultMeta] == "" && obj.Metadata[s3fsXattrHeader] == "" {
+		if !hasACLHeaders(obj.Metadata) {
 			// Most objects: ls -l asks this of every file it lists.
-			return 0, syscall.ENODATA
+			return 0, f.noACL(isDir)
 		}
 		h = f.headersOf(objectKind(obj), obj)
 	}
@@ -160,12 +163,50 @@ func (f *filesystem) getACL(ctx context.Context, t attrTarget, name string, dest
 		v = h.aclDefault
 	}
 	if len(v) == 0 {
-		return 0, syscall.ENODATA
+		return 0, f.noACL(t.root || h.mode&syscall.S_IFMT == syscall.S_IFDIR)
 	}
+	f.aclSeen.Store(true)
 	if len(dest) < len(v) {
 		return uint32(len(v)), syscall.ERANGE
 	}
 	return uint32(copy(dest, v)), 0
+}
+
+// noACL is the answer for a file without an ACL. ls -l asks every file
+// it lists, one FUSE round trip each (a quarter more time for 10,000
+// files), and GNU ls stops asking on a filesystem once one answers
+// ENOTSUP. So until the mount has seen an ACL, a file answers ENOTSUP,
+// which getfacl, setfacl, cp -a, rsync -A and tar --acls take as "the
+// mode is the ACL"; once it has, ENODATA, so that ls shows the "+" of
+// those that have one. A directory always answers ENODATA: ls asks a
+// directory it lists before it reads the listing that tells whether
+// ACLs are in it. With --allow-other the kernel asks for ACLs itself,
+// keeps the answer, and takes only ENODATA as "none".
+func (f *filesystem) noACL(isDir bool) syscall.Errno {
+	if isDir || f.cfg.AllowOther || f.aclSeen.Load() {
+		return syscall.ENODATA
+	}
+	return syscall.ENOTSUP
+}
+
+// hasACLHeaders tells whether user metadata may hold an ACL: bucketfs's
+// headers, or s3fs's xattr header (its ACLs are decoded by headersOf).
+func hasACLHeaders(md map[string]string) bool {
+	return md[aclAccessMeta] != "" || md[aclDefaultMeta] != "" || md[s3fsXattrHeader] != ""
+}
+
+// noteACLs marks the mount as one that has seen an ACL when a listing
+// carries one (MinIO's listings carry user metadata).
+func (f *filesystem) noteACLs(objects []backend.Object) {
+	if f.aclSeen.Load() {
+		return
+	}
+	for _, obj := range objects {
+		if hasACLHeaders(obj.Metadata) {
+			f.aclSeen.Store(true)
+			return
+		}
+	}
 }
 
 // setACL is the header change of setfacl (value nil: removing the ACL).

@@ -60,7 +60,7 @@ func TestStreamedEntriesMatchWhole(t *testing.T) {
 		}
 		want := entryNames(dirEntries(prefix, whole))
 
-		h := &dirHandle{prefix: prefix, minSegment: 1, locals: map[string]uint32{}, shown: map[string]entry{}}
+		h := &dirHandle{d: &dirNode{fs: &filesystem{}}, prefix: prefix, minSegment: 1, locals: map[string]uint32{}, shown: map[string]entry{}}
 		size := 1 + rng.IntN(4)
 		for from := 0; from < len(items); from += size {
 			var page backend.ListPage

@@ -222,6 +222,7 @@ func (h *dirHandle) fill(ctx context.Context) syscall.Errno {
 // flushWhole turns a whole listing into entries, the local files it
 // lacks added. Called with mu held.
 func (h *dirHandle) flushWhole(page backend.ListPage) {
+	h.d.fs.noteACLs(page.Objects)
 	entries := dirEntries(h.prefix, page)
 	for _, e := range entries {
 		delete(h.locals, e.Name)
@@ -302,6 +303,7 @@ func (h *dirHandle) flush() {
 	if len(seg.Objects)+len(seg.Prefixes) == 0 {
 		return
 	}
+	h.d.fs.noteACLs(seg.Objects)
 	objects := map[string]backend.Object{}
 	for _, obj := range seg.Objects {
 		objects[obj.Key] = obj

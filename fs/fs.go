@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -74,6 +75,9 @@ type filesystem struct {
 	owner   owner
 	cfg     Config
 	log     *slog.Logger
+
+	// aclSeen is set once the mount has seen an ACL (see noACL).
+	aclSeen atomic.Bool
 
 	// flushes counts uploads in progress, so shutdown can wait for them.
 	flushes sync.WaitGroup
@@ -354,6 +358,7 @@ func (f *filesystem) shownHeaders(ctx context.Context, key string) (backend.Obje
 	case "auto":
 		if ok {
 			sample, listed := sampler.HeaderSample(ctx, dir)
+			f.noteACLs(sample)
 			if listed && !slices.ContainsFunc(sample, hasPOSIXHeaders) {
 				return obj, nil
 			}

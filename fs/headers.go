@@ -79,6 +79,9 @@ func (f *filesystem) headersOf(k kind, obj backend.Object) fileHeaders {
 			h.aclDefault = []byte(s3fs[aclDefaultXattr])
 		}
 	}
+	if h.aclAccess != nil || h.aclDefault != nil {
+		f.aclSeen.Store(true)
+	}
 	return h
 }
 

@@ -97,6 +97,7 @@ var (
 
 func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
 	if attr == aclAccessXattr || attr == aclDefaultXattr {
+		n.fs.aclSeen.Store(true)
 		return n.editFileHeaders(ctx, setACL(attr, data, false))
 	}
 	if s3name, ok := strings.CutPrefix(attr, "user.s3."); ok {
@@ -128,6 +129,7 @@ func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
 
 func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
 	if attr == aclAccessXattr || attr == aclDefaultXattr {
+		d.fs.aclSeen.Store(true)
 		return d.editMarkerHeaders(ctx, setACL(attr, data, true))
 	}
 	if s3name, ok := strings.CutPrefix(attr, "user.s3."); ok {
