@@ -50,12 +50,12 @@ func TestPOSIXACLs(t *testing.T) {
 	waitGone(t, cmd.Process.Pid)
 	cmd, mnt, _ = mountForeground(t, srv, bucket)
 	for line, want := range map[string]string{
-		"getfacl -cp f | grep -v '^#'":       "user::rw-\nuser:" + id + ":rw-\ngroup::r--\nmask::rw-\nother::r--",
-		"stat -c %a f":                       "664",
+		"getfacl -cp f | grep -v '^#'": "user::rw-\nuser:" + id + ":rw-\ngroup::r--\nmask::rw-\nother::r--",
+		"stat -c %a f":                 "664",
 		// A fresh mount's ls -l: the listing shows the mount has ACLs, so
 		// the files after one without an ACL get their "+" too.
 		"ls -l | awk '{print $1, $NF}' | grep -v '^total'": "-rw-r-----+ by-s3fs\n-rw-r----- closed\ndrwxr-xr-x+ d\n-rw-rw-r--+ f",
-		"getfacl -cp by-s3fs | grep -v '^#'": "user::rw-\nuser:" + id + ":r--\ngroup::r--\nmask::r--\nother::---",
+		"getfacl -cp by-s3fs | grep -v '^#'":               "user::rw-\nuser:" + id + ":r--\ngroup::r--\nmask::r--\nother::---",
 		// The kernel applies the umask (022) before bucketfs sees the
 		// mode, so the inherited mask is r--, not rw- (README).
 		"getfacl -cp d/new | grep -v '^#'":  "user::rw-\nuser:" + id + ":rwx\t#effective:r--\ngroup::r-x\t#effective:r--\nmask::r--\nother::r--",
