@@ -7,17 +7,19 @@ TOOLS := $(HOME)/.cache/bucketfs/bin
 MINIO := $(TOOLS)/minio
 VERSITYGW_VERSION := v1.8.0
 VERSITYGW := $(TOOLS)/versitygw
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(TOOLS)/staticcheck
 DEMO := $(CURDIR)/.demo
 APT_PACKAGES := fuse3 attr acl curl rsync sqlite3 git
 BENCH_PACKAGES := s3fs rclone fio
 BENCH ?= # one figure of make bench: read, random, list, walk, list-plain, presign or write; all when empty
 
-.PHONY: all build install deps bench-deps test test-short stress vet demo demo-stop bench bench-quick clean
+.PHONY: all build install deps bench-deps test test-short stress vet lint demo demo-stop bench bench-quick clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/bucketfs
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/bucketfs
 
 # install puts the binary where mount(8) finds it for `mount -t fuse.bucketfs`
 # and /etc/fstab (mount runs helpers with a fixed PATH).
@@ -55,6 +57,14 @@ $(MINIO):
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# lint is vet (with gofmt) and staticcheck, which it installs.
+lint: vet $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 # test runs every package, the integration tests again against versitygw
 # (features it lacks skip by name), then the model tests under the race

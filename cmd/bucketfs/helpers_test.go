@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 			}
 			defer os.RemoveAll(dir)
 			binary = filepath.Join(dir, "bucketfs")
-			if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+			if out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", binary, ".").CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "build bucketfs: %v\n%s", err, out)
 				return 1
 			}

@@ -24,9 +24,6 @@ import (
 	"github.com/bucketfs/bucketfs/fs"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
@@ -39,7 +36,7 @@ func run(args []string) int {
 	}
 	switch cmd.Kind {
 	case KindVersion:
-		fmt.Println("bucketfs", version)
+		fmt.Print(versionText())
 		return 0
 	case KindHelp:
 		fmt.Print(Usage())
