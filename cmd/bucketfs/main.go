@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
 	"github.com/bucketfs/bucketfs/backend"
@@ -266,6 +267,7 @@ func serve(opts Options, ready func()) error {
 	}
 	log.Info("mounted", "bucket", opts.Bucket, "prefix", opts.Prefix, "mountpoint", opts.Mountpoint)
 	ready()
+	notifySystemd(log, daemon.SdNotifyReady)
 	if !cfg.ReadOnly {
 		recovered := journal.Recover()
 		for _, p := range recovered.Problems {
@@ -279,6 +281,7 @@ func serve(opts Options, ready func()) error {
 	stopped := make(chan struct{})
 	go func() {
 		sig := <-signals
+		notifySystemd(log, daemon.SdNotifyStopping)
 		log.Info("finishing uploads, then unmounting", "signal", sig.String())
 		server.Drain()
 		unmount(server, opts.Mountpoint, log)
@@ -296,6 +299,7 @@ func serve(opts Options, ready func()) error {
 		case <-time.After(2 * time.Second):
 		}
 	}
+	notifySystemd(log, daemon.SdNotifyStopping)
 	server.Drain() // after umount: say what stays pending for the next mount
 	server.Close() // readers the kernel never released: their data is kept
 	log.Info("unmounted", "mountpoint", opts.Mountpoint)
