@@ -71,7 +71,15 @@ type Meta struct {
 	// after it would undo what the write recorded, so it is asked again.
 	gen     atomic.Uint64
 	changed *lru.Cache[string, uint64]
+
+	// hits and misses count the lookups and listings answered from the
+	// cache and those that had to ask the bucket.
+	hits, misses atomic.Int64
 }
+
+// CacheStats returns how many lookups and listings the cache answered
+// itself (hits) and how many it asked the bucket for (misses).
+func (m *Meta) CacheStats() (hits, misses int64) { return m.hits.Load(), m.misses.Load() }
 
 // maxFills is how often a fill is asked again when this client's writes
 // keep racing it; the last answer is returned but not cached.
@@ -250,18 +258,22 @@ func notFound(key string) error {
 func (m *Meta) Head(ctx context.Context, key string) (backend.Object, error) {
 	if e, ok := m.objects.Get(key); ok {
 		if e.missing && m.fresh(e.at, m.opts.NegativeTTL) {
+			m.hits.Add(1)
 			return backend.Object{}, notFound(key)
 		}
 		if !e.missing && m.fresh(e.at, m.opts.TTL) {
+			m.hits.Add(1)
 			return e.obj, nil
 		}
 	}
 	if obj, found, known := m.fromListing(key); known {
+		m.hits.Add(1)
 		if !found {
 			return backend.Object{}, notFound(key)
 		}
 		return obj, nil
 	}
+	m.misses.Add(1)
 	if strings.HasSuffix(key, "/") {
 		// A directory's marker sorts first in its listing, whose first
 		// page the readdir that usually follows wants anyway: a LIST
@@ -314,15 +326,19 @@ func (m *Meta) List(ctx context.Context, in backend.ListInput) (backend.ListPage
 		// A short page that a fresh listing holds whole (is this directory
 		// empty?) needs no request.
 		if l := m.freshListing(in.Prefix); l != nil && l.size() <= in.MaxKeys {
+			m.hits.Add(1)
 			return l.snapshot(), nil
 		}
 	}
 	if in.Delimiter != "/" || in.Token != "" || in.MaxKeys != 0 {
+		m.misses.Add(1)
 		return m.next.List(ctx, in)
 	}
 	if l := m.freshListing(in.Prefix); l != nil {
+		m.hits.Add(1)
 		return l.snapshot(), nil
 	}
+	m.misses.Add(1)
 	if root, ok := m.walking(in.Prefix); ok {
 		m.listSubtree(ctx, root)
 		if l := m.freshListing(in.Prefix); l != nil {

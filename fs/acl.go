@@ -166,10 +166,7 @@ func (f *filesystem) getACL(ctx context.Context, t attrTarget, name string, dest
 		return 0, f.noACL(t.root || h.mode&syscall.S_IFMT == syscall.S_IFDIR)
 	}
 	f.aclSeen.Store(true)
-	if len(dest) < len(v) {
-		return uint32(len(v)), syscall.ERANGE
-	}
-	return uint32(copy(dest, v)), 0
+	return xattrAnswer(dest, v)
 }
 
 // noACL is the answer for a file without an ACL. ls -l asks every file

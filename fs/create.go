@@ -88,7 +88,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	l.attr(&out.Attr)
 	child := d.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFREG})
 	d.fs.replaceLocal(l)
-	return child, &fileHandle{node: node, local: l, write: true}, fuseFlags, 0
+	return child, d.fs.opened(&fileHandle{node: node, local: l, write: true}), fuseFlags, 0
 }
 
 var _ = (gofs.NodeMkdirer)((*dirNode)(nil))

@@ -162,7 +162,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 			return nil, 0, errno
 		}
 		n.opened()
-		return &fileHandle{node: n, local: l, write: true}, writeOpenFlags(l, flags), 0
+		return n.fs.opened(&fileHandle{node: n, local: l, write: true}), writeOpenFlags(l, flags), 0
 	}
 	n.mu.Lock()
 	l := n.currentLocked()
@@ -181,7 +181,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		}
 		l.mu.Unlock()
 		h := &fileHandle{node: n, viewed: l}
-		n.fs.addReader(h)
+		n.fs.addReader(n.fs.opened(h))
 		return h, fuseFlags, 0
 	}
 	obj, err := n.fs.shownHeaders(ctx, key) // fstat shows this version's attributes
@@ -219,7 +219,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		// the attributes only, which takes no lock an open holds).
 		n.NotifyContent(-1, 0)
 	}
-	n.fs.addReader(h)
+	n.fs.addReader(n.fs.opened(h))
 	if through != nil {
 		return through, fuseFlags, 0
 	}
@@ -517,6 +517,7 @@ var _ = (gofs.FileReleaser)((*fileHandle)(nil))
 func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
 	h.closeReaders()
 	n := h.node
+	n.fs.counters.openFiles.Add(-1)
 	if !h.write {
 		n.fs.dropReader(h)
 	}

@@ -64,8 +64,11 @@ type Config struct {
 	// "always" (also ""), "auto" (those of directories where a sample of
 	// three carries POSIX headers) or "never".
 	PosixMetadata string
-	Logger        *slog.Logger
-	Debug         bool // log every FUSE request
+	// StatsReport, when set, answers the root's user.s3.stats: the
+	// mount's figures (requests, bytes, cost, state) as JSON.
+	StatsReport func() []byte
+	Logger      *slog.Logger
+	Debug       bool // log every FUSE request
 }
 
 // filesystem is the state every node shares.
@@ -77,7 +80,8 @@ type filesystem struct {
 	log     *slog.Logger
 
 	// aclSeen is set once the mount has seen an ACL (see noACL).
-	aclSeen atomic.Bool
+	aclSeen  atomic.Bool
+	counters counters
 
 	// flushes counts uploads in progress, so shutdown can wait for them.
 	flushes sync.WaitGroup
@@ -316,7 +320,14 @@ func (f *filesystem) beginFlush() bool {
 		return false
 	}
 	f.flushes.Add(1)
+	f.counters.uploading.Add(1)
 	return true
+}
+
+// endFlush ends what beginFlush registered.
+func (f *filesystem) endFlush() {
+	f.counters.uploading.Add(-1)
+	f.flushes.Done()
 }
 
 // maxRequest is the largest read or write the kernel sends in one request.

@@ -28,7 +28,7 @@ func (l *localFile) flush(ctx context.Context) (string, syscall.Errno) {
 		abortStream(job.stream)
 		return "", l.uploadFailed(job, errShuttingDown)
 	}
-	defer f.flushes.Done()
+	defer f.endFlush()
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	// One look at the state: the retrier may let the file go (dropped,

@@ -184,12 +184,11 @@ func (f *filesystem) getxattrOf(ctx context.Context, t attrTarget, name string, 
 	if name == aclAccessXattr || name == aclDefaultXattr {
 		return f.getACL(ctx, t, name, dest)
 	}
+	if name == statsXattr && t.root && f.cfg.StatsReport != nil {
+		return xattrAnswer(dest, f.cfg.StatsReport())
+	}
 	if name == pendingXattr && t.root {
-		v := f.pendingReport()
-		if len(dest) < len(v) {
-			return uint32(len(v)), syscall.ERANGE
-		}
-		return uint32(copy(dest, v)), 0
+		return xattrAnswer(dest, f.pendingReport())
 	}
 	attrs, errno := f.xattrsOf(ctx, t)
 	if errno != 0 {
@@ -206,12 +205,18 @@ func (f *filesystem) getxattrOf(ctx context.Context, t attrTarget, name string, 
 		if err != nil {
 			return 0, f.errno("getxattr", t.key, err)
 		}
-		if len(dest) < len(v) {
-			return uint32(len(v)), syscall.ERANGE
-		}
-		return uint32(copy(dest, v)), 0
+		return xattrAnswer(dest, v)
 	}
 	return 0, syscall.ENODATA
+}
+
+// xattrAnswer copies a value into getxattr's buffer, or says how big the
+// buffer must be (a buffer of 0 asks the size).
+func xattrAnswer[V string | []byte](dest []byte, v V) (uint32, syscall.Errno) {
+	if len(dest) < len(v) {
+		return uint32(len(v)), syscall.ERANGE
+	}
+	return uint32(copy(dest, v)), 0
 }
 
 // listxattrOf lists only what belongs to the object: its user metadata.
@@ -317,8 +322,5 @@ func (f *filesystem) presignXattr(ctx context.Context, key string, isDir bool, r
 	if err != nil {
 		return 0, f.errno("presign", key, err)
 	}
-	if len(dest) < len(url) {
-		return uint32(len(url)), syscall.ERANGE
-	}
-	return uint32(copy(dest, url)), 0
+	return xattrAnswer(dest, url)
 }

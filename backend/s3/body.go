@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
@@ -22,10 +23,11 @@ type watchedBody struct {
 	cancel context.CancelCauseFunc
 	stall  time.Duration
 	timer  *time.Timer
+	read   *atomic.Int64 // the bucket's count of bytes read
 }
 
-func newWatchedBody(ctx, reqCtx context.Context, cancel context.CancelCauseFunc, body io.ReadCloser, key string, stall time.Duration) *watchedBody {
-	b := &watchedBody{body: body, key: key, ctx: ctx, reqCtx: reqCtx, cancel: cancel, stall: stall}
+func newWatchedBody(ctx, reqCtx context.Context, cancel context.CancelCauseFunc, body io.ReadCloser, key string, stall time.Duration, read *atomic.Int64) *watchedBody {
+	b := &watchedBody{body: body, key: key, ctx: ctx, reqCtx: reqCtx, cancel: cancel, stall: stall, read: read}
 	b.timer = time.AfterFunc(stall, func() { cancel(fmt.Errorf("no data for %v", stall)) })
 	b.timer.Stop()
 	return b
@@ -35,6 +37,7 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	b.timer.Reset(b.stall)
 	n, err := b.body.Read(p)
 	b.timer.Stop()
+	b.read.Add(int64(n))
 	if err == nil || err == io.EOF {
 		return n, err
 	}

@@ -58,6 +58,8 @@ type Bucket struct {
 	featureRequests [featureOpCount]atomic.Int64
 	// noListHeaders is set once the server refused listing metadata.
 	noListHeaders atomic.Bool
+	// bytesRead counts the object bytes read from GET bodies.
+	bytesRead atomic.Int64
 }
 
 var _ backend.Bucket = (*Bucket)(nil)
@@ -106,6 +108,9 @@ func (s *Bucket) Requests(opName string) int64 {
 	}
 	return 0
 }
+
+// BytesRead is how many object bytes the bucket's GETs brought.
+func (s *Bucket) BytesRead() int64 { return s.bytesRead.Load() }
 
 // CheckBucket verifies that the bucket exists and that the credentials may
 // use it, with few retries so that a mount fails within about 10 s. The
@@ -296,7 +301,7 @@ func (s *Bucket) get(ctx context.Context, in backend.GetInput, rng string) (*wat
 	}
 	obj := headers(key, size, out.ETag, out.LastModified, out.StorageClass, out.ContentType, out.Metadata, out.VersionId,
 		out.ServerSideEncryption, out.SSEKMSKeyId)
-	return newWatchedBody(ctx, reqCtx, cancel, out.Body, key, s.stallTimeout), obj, nil
+	return newWatchedBody(ctx, reqCtx, cancel, out.Body, key, s.stallTimeout, &s.bytesRead), obj, nil
 }
 
 func (s *Bucket) Put(ctx context.Context, in backend.PutInput) (backend.Object, error) {

@@ -54,6 +54,9 @@ type Config struct {
 	StallTimeout time.Duration
 	// MaxAttempts bounds the attempts of one request, retries included [3].
 	MaxAttempts int
+	// Observe, when set, is told of every request once it ends (metrics,
+	// the --debug trace). It must not block.
+	Observe func(Request)
 }
 
 // New returns a Bucket backed by S3 or an S3-compatible server. It sends no
@@ -97,6 +100,9 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		o.UsePathStyle = cfg.PathStyle
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		if cfg.Observe != nil {
+			o.APIOptions = append(o.APIOptions, observeRequests(cfg.Observe))
 		}
 	}
 	client := awss3.NewFromConfig(awsCfg, clientOpts)

@@ -162,8 +162,10 @@ func serve(opts Options, ready func()) error {
 		PathStyle: opts.PathStyle,
 		Logger:    log,
 	}
-	withCache := func(b backend.Bucket) backend.Bucket {
-		return cache.NewMeta(b, cache.MetaOptions{
+	metrics := newMountMetrics(opts.prices(), log)
+	s3cfg.Observe = metrics.observe
+	withCache := func(b backend.Bucket, client interface{ BytesRead() int64 }) backend.Bucket {
+		meta := cache.NewMeta(b, cache.MetaOptions{
 			TTL:         opts.StatTTL,
 			NegativeTTL: opts.NegativeTTL,
 			Entries:     opts.CacheEntries,
@@ -171,11 +173,12 @@ func serve(opts Options, ready func()) error {
 			// file; this many run at once after a listing.
 			HeaderPrefetch: 16,
 		})
+		metrics.buckets.add(source{bucket: client, cache: meta})
+		return meta
 	}
 	var (
 		account          *s3.Account
 		bucket           *s3.Bucket
-		counters         = &requestCounters{}
 		endpoint, region string
 	)
 	if opts.AllBuckets {
@@ -193,7 +196,6 @@ func serve(opts Options, ready func()) error {
 		if err := bucket.CheckBucket(ctx); err != nil {
 			return err
 		}
-		counters.add(bucket)
 		endpoint, region = bucket.Endpoint(), bucket.Region()
 	}
 	// Each mount stages in its own journal, locked while it runs; what an
@@ -210,7 +212,7 @@ func serve(opts Options, ready func()) error {
 	}
 	defer data.Close()
 	if opts.MetricsAddr != "" {
-		stop, err := serveMetrics(opts.MetricsAddr, counters, log)
+		stop, err := metrics.serve(opts.MetricsAddr)
 		if err != nil {
 			return err
 		}
@@ -245,26 +247,27 @@ func serve(opts Options, ready func()) error {
 			Concurrency: opts.UploadConcurrency,
 			Logger:      log,
 		},
-		Logger: log,
-		Debug:  opts.Debug,
+		StatsReport: metrics.report,
+		Logger:      log,
+		Debug:       opts.Debug,
 	}
 	var server *fs.Mounted
 	if account != nil {
 		server, err = fs.MountAccount(opts.Mountpoint, account, func(b backend.Bucket) backend.Bucket {
-			counters.add(b.(requestCounter))
-			return withCache(b)
+			return withCache(b, b.(*s3.Bucket))
 		}, cfg)
 	} else {
 		var b backend.Bucket = bucket
 		if !opts.AsOf.IsZero() {
 			b = backend.AsOf(bucket, opts.AsOf)
 		}
-		cfg.Bucket = withCache(b)
+		cfg.Bucket = withCache(b, bucket)
 		server, err = fs.Mount(opts.Mountpoint, cfg)
 	}
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", opts.Mountpoint, err)
 	}
+	metrics.mounted.Store(server)
 	log.Info("mounted", "bucket", opts.Bucket, "prefix", opts.Prefix, "mountpoint", opts.Mountpoint)
 	ready()
 	notifySystemd(log, daemon.SdNotifyReady)

@@ -44,6 +44,16 @@ type Options struct {
 	PresignExpiry                           time.Duration // within [1s, 7 days]
 	AsOf                                    time.Time     // zero when unset; set implies ReadOnly
 	LogFile, MetricsAddr                    string
+	LogFormat                               string        // "text" (also "") or "json"
+	RequestPrices                           requestPrices // nil: defaultPrices
+}
+
+// prices are the request prices of the cost estimate.
+func (o Options) prices() requestPrices {
+	if o.RequestPrices == nil {
+		return defaultPrices()
+	}
+	return o.RequestPrices
 }
 
 // PresignOptions is `bucketfs presign [--expires DUR] [--method GET|PUT] [-r] PATH...`.
@@ -189,7 +199,10 @@ var mountOptions = []option{
 		func(o *Options, v string) error { o.Debug = v == "true"; return nil }},
 	{"log-file", "FILE", "stderr while attached", "write the log here",
 		func(o *Options, v string) error { o.LogFile = v; return nil }},
+	{"log-format", "text|json", "text", "format of log lines", setLogFormat},
 	{"metrics-addr", "HOST:PORT", "off", "serve Prometheus metrics at /metrics", setMetricsAddr},
+	{"request-price", "NAME=USD", defaultPricesNote, "dollars per 1,000 requests in the cost estimate (metrics, user.s3.stats) of a class (write, read, delete) or an S3 operation (GetObject); repeat for more",
+		func(o *Options, v string) (err error) { o.RequestPrices, err = withRequestPrice(o.prices(), v); return err }},
 }
 
 // ignoredMountOptions are the generic options mount(8) and fstab pass to

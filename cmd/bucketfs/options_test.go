@@ -37,7 +37,7 @@ func parseMountOK(t *testing.T, args ...string) Options {
 }
 
 func TestParseArgsDefaults(t *testing.T) {
-	if got, want := parseMountOK(t, "b0b", "/m"), defaults(); got != want {
+	if got, want := parseMountOK(t, "b0b", "/m"), defaults(); !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
 }
@@ -74,6 +74,10 @@ var valueCases = []struct {
 	}},
 	{"log-file", "/tmp/log", func(o *Options) { o.LogFile = "/tmp/log" }},
 	{"metrics-addr", "127.0.0.1:9100", func(o *Options) { o.MetricsAddr = "127.0.0.1:9100" }},
+	{"log-format", "json", func(o *Options) { o.LogFormat = "json" }},
+	{"request-price", "GetObject=0.001", func(o *Options) {
+		o.RequestPrices = requestPrices{"write": 0.005, "read": 0.0004, "delete": 0, "GetObject": 0.001}
+	}},
 }
 
 var boolCases = []struct {
@@ -124,7 +128,7 @@ func TestParseArgsValueOptionForms(t *testing.T) {
 			args = append(args, extra...)
 			want := defaults()
 			c.want(&want)
-			if got := parseMountOK(t, args...); got != want {
+			if got := parseMountOK(t, args...); !reflect.DeepEqual(got, want) {
 				t.Errorf("%s %s: ParseArgs(%q)\ngot  %+v\nwant %+v", c.name, form, args, got, want)
 			}
 		}
@@ -148,7 +152,7 @@ func TestParseArgsBoolOptionForms(t *testing.T) {
 			{[]string{"b0b", "/m", "-o", under, "--" + c.name + "=false"}, defaults()},
 			{[]string{"b0b", "/m", "-o", under + "=false"}, defaults()},
 		} {
-			if got := parseMountOK(t, tc.args...); got != tc.want {
+			if got := parseMountOK(t, tc.args...); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("ParseArgs(%q)\ngot  %+v\nwant %+v", tc.args, got, tc.want)
 			}
 		}
@@ -171,7 +175,7 @@ func TestParseArgsShortAndMountStyle(t *testing.T) {
 		{[]string{"b0b", "/m", "--read-only", "-o", "rw"}, defaults()},
 		{[]string{"b0b", "/m", "-o", ",,ro,"}, ro},
 	} {
-		if got := parseMountOK(t, tc.args...); got != tc.want {
+		if got := parseMountOK(t, tc.args...); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("ParseArgs(%q)\ngot  %+v\nwant %+v", tc.args, got, tc.want)
 		}
 	}
@@ -187,7 +191,7 @@ func TestParseArgsPositionalsAnywhere(t *testing.T) {
 		{"logs:2024", "/mnt/logs", "-o", "debug,stat_ttl=10s"},
 		{"--debug", "logs:2024", "-ostat-ttl=10s", "/mnt/logs"},
 	} {
-		if got := parseMountOK(t, args...); got != want {
+		if got := parseMountOK(t, args...); !reflect.DeepEqual(got, want) {
 			t.Errorf("ParseArgs(%q)\ngot  %+v\nwant %+v", args, got, want)
 		}
 	}
@@ -208,7 +212,7 @@ func TestParseArgsFstab(t *testing.T) {
 	want := defaults()
 	want.Bucket, want.Prefix, want.Mountpoint = "data", "backups/", "/mnt/backups"
 	want.ReadOnly, want.AllowOther, want.UID, want.StatTTL = true, true, 1000, 10*time.Second
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
 }
@@ -221,7 +225,7 @@ func TestParseArgsAllBuckets(t *testing.T) {
 		{"/m", "--all_buckets"},
 		{"/m", "-o", "all_buckets"},
 	} {
-		if got := parseMountOK(t, args...); got != want {
+		if got := parseMountOK(t, args...); !reflect.DeepEqual(got, want) {
 			t.Errorf("ParseArgs(%q)\ngot  %+v\nwant %+v", args, got, want)
 		}
 	}
@@ -322,6 +326,10 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"b0b", "/m", "--acl", "everyone"}, []string{"invalid", "--acl", "canned ACL"}},
 		{[]string{"b0b", "/m", "--endpoint-url", "localhost:9000"}, []string{"invalid", "--endpoint-url", "http://"}},
 		{[]string{"b0b", "/m", "--metrics-addr", "9100"}, []string{"invalid", "--metrics-addr", "HOST:PORT"}},
+		{[]string{"b0b", "/m", "--log-format", "xml"}, []string{"invalid", "--log-format", "text or json"}},
+		{[]string{"b0b", "/m", "--request-price", "get=1"}, []string{"invalid", "--request-price", "price class"}},
+		{[]string{"b0b", "/m", "--request-price", "write=cheap"}, []string{"invalid", "--request-price", "dollars per 1,000"}},
+		{[]string{"b0b", "/m", "--request-price", "0.005"}, []string{"invalid", "--request-price", "NAME=DOLLARS"}},
 		{[]string{"ab", "/m"}, []string{"invalid bucket name", "3 to 63"}},
 		{[]string{strings.Repeat("a", 64), "/m"}, []string{"invalid bucket name", "3 to 63"}},
 		{[]string{":prefix", "/m"}, []string{"invalid bucket name"}},
@@ -477,7 +485,7 @@ func TestParseSize(t *testing.T) {
 		{"8KB", 8000}, {"8MB", 8_000_000}, {"2GB", 2_000_000_000}, {"1TB", 1_000_000_000_000},
 	} {
 		got, err := parseSize(tc.in)
-		if err != nil || got != tc.want {
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
 		}
 	}
@@ -497,7 +505,7 @@ func TestParseDuration(t *testing.T) {
 		{"1h30m", 90 * time.Minute}, {"7d", 7 * 24 * time.Hour}, {"250ms", 250 * time.Millisecond},
 	} {
 		got, err := parseDuration(tc.in)
-		if err != nil || got != tc.want {
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("parseDuration(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
@@ -564,7 +572,7 @@ func TestUsageDefaultsMatchOptions(t *testing.T) {
 			continue
 		}
 		args := []string{"b0b", "/m", arg}
-		if got := parseMountOK(t, args...); got != defaults() {
+		if got := parseMountOK(t, args...); !reflect.DeepEqual(got, defaults()) {
 			t.Errorf("Usage shows [%s] for --%s, but the default differs:\ngot  %+v\nwant %+v", opt.def, opt.name, got, defaults())
 		}
 	}

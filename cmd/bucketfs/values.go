@@ -199,3 +199,11 @@ func setMetricsAddr(o *Options, v string) error {
 	o.MetricsAddr = v
 	return nil
 }
+
+func setLogFormat(o *Options, v string) error {
+	if v != "text" && v != "json" {
+		return errors.New("want text or json")
+	}
+	o.LogFormat = v
+	return nil
+}
