@@ -202,7 +202,10 @@ var mountOptions = []option{
 	{"log-format", "text|json", "text", "format of log lines", setLogFormat},
 	{"metrics-addr", "HOST:PORT", "off", "serve Prometheus metrics at /metrics", setMetricsAddr},
 	{"request-price", "NAME=USD", defaultPricesNote, "dollars per 1,000 requests in the cost estimate (metrics, user.s3.stats) of a class (write, read, delete) or an S3 operation (GetObject); repeat for more",
-		func(o *Options, v string) (err error) { o.RequestPrices, err = withRequestPrice(o.prices(), v); return err }},
+		func(o *Options, v string) (err error) {
+			o.RequestPrices, err = withRequestPrice(o.prices(), v)
+			return err
+		}},
 }
 
 // ignoredMountOptions are the generic options mount(8) and fstab pass to
