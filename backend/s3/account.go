@@ -91,10 +91,14 @@ func (a *Account) DeleteBucket(ctx context.Context, name string) error {
 // Bucket shares the account's client and settings.
 func (a *Account) Bucket(name string) backend.Bucket {
 	s := a.s3
-	return &Bucket{
+	b := &Bucket{
 		client: s.client, presigner: s.presigner,
 		bucket: name, region: s.region, endpoint: s.endpoint,
+		unsignedPayload: s.unsignedPayload, copyConditions: s.copyConditions,
 		requestTimeout: s.requestTimeout, stallTimeout: s.stallTimeout,
 		log: s.log, copyThreshold: s.copyThreshold, copyPartSize: s.copyPartSize,
+		plainListings: s.plainListings,
 	}
+	b.noListHeaders.Store(s.plainListings)
+	return b
 }

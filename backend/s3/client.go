@@ -44,7 +44,11 @@ type Config struct {
 	Profile  string // shared config profile; "" for the default chain
 
 	PathStyle bool // path-style addressing, as MinIO needs
-	Logger    *slog.Logger
+	// PlainListings: never ask for listings that carry each object's
+	// headers (MinIO's extension); a server known not to have it would
+	// only refuse the first.
+	PlainListings bool
+	Logger        *slog.Logger
 
 	// RequestTimeout bounds a request without a streaming body, retries
 	// included, and a Put's wait for progress [30s].
@@ -121,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	if o.BaseEndpoint != nil {
 		endpoint = *o.BaseEndpoint
 	}
-	return &Bucket{
+	b := &Bucket{
 		client:          client,
 		unsignedPayload: isLoopback(endpoint),
 		copyConditions:  isAWS(endpoint),
@@ -134,7 +138,10 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		copyThreshold:   maxCopySize,
 		copyPartSize:    defaultCopyPartSize,
 		log:             log,
-	}, nil
+		plainListings:   cfg.PlainListings,
+	}
+	b.noListHeaders.Store(cfg.PlainListings)
+	return b, nil
 }
 
 // newHTTPClient returns the SDK's buildable client (the config loader needs

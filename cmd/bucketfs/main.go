@@ -91,11 +91,14 @@ func mount(opts Options) error {
 	if err := cache.PrepareCacheDir(opts.CacheDir, os.Getuid()); err != nil {
 		return err
 	}
+	if err := checkLogFile(opts.LogFile); err != nil {
+		return err
+	}
 	if !opts.Foreground && !isDaemonChild() {
 		return startDaemon(opts)
 	}
 	ready := daemonReadyPipe()
-	err := serve(opts, func() { ready.report(nil) })
+	err := serve(opts, ready.f != nil, func() { ready.report(nil) })
 	ready.report(err)
 	return err
 }
@@ -122,26 +125,9 @@ func checkMountpoint(dir string) error {
 	return nil
 }
 
-func newLogger(opts Options) (*slog.Logger, io.Closer, error) {
-	var w io.Writer = os.Stderr
-	var closer io.Closer = io.NopCloser(nil)
-	if opts.LogFile != "" {
-		f, err := os.OpenFile(opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return nil, nil, fmt.Errorf("log file: %w", err)
-		}
-		w, closer = f, f
-	}
-	level := slog.LevelInfo
-	if opts.Debug {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closer, nil
-}
-
 // serve connects, mounts, calls ready, and blocks until the mount is gone.
-func serve(opts Options, ready func()) error {
-	log, closeLog, err := newLogger(opts)
+func serve(opts Options, background bool, ready func()) error {
+	log, closeLog, err := newLogger(opts, background)
 	if err != nil {
 		return err
 	}
@@ -155,12 +141,13 @@ func serve(opts Options, ready func()) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s3cfg := s3.Config{
-		Bucket:    opts.Bucket,
-		Endpoint:  opts.EndpointURL,
-		Region:    opts.Region,
-		Profile:   opts.Profile,
-		PathStyle: opts.PathStyle,
-		Logger:    log,
+		Bucket:        opts.Bucket,
+		Endpoint:      opts.EndpointURL,
+		Region:        opts.Region,
+		Profile:       opts.Profile,
+		PathStyle:     opts.PathStyle,
+		PlainListings: opts.PlainListings,
+		Logger:        log,
 	}
 	metrics := newMountMetrics(opts.prices(), log)
 	s3cfg.Observe = metrics.observe

@@ -149,3 +149,37 @@ func TestMetricsAddressInUse(t *testing.T) {
 		}
 	}
 }
+
+// TestProviderProfiles: --provider minio sets path-style addressing and
+// asks for listings with headers (ls -l sends no HEAD); --provider ceph,
+// whose servers lack that extension, lists plainly, so the same ls -l
+// samples the objects with HEADs, and never sends a refused request.
+func TestProviderProfiles(t *testing.T) {
+	srv := server(t)
+	needs(t, srv, "listings with headers (MinIO's extension)")
+	objects := map[string]object{}
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		objects[name] = object{body: []byte(name), meta: map[string]string{"mode": "33152"}}
+	}
+	bucket := newBucket(t, srv, objects)
+	for provider, wantHeads := range map[string]bool{"minio": false, "ceph": true} {
+		addr := freeAddr(t)
+		mnt := t.TempDir()
+		args := []string{"--provider", provider, "--endpoint-url", srv.Endpoint, "--metrics-addr", addr, bucket, mnt}
+		if _, stderr, err := bucketfs(t, srv, nil, args...); err != nil {
+			t.Fatalf("--provider %s: %v\n%s", provider, err, stderr)
+		}
+		if got := sh(t, mnt, "ls -l | awk 'NR > 1 {print $1}' | sort -u"); got != "-rw-------\n" {
+			t.Errorf("--provider %s: modes %q, want -rw------- (from the headers)", provider, got)
+		}
+		m := scrape(t, addr)
+		heads := m[`bucketfs_s3_requests_total{operation="HeadObject",status="2xx"}`]
+		if (heads > 0) != wantHeads {
+			t.Errorf("--provider %s: %v HEADs for ls -l", provider, heads)
+		}
+		if refused := m[`bucketfs_s3_requests_total{operation="ListObjectsV2",status="4xx"}`]; refused > 0 {
+			t.Errorf("--provider %s: %v listings refused", provider, refused)
+		}
+		unmountForTest(t, mnt)
+	}
+}

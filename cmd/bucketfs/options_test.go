@@ -75,6 +75,12 @@ var valueCases = []struct {
 	{"log-file", "/tmp/log", func(o *Options) { o.LogFile = "/tmp/log" }},
 	{"metrics-addr", "127.0.0.1:9100", func(o *Options) { o.MetricsAddr = "127.0.0.1:9100" }},
 	{"log-format", "json", func(o *Options) { o.LogFormat = "json" }},
+	{"provider", "gcs", func(o *Options) {
+		o.Provider, o.EndpointURL, o.Region, o.PlainListings = "gcs", "https://storage.googleapis.com", "auto", true
+	}},
+	{"account-id", "0123abcd", func(o *Options) {
+		o.Provider, o.AccountID, o.EndpointURL, o.Region, o.PlainListings = "r2", "0123abcd", "https://0123abcd.r2.cloudflarestorage.com", "auto", true
+	}},
 	{"request-price", "GetObject=0.001", func(o *Options) {
 		o.RequestPrices = requestPrices{"write": 0.005, "read": 0.0004, "delete": 0, "GetObject": 0.001}
 	}},
@@ -112,8 +118,11 @@ func TestParseArgsValueOptionForms(t *testing.T) {
 		under := strings.ReplaceAll(c.name, "-", "_")
 		// sse-kms-key-id needs --sse aws:kms; the others ignore the extra -o.
 		extra := []string{}
-		if c.name == "sse-kms-key-id" {
+		switch c.name {
+		case "sse-kms-key-id":
 			extra = []string{"-o", "sse=aws:kms"}
+		case "account-id":
+			extra = []string{"-o", "provider=r2"}
 		}
 		forms := map[string][]string{
 			"--x v":      {"--" + c.name, c.value, "b0b", "/m"},
@@ -327,6 +336,17 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"b0b", "/m", "--endpoint-url", "localhost:9000"}, []string{"invalid", "--endpoint-url", "http://"}},
 		{[]string{"b0b", "/m", "--metrics-addr", "9100"}, []string{"invalid", "--metrics-addr", "HOST:PORT"}},
 		{[]string{"b0b", "/m", "--log-format", "xml"}, []string{"invalid", "--log-format", "text or json"}},
+		{[]string{"b0b", "/m", "--provider", "s4"}, []string{"invalid", "--provider", "aws, r2, spaces, b2, wasabi, gcs, ceph, minio"}},
+		{[]string{"b0b", "/m", "--provider", "r2"}, []string{"--provider r2 needs --account-id"}},
+		{[]string{"b0b", "/m", "--provider", "r2", "--account-id", "a1", "--acl", "private"}, []string{"--acl cannot be honoured: Cloudflare R2 has no object ACLs"}},
+		{[]string{"b0b", "/m", "--provider", "r2", "--account-id", "a1", "--as-of", "2024-05-01T12:00:00Z"}, []string{"--as-of cannot be honoured: Cloudflare R2 has no object versions"}},
+		{[]string{"b0b", "/m", "--provider", "r2", "--account-id", "a1", "--region", "eu-west-1"}, []string{"--region eu-west-1 contradicts --provider r2"}},
+		{[]string{"b0b", "/m", "--provider", "b2"}, []string{"--provider b2 needs --region", "s3.{region}.backblazeb2.com"}},
+		{[]string{"b0b", "/m", "--provider", "b2", "--region", "us-west-004", "--sse", "aws:kms"}, []string{"--sse aws:kms cannot be honoured: Backblaze B2 has no SSE-KMS"}},
+		{[]string{"b0b", "/m", "--provider", "minio"}, []string{"--provider minio needs --endpoint-url"}},
+		{[]string{"b0b", "/m", "--provider", "minio", "--endpoint-url", "http://127.0.0.1:9000", "--acl", "private"}, []string{"--acl cannot be honoured: MinIO has no object ACLs"}},
+		{[]string{"b0b", "/m", "--account-id", "a1"}, []string{"--account-id is for --provider r2"}},
+		{[]string{"b0b", "/m", "--write-back", "--read-only"}, []string{"--write-back contradicts a read-only mount"}},
 		{[]string{"b0b", "/m", "--request-price", "get=1"}, []string{"invalid", "--request-price", "price class"}},
 		{[]string{"b0b", "/m", "--request-price", "write=cheap"}, []string{"invalid", "--request-price", "dollars per 1,000"}},
 		{[]string{"b0b", "/m", "--request-price", "0.005"}, []string{"invalid", "--request-price", "NAME=DOLLARS"}},
