@@ -198,3 +198,58 @@ func TestPresignedLinksAreScoped(t *testing.T) {
 		t.Errorf("the PUT link on its own key: HTTP %d", code)
 	}
 }
+
+// TestNonRootMount is the container case: a user without privileges
+// (nobody, since fusermount3 wants a user name) mounts with fusermount3
+// (setuid) and a /dev/fuse open to all (as docker --device gives; here it
+// is root's only, so a private mount namespace has a copy), stages in
+// their own cache dir, reads and writes, and unmounts, and what they
+// wrote is stored as theirs.
+func TestNonRootMount(t *testing.T) {
+	srv := server(t)
+	bucket := newBucket(t, srv, map[string]object{"hello.txt": {body: []byte("hello")}})
+	const nobody = 65534
+	dir := t.TempDir()
+	home, mnt, dev, bin := filepath.Join(dir, "home"), filepath.Join(dir, "mnt"), filepath.Join(dir, "dev"), filepath.Join(dir, "bucketfs")
+	for _, d := range []string{home, mnt, dev} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reachable(t, mnt)
+	t.Cleanup(func() { unmountForTest(t, mnt) })
+	script := `set -e
+mount -t tmpfs tmpfs "$DEV"
+mknod -m 666 "$DEV/fuse" c 10 229
+mount --bind "$DEV/fuse" /dev/fuse
+as_nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
+as_nobody "$BIN" --endpoint-url "$ENDPOINT" --path-style "$BUCKET" "$MNT"
+as_nobody cat "$MNT/hello.txt"; echo
+echo mine | as_nobody tee "$MNT/mine.txt" > /dev/null
+as_nobody ls -d "$HOME/.cache/bucketfs"
+as_nobody fusermount3 -u "$MNT"`
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "bash", "-c", script)
+	cmd.Dir = "/"
+	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + home, "BIN=" + bin, "ENDPOINT=" + srv.Endpoint,
+		"BUCKET=" + bucket, "MNT=" + mnt, "DEV=" + dev}, srv.Env()...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("as nobody: %v\n%s", err, out)
+	}
+	if want := "hello\n" + home + "/.cache/bucketfs\n"; string(out) != want {
+		t.Errorf("as nobody:\n%s\nwant\n%s", out, want)
+	}
+	if got := headRaw(t, srv, bucket, "mine.txt").Metadata["uid"]; got != strconv.Itoa(nobody) {
+		t.Errorf("mine.txt stored with uid %q, want %d", got, nobody)
+	}
+}
