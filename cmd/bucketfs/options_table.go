@@ -14,7 +14,7 @@ var mountOptions = []option{
 		func(o *Options, v string) error { o.Foreground = v == "true"; return nil }},
 	{"all-buckets", "", "off", "mount the account: each bucket is a top-level directory",
 		func(o *Options, v string) error { o.AllBuckets = v == "true"; return nil }},
-	{"provider", providerNames, "aws", "the S3 service: sets its endpoint, addressing and known features, and refuses options it cannot honour", setProvider},
+	{"provider", providerNames, "none: AWS, or the server at --endpoint-url", "the S3 service: sets its endpoint, addressing and known features, and refuses options it cannot honour", setProvider},
 	{"account-id", "ID", "none", "account of --provider r2 (its endpoint is https://ID.r2.cloudflarestorage.com)",
 		func(o *Options, v string) error { o.AccountID = v; return nil }},
 	{"endpoint-url", "URL", "AWS_ENDPOINT_URL, the provider's or AWS", "S3 endpoint, e.g. http://127.0.0.1:9000", setEndpointURL},
