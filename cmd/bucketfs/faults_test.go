@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sys/unix"
 
 	"github.com/bucketfs/bucketfs/backend/miniotest"
 )
@@ -75,6 +77,20 @@ func TestFaultBursts(t *testing.T) {
 	t.Logf("faults injected %v over requests %v", injected, proxy.Seen())
 	if len(injected) < 3 {
 		t.Errorf("too few faults injected to show anything: %v", injected)
+	}
+	// The SDK retried the faulted attempts, and the metrics counted it.
+	total := 0
+	for _, n := range injected {
+		total += n
+	}
+	buf := make([]byte, 64<<10)
+	n, err := unix.Getxattr(mnt, "user.s3.stats", buf)
+	var s stats
+	if err == nil {
+		err = json.Unmarshal(buf[:n], &s)
+	}
+	if err != nil || s.Retries < int64(total)/2 {
+		t.Errorf("user.s3.stats counts %d retries (%v) for %d faults injected", s.Retries, err, total)
 	}
 }
 

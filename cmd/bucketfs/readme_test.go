@@ -108,3 +108,23 @@ func TestREADMECommands(t *testing.T) {
 		t.Errorf("hello.txt after the quick start: %+v", got)
 	}
 }
+
+// TestInstallPathMatchesTheModule: the README's go install names this
+// package by the module path go.mod declares.
+func TestInstallPathMatchesTheModule(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{.Name}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	path, name, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	if name != "main" {
+		t.Fatalf("%s is package %s, not a command", path, name)
+	}
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "go install " + path + "@latest"; !strings.Contains(string(data), want) {
+		t.Errorf("the README does not say %q", want)
+	}
+}
