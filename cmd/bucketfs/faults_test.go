@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"golang.org/x/sys/unix"
 
 	"github.com/bucketfs/bucketfs/backend/miniotest"
 )
@@ -83,14 +81,8 @@ func TestFaultBursts(t *testing.T) {
 	for _, n := range injected {
 		total += n
 	}
-	buf := make([]byte, 64<<10)
-	n, err := unix.Getxattr(mnt, "user.s3.stats", buf)
-	var s stats
-	if err == nil {
-		err = json.Unmarshal(buf[:n], &s)
-	}
-	if err != nil || s.Retries < int64(total)/2 {
-		t.Errorf("user.s3.stats counts %d retries (%v) for %d faults injected", s.Retries, err, total)
+	if s := mountStats(t, mnt); s.Retries < int64(total)/2 {
+		t.Errorf("user.s3.stats counts %d retries for %d faults injected", s.Retries, total)
 	}
 }
 

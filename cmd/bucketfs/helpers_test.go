@@ -190,16 +190,7 @@ func mountForeground(t *testing.T, srv *miniotest.Server, bucket string, args ..
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		unmountForTest(t, mnt)
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
+	endOnCleanup(t, cmd, mnt, exited)
 	for deadline := time.Now().Add(20 * time.Second); !isMounted(mnt); {
 		select {
 		case <-exited:
@@ -211,6 +202,21 @@ func mountForeground(t *testing.T, srv *miniotest.Server, bucket string, args ..
 		}
 	}
 	return cmd, mnt, &logs
+}
+
+// endOnCleanup unmounts mnt and ends cmd when the test ends: SIGTERM,
+// then SIGKILL after 10 s; exited closes once cmd has been waited for.
+func endOnCleanup(t *testing.T, cmd *exec.Cmd, mnt string, exited <-chan struct{}) {
+	t.Cleanup(func() {
+		unmountForTest(t, mnt)
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
 }
 
 func isMounted(dir string) bool {

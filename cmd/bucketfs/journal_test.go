@@ -115,10 +115,20 @@ func TestPendingUploadsReachS3(t *testing.T) {
 	if err != nil || strings.Count(stdout, "\tpending\t") != len(want) || !strings.Contains(stdout, fmt.Sprintf("\tchecked-000.txt\t%d\t", len(want["checked-000.txt"]))) {
 		t.Errorf("bucketfs pending: %v\n%s", err, stdout)
 	}
+	if s := mountStats(t, mnt); s.UploadsPending != int64(len(want)) || s.StagedBytes == 0 {
+		t.Errorf("user.s3.stats while the server is down: %d uploads pending, %d bytes staged; want %d pending",
+			s.UploadsPending, s.StagedBytes, len(want))
+	}
 	if err := srv.StartAgain(); err != nil {
 		t.Fatal(err)
 	}
 	waitObjects(t, srv, bucket, want)
+	for deadline := time.Now().Add(10 * time.Second); mountStats(t, mnt).UploadsPending != 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("user.s3.stats still counts pending uploads once S3 has them all")
+			break
+		}
+	}
 	if !strings.Contains(logs.String(), "pending upload stored") {
 		t.Errorf("the log does not say the pending files were stored:\n%s", logs)
 	}

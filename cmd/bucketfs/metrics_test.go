@@ -40,6 +40,21 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 	return samples
 }
 
+// mountStats reads the root's user.s3.stats.
+func mountStats(t *testing.T, mnt string) stats {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	n, err := unix.Getxattr(mnt, "user.s3.stats", buf)
+	if err != nil {
+		t.Fatalf("getxattr user.s3.stats: %v", err)
+	}
+	var s stats
+	if err := json.Unmarshal(buf[:n], &s); err != nil {
+		t.Fatalf("user.s3.stats is not JSON: %v\n%s", err, buf[:n])
+	}
+	return s
+}
+
 // TestMetricsAndStats: /metrics (the Prometheus client's) counts requests
 // by operation and outcome, their latency, bytes, the metadata cache, open
 // files and the estimated cost at the configured prices; the root's
@@ -101,18 +116,10 @@ func TestMetricsAndStats(t *testing.T) {
 		t.Errorf("estimated cost $%v, want $%v", cost, wantCost)
 	}
 
-	buf := make([]byte, 64<<10)
-	n, err := unix.Getxattr(mnt, "user.s3.stats", buf)
-	if err != nil {
-		t.Fatalf("getxattr user.s3.stats: %v", err)
-	}
-	var s stats
-	if err := json.Unmarshal(buf[:n], &s); err != nil {
-		t.Fatalf("user.s3.stats is not JSON: %v\n%s", err, buf[:n])
-	}
+	s := mountStats(t, mnt)
 	if s.Requests["PutObject"]["2xx"] != 1 || s.BytesWritten != 5000 || s.OpenFiles != 1 ||
 		math.Abs(s.EstimatedCostUSD-wantCost) > 1e-9 || s.Prices["GetObject"] != 2 {
-		t.Errorf("user.s3.stats:\n%s", buf[:n])
+		t.Errorf("user.s3.stats: %+v", s)
 	}
 
 	data, err := os.ReadFile(logFile)

@@ -53,12 +53,15 @@ func TestREADMEListsEveryOption(t *testing.T) {
 
 // TestREADMECommands runs every shell block of the README, except those
 // that say in their first line why they cannot run here, against the test
-// server: .demo/env holds its endpoint and keys, the bucket "demo" is a
-// fresh one, /mnt/s3 a temporary directory, and bucketfs the binary
-// under test.
+// server: .demo/env holds its endpoint and keys, as does the AWS profile
+// "work" (its endpoint_url is the server), the buckets "demo" and
+// "my-bucket" are fresh ones, /mnt/... are temporary directories, and
+// bucketfs is the binary under test.
 func TestREADMECommands(t *testing.T) {
 	srv := server(t)
-	bucket := newBucket(t, srv, nil)
+	demo := newBucket(t, srv, nil)
+	mine := newBucket(t, srv, map[string]object{"photos/2024/beach.jpg": {body: []byte("jpeg")}})
+	keys := srv.Env()
 	ran := 0
 	for _, block := range readmeBlocks(t, "sh") {
 		first, _, _ := strings.Cut(block, "\n")
@@ -69,9 +72,20 @@ func TestREADMECommands(t *testing.T) {
 			continue
 		}
 		dir := t.TempDir()
-		mnt, bin := filepath.Join(dir, "mnt"), filepath.Join(dir, "bin")
-		if err := os.MkdirAll(filepath.Join(dir, ".demo"), 0o700); err != nil {
-			t.Fatal(err)
+		home, bin := filepath.Join(dir, "home"), filepath.Join(dir, "bin")
+		files := map[string]string{
+			".demo/env":             "export S3_ENDPOINT=" + srv.Endpoint + "\nexport " + strings.Join(keys, "\nexport ") + "\n",
+			"home/.aws/config":      "[profile work]\nendpoint_url = " + srv.Endpoint + "\nregion = us-east-1\n",
+			"home/.aws/credentials": "[work]\n" + awsCredentials(keys),
+		}
+		for name, content := range files {
+			path := filepath.Join(dir, name)
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := os.Mkdir(bin, 0o755); err != nil {
 			t.Fatal(err)
@@ -79,34 +93,47 @@ func TestREADMECommands(t *testing.T) {
 		if err := os.Symlink(binary, filepath.Join(bin, "bucketfs")); err != nil {
 			t.Fatal(err)
 		}
-		env := "export S3_ENDPOINT=" + srv.Endpoint + "\n"
-		for _, kv := range srv.Env() {
-			env += "export " + kv + "\n"
+		mnt := func(name string) string { return filepath.Join(dir, "mnt", name) }
+		for _, m := range []string{"s3", "photos"} {
+			t.Cleanup(func() { unmountForTest(t, mnt(m)) })
 		}
-		if err := os.WriteFile(filepath.Join(dir, ".demo", "env"), []byte(env), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { unmountForTest(t, mnt) })
-		script := strings.NewReplacer("/mnt/s3", mnt, " demo ", " "+bucket+" ").Replace(block)
+		script := strings.NewReplacer("/mnt/s3", mnt("s3"), "/mnt/photos", mnt("photos"),
+			" demo ", " "+demo+" ", " my-bucket", " "+mine).Replace(block)
 		cmd := exec.Command("bash", "-e", "-o", "pipefail", "-c", script)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+		cmd.Env = []string{"PATH=" + bin + ":/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + home}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Errorf("README block failed: %v\n%s\noutput:\n%s", err, block, out)
 			continue
 		}
-		if isMounted(mnt) {
-			t.Errorf("README block left %s mounted", mnt)
+		for _, m := range []string{"s3", "photos"} {
+			if isMounted(mnt(m)) {
+				t.Errorf("README block left %s mounted", mnt(m))
+			}
 		}
 		ran++
 	}
-	if ran == 0 {
-		t.Fatal("no README block ran")
+	if ran < 2 {
+		t.Fatalf("%d README blocks ran, want the two quick starts", ran)
 	}
-	if got := headRaw(t, srv, bucket, "hello.txt"); got.ContentLength == nil || *got.ContentLength != 6 {
+	if got := headRaw(t, srv, demo, "hello.txt"); got.ContentLength == nil || *got.ContentLength != 6 {
 		t.Errorf("hello.txt after the quick start: %+v", got)
 	}
+}
+
+// awsCredentials turns the server's AWS_* variables into the lines of a
+// credentials file's profile.
+func awsCredentials(env []string) string {
+	var lines string
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN":
+			lines += strings.ToLower(k) + " = " + v + "\n"
+		}
+	}
+	return lines
 }
 
 // TestInstallPathMatchesTheModule: the README's go install names this

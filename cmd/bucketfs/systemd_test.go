@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -93,15 +92,7 @@ func TestSystemdUnit(t *testing.T) {
 	var waitErr error
 	exited := make(chan struct{})
 	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		unmountForTest(t, mnt)
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
+	endOnCleanup(t, cmd, mnt, exited)
 
 	type message struct {
 		text    string
