@@ -77,18 +77,21 @@ func (f *filesystem) localsUnder(prefix string) map[string]*localFile {
 	return out
 }
 
-// localDirUnder tells whether a local file lies under directory prefix.
-// Every lookup asks, so it copies nothing; files leave the table when
-// they stop being live.
+// localDirUnder tells whether a live local file lies under directory
+// prefix. Every lookup asks, so it copies only the files under prefix. A
+// file a release let go stays in the table a moment after (dropIfDone
+// removes it last), and must not keep its directory alive: after `mv d
+// e`, `mkdir d` got EEXIST.
 func (f *filesystem) localDirUnder(prefix string) bool {
+	var under []*localFile
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	for key := range f.local {
+	for key, l := range f.local {
 		if strings.HasPrefix(key, prefix) {
-			return true
+			under = append(under, l)
 		}
 	}
-	return false
+	f.mu.Unlock()
+	return slices.ContainsFunc(under, (*localFile).live) // f.mu is a leaf: asked after
 }
 
 // retryDelay is how long a pending file waits before its attempt-th
