@@ -154,7 +154,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		return nil, 0, syscall.ENOENT
 	}
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 {
-		if n.passingThrough() {
+		if n.stillPassingThrough(ctx) {
 			return nil, 0, n.fs.errno("open", key, errPassingThrough)
 		}
 		l, errno := n.openForWrite(ctx, key, flags&syscall.O_TRUNC != 0)

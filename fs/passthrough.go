@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 )
@@ -56,6 +57,24 @@ func (n *fileNode) passingThrough() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.passthroughs > 0
+}
+
+// releaseGrace is how long an open for writing waits for the releases of
+// passthrough readers: close(2) returns before the kernel sends their
+// RELEASE, so `cat f; echo x >> f` got ETXTBSY now and then.
+const releaseGrace = 2 * time.Second
+
+// stillPassingThrough tells whether descriptors of the node pass through
+// once the releases under way have come (or releaseGrace has passed).
+func (n *fileNode) stillPassingThrough(ctx context.Context) bool {
+	deadline := time.Now().Add(releaseGrace)
+	for n.passingThrough() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
 }
 
 // asFileHandle is the fileHandle of fh, passed through or not.
