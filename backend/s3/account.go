@@ -97,8 +97,9 @@ func (a *Account) Bucket(name string) backend.Bucket {
 		unsignedPayload: s.unsignedPayload, copyConditions: s.copyConditions,
 		requestTimeout: s.requestTimeout, stallTimeout: s.stallTimeout,
 		log: s.log, copyThreshold: s.copyThreshold, copyPartSize: s.copyPartSize,
-		plainListings: s.plainListings,
 	}
-	b.noListHeaders.Store(s.plainListings)
+	// What the account's client knows of the server's listings holds for
+	// every bucket on it.
+	b.noListHeaders.Store(s.noListHeaders.Load())
 	return b
 }

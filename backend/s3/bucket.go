@@ -57,9 +57,8 @@ type Bucket struct {
 	requests        [opCount]atomic.Int64
 	featureRequests [featureOpCount]atomic.Int64
 	// noListHeaders is set once the server refused listing metadata, or
-	// from the start with plainListings.
+	// from the start with Config.PlainListings.
 	noListHeaders atomic.Bool
-	plainListings bool
 	// bytesRead counts the object bytes read from GET bodies.
 	bytesRead atomic.Int64
 }

@@ -138,7 +138,6 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		copyThreshold:   maxCopySize,
 		copyPartSize:    defaultCopyPartSize,
 		log:             log,
-		plainListings:   cfg.PlainListings,
 	}
 	b.noListHeaders.Store(cfg.PlainListings)
 	return b, nil

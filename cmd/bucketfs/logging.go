@@ -18,9 +18,9 @@ func newLogger(opts Options, background bool) (*slog.Logger, io.Closer, error) {
 	toSyslog := false
 	switch {
 	case opts.LogFile != "":
-		f, err := os.OpenFile(opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		f, err := openLogFile(opts.LogFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--log-file: %w", err)
+			return nil, nil, err
 		}
 		w, closer = f, f
 	case background:
@@ -56,13 +56,22 @@ func checkLogFile(path string) error {
 	if path == "" {
 		return nil
 	}
+	f, err := openLogFile(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// openLogFile opens the log file for appending; its error is one line.
+func openLogFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		var pathErr *os.PathError
 		if errors.As(err, &pathErr) {
 			err = pathErr.Err
 		}
-		return fmt.Errorf("--log-file %s: %w", path, err)
+		return nil, fmt.Errorf("--log-file %s: %w", path, err)
 	}
-	return f.Close()
+	return f, nil
 }

@@ -71,7 +71,7 @@ func newMountMetrics(prices requestPrices, log *slog.Logger) *mountMetrics {
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricRetries,
 			Help: "S3 request attempts beyond the first."}, []string{"operation"}),
 		cost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricCost,
-			Help: "Estimated cost of the requests S3 answered, in dollars, at --request-prices (default: " + defaultPricesNote + ")."},
+			Help: "Estimated cost of the requests S3 answered, in dollars, at --request-price (default: " + defaultPricesNote + ")."},
 			[]string{"operation"}),
 		written: prometheus.NewCounter(prometheus.CounterOpts{Name: metricWritten,
 			Help: "Object bytes uploaded (PUT and multipart parts that succeeded)."}),
@@ -82,27 +82,47 @@ func newMountMetrics(prices requestPrices, log *slog.Logger) *mountMetrics {
 	counter := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
 	}
-	gauge := func(name, help string, f func(fs.Stats) int64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
-			if mnt := m.mounted.Load(); mnt != nil {
-				return float64(f(mnt.Stats()))
-			}
-			return 0
-		})
-	}
 	m.reg.MustRegister(m.requests, m.duration, m.retries, m.cost, m.written,
 		counter(metricRead, "Object bytes read from S3.", func() float64 { return float64(m.buckets.bytesRead()) }),
 		counter(metricCacheHits, "Lookups and listings the metadata cache answered.", func() float64 { h, _ := m.buckets.cacheStats(); return float64(h) }),
 		counter(metricCacheMisses, "Lookups and listings the metadata cache asked S3 for.", func() float64 { _, n := m.buckets.cacheStats(); return float64(n) }),
-		gauge(metricOpenFiles, "Open files (file descriptions).", func(s fs.Stats) int64 { return s.OpenFiles }),
-		gauge(metricStagedBytes, "Bytes of files staged on local disk.", func(s fs.Stats) int64 { return s.StagedBytes }),
-		gauge(metricUploading, "Uploads under way.", func(s fs.Stats) int64 { return s.UploadsInFlight }),
-		gauge(metricPending, "Files S3 does not have yet, kept in the journal.", func(s fs.Stats) int64 { return s.PendingUploads }),
-		gauge(metricConflictCopy, "Conflict copies set aside.", func(s fs.Stats) int64 { return s.ConflictCopies }),
+		mountState{&m.mounted},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// mountState collects the gauges of the mount's state from one look at
+// it: fs.Mounted.Stats walks the local files and reads the conflicts
+// folder, once a scrape rather than once a gauge.
+type mountState struct{ mounted *atomic.Pointer[fs.Mounted] }
+
+var stateGauges = []struct {
+	desc  *prometheus.Desc
+	value func(fs.Stats) int64
+}{
+	{prometheus.NewDesc(metricOpenFiles, "Open files (file descriptions).", nil, nil), func(s fs.Stats) int64 { return s.OpenFiles }},
+	{prometheus.NewDesc(metricStagedBytes, "Bytes of files staged on local disk.", nil, nil), func(s fs.Stats) int64 { return s.StagedBytes }},
+	{prometheus.NewDesc(metricUploading, "Uploads under way.", nil, nil), func(s fs.Stats) int64 { return s.UploadsInFlight }},
+	{prometheus.NewDesc(metricPending, "Files S3 does not have yet, kept in the journal.", nil, nil), func(s fs.Stats) int64 { return s.PendingUploads }},
+	{prometheus.NewDesc(metricConflictCopy, "Conflict copies set aside.", nil, nil), func(s fs.Stats) int64 { return s.ConflictCopies }},
+}
+
+func (c mountState) Describe(ch chan<- *prometheus.Desc) {
+	for _, g := range stateGauges {
+		ch <- g.desc
+	}
+}
+
+func (c mountState) Collect(ch chan<- prometheus.Metric) {
+	var s fs.Stats
+	if mnt := c.mounted.Load(); mnt != nil {
+		s = mnt.Stats()
+	}
+	for _, g := range stateGauges {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(g.value(s)))
+	}
 }
 
 // observe records one S3 request, and traces it with --debug.
@@ -185,6 +205,7 @@ func (m *mountMetrics) report() []byte {
 		m.log.Warn("gather metrics", "err", err)
 	}
 	s := stats{Since: m.started.UTC().Truncate(time.Second), Requests: map[string]map[string]int64{}, Prices: m.prices}
+	fields := s.fields()
 	for _, f := range families {
 		for _, metric := range f.GetMetric() {
 			labels := map[string]string{}
@@ -202,7 +223,7 @@ func (m *mountMetrics) report() []byte {
 			case metricCost:
 				s.EstimatedCostUSD += v
 			default:
-				if field := s.field(f.GetName()); field != nil {
+				if field := fields[f.GetName()]; field != nil {
 					*field += int64(v)
 				}
 			}
@@ -212,15 +233,15 @@ func (m *mountMetrics) report() []byte {
 	return append(out, '\n')
 }
 
-// field is the one number of stats that a metric fills.
-func (s *stats) field(metric string) *int64 {
+// fields are the numbers of stats that metrics fill, by metric.
+func (s *stats) fields() map[string]*int64 {
 	return map[string]*int64{
 		metricRetries: &s.Retries, metricRead: &s.BytesRead, metricWritten: &s.BytesWritten,
 		metricCacheHits: &s.CacheHits, metricCacheMisses: &s.CacheMisses,
 		metricOpenFiles: &s.OpenFiles, metricStagedBytes: &s.StagedBytes,
 		metricUploading: &s.UploadsInFlight, metricPending: &s.UploadsPending,
 		metricConflictCopy: &s.ConflictCopies,
-	}[metric]
+	}
 }
 
 // source is what the metrics read of each bucket a mount serves: its
