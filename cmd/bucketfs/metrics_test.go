@@ -126,7 +126,7 @@ func TestMetricsAndStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`msg="s3 request" op=PutObject key=new.bin status=200`, `op=GetObject key=old.txt status=206`, "retries=0"} {
+	for _, want := range []string{`msg="s3 request" op=PutObject key=new.bin status=200`, `op=GetObject key=old.txt status=206 latency=`, "retries=0"} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("the debug log has no %q:\n%s", want, data)
 		}
