@@ -42,6 +42,10 @@ type ListInput struct {
 	Delimiter string // "/" for one directory level, "" for everything under Prefix
 	Token     string // NextToken of the previous page; "" starts the listing
 	MaxKeys   int    // 0 means the server's default (1000 on S3)
+	// Plain asks for no headers: a server that can list them (MinIO's
+	// extension) then spares the read of every listed object's metadata,
+	// which costs it about as much as the listing itself.
+	Plain bool
 }
 
 // ListPage is one page of a listing, keys in ascending byte order.

@@ -34,6 +34,10 @@ type MetaOptions struct {
 	// one listing; 0 means a quarter of Entries. A bigger one is read page
 	// by page each time (Pages), so memory never grows with its size.
 	MaxListing int
+	// PlainListings lists without headers until ListHeaders turns them on
+	// (--posix-metadata auto or never): most buckets hold objects that
+	// other tools wrote, with no POSIX headers to list.
+	PlainListings bool
 }
 
 // maxHeaderPrefetch bounds the HEADs one listing may start ahead of use.
@@ -75,6 +79,10 @@ type Meta struct {
 	// hits and misses count the lookups and listings answered from the
 	// cache and those that had to ask the bucket.
 	hits, misses atomic.Int64
+
+	// plain: listings ask for no headers (MetaOptions.PlainListings),
+	// until ListHeaders.
+	plain atomic.Bool
 }
 
 // CacheStats returns how many lookups and listings the cache answered
@@ -127,11 +135,10 @@ type listing struct {
 	page     backend.ListPage          // the same, sorted; replaced, never modified
 	stale    bool                      // page needs rebuilding
 
-	// sample holds, with their headers, the few objects HeaderSample
-	// asked about once sampled is set; prefetched is set once
-	// PrefetchHeaders started.
-	sample              []backend.Object
-	sampled, prefetched bool
+	// samples is the listing's HeaderSample, made at the first, or the one
+	// its flat walk shares; prefetched is set once PrefetchHeaders started.
+	samples    *headerSample
+	prefetched bool
 	// childrenListed counts the subdirectories listed from the server
 	// soon after this listing; walked is set once its subtree was listed
 	// flat (walk.go).
@@ -162,6 +169,10 @@ func (l *listing) size() int {
 func (l *listing) snapshot() backend.ListPage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.snapshotLocked()
+}
+
+func (l *listing) snapshotLocked() backend.ListPage {
 	if l.stale {
 		page := backend.ListPage{
 			Objects:  make([]backend.Object, 0, len(l.objects)),
@@ -194,6 +205,7 @@ func NewMeta(next backend.Bucket, opts MetaOptions) *Meta {
 		opts.MaxListing = max(opts.Entries/4, 1)
 	}
 	m := &Meta{next: next, opts: opts}
+	m.plain.Store(opts.PlainListings)
 	m.objects, _ = lru.New[string, objectEntry](opts.Entries)
 	// Listings hold their entries twice (also in objects); a few hundred
 	// directories is what a working set of `ls` and `find` needs.
@@ -376,7 +388,7 @@ func (m *Meta) fetchListing(ctx context.Context, prefix string, fromFirstPage bo
 	at := m.opts.Now()
 	var objects []backend.Object
 	var prefixes []string
-	in := backend.ListInput{Prefix: prefix, Delimiter: "/"}
+	in := backend.ListInput{Prefix: prefix, Delimiter: "/", Plain: m.plain.Load()}
 	if fp, ok := m.firstPages.Get(prefix); ok && fromFirstPage && m.fresh(fp.at, m.opts.TTL) {
 		// A lookup already fetched the first page: go on from there. The
 		// listing is as old as its oldest page.
@@ -458,7 +470,7 @@ func (m *Meta) firstPageOf(ctx context.Context, prefix string) (backend.ListPage
 	at := m.opts.Now()
 	v, err, _ := m.flight.Do("f\x00"+prefix, func() (any, error) {
 		g := m.gen.Load()
-		page, err := m.next.List(ctx, backend.ListInput{Prefix: prefix, Delimiter: "/"})
+		page, err := m.next.List(ctx, backend.ListInput{Prefix: prefix, Delimiter: "/", Plain: m.plain.Load()})
 		if err != nil || m.changedSince(listingName(prefix), g) {
 			return page, err // not cached: a write of this client came after it
 		}

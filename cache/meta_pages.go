@@ -43,7 +43,7 @@ func (p *Pages) Next(ctx context.Context) (page backend.ListPage, last bool, err
 	if p.done {
 		return backend.ListPage{}, true, nil
 	}
-	in := backend.ListInput{Prefix: p.prefix, Delimiter: "/", Token: p.token}
+	in := backend.ListInput{Prefix: p.prefix, Delimiter: "/", Token: p.token, Plain: p.m.plain.Load()}
 	switch {
 	case p.started:
 		page, err = m.next.List(ctx, in)

@@ -354,6 +354,11 @@ func (h *dirHandle) decideBare(ctx context.Context, page backend.ListPage) {
 				break
 			}
 		}
+		if sampler, ok := f.cfg.Bucket.(headerSampler); ok && !enough {
+			// The pages still to come carry the headers, where the server
+			// can list them; this one's objects get a HEAD each.
+			sampler.ListHeaders(ctx, h.prefix)
+		}
 	}
 	h.bareIsEnough = &enough
 }

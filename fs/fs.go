@@ -350,6 +350,7 @@ func (f *filesystem) headers(ctx context.Context, key string) (backend.Object, e
 type headerSampler interface {
 	HeaderSample(ctx context.Context, prefix string) ([]backend.Object, bool)
 	PrefetchHeaders(prefix string)
+	ListHeaders(ctx context.Context, prefix string) bool
 }
 
 // shownHeaders returns key's object as lookups, stat and open show it:
@@ -372,6 +373,12 @@ func (f *filesystem) shownHeaders(ctx context.Context, key string) (backend.Obje
 			f.noteACLs(sample)
 			if listed && !slices.ContainsFunc(sample, hasPOSIXHeaders) {
 				return obj, nil
+			}
+			if listed && sampler.ListHeaders(ctx, dir) {
+				// The directory's listing now carries every object's headers.
+				if relisted, err := f.bucket.Head(ctx, key); err != nil || relisted.HasHeaders {
+					return relisted, err
+				}
 			}
 		}
 	}

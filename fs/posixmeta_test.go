@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bucketfs/bucketfs/backend/memory"
+	"github.com/bucketfs/bucketfs/cache"
 )
 
 // lsLong lists dir and lstats every entry, as ls -l does, and returns the
@@ -96,5 +97,46 @@ func TestPosixMetadataFromReads(t *testing.T) {
 	}
 	if d := mem.Requests("head") - heads; d != 0 {
 		t.Errorf("stat after a read sent %d HEADs", d)
+	}
+}
+
+// TestPosixMetadataOnAServerThatListsHeaders: on MinIO, whose listings can
+// carry every object's headers at about twice the cost of a plain one,
+// auto lists plainly until a directory's sample shows POSIX headers; from
+// then on listings carry them, and that directory is listed again, so its
+// objects show their modes with no HEAD of their own.
+func TestPosixMetadataOnAServerThatListsHeaders(t *testing.T) {
+	const n = 50
+	mem := memory.New("b")
+	mem.ListHeaders = true
+	for i := range n {
+		put(t, mem, fmt.Sprintf("foreign/f%02d", i), []byte("x"), nil, "")
+		put(t, mem, fmt.Sprintf("native/f%02d", i), []byte("x"), map[string]string{"mode": "33152"}, "")
+		put(t, mem, fmt.Sprintf("later/f%02d", i), []byte("x"), nil, "")
+	}
+	mnt := mountMemory(t, mem, func(c *Config) {
+		c.PosixMetadata = "auto"
+		c.Bucket = cache.NewMeta(mem, cache.MetaOptions{TTL: c.StatTTL, NegativeTTL: c.NegativeTTL, PlainListings: true})
+	})
+	for _, step := range []struct {
+		dir            string
+		mode           os.FileMode
+		maxHeads       int64
+		headerListings int64 // listings with headers so far
+	}{
+		{"foreign", 0o644, 3, 0}, // the sample: no POSIX headers, the plain listing will do
+		{"native", 0o600, 3, 1},  // the sample has them: listed again, with headers
+		{"later", 0o644, 0, 2},   // with headers from the start, no sample
+	} {
+		modes, heads := lsLong(t, mem, filepath.Join(mnt, step.dir))
+		if modes[step.mode] != n {
+			t.Errorf("ls -l %s: modes %v, want %d × %v", step.dir, modes, n, step.mode)
+		}
+		if heads > step.maxHeads {
+			t.Errorf("ls -l %s sent %d HEADs, want at most %d", step.dir, heads, step.maxHeads)
+		}
+		if got := mem.Requests("list+headers"); got != step.headerListings {
+			t.Errorf("after ls -l %s: %d listings with headers, want %d", step.dir, got, step.headerListings)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bucketfs/bucketfs/backend/memory"
+	"github.com/bucketfs/bucketfs/cache"
 )
 
 // TestRecursiveWalkListsFlat: a cold find over 2,000 files in 110
@@ -83,5 +84,58 @@ func TestFreshCatCostsTwoRequests(t *testing.T) {
 	}
 	if heads := mem.Requests("head"); heads != 0 {
 		t.Fatalf("%d HEADs before the first byte", heads)
+	}
+}
+
+// TestWalkSamplesOncePerSubtree: with listings without headers
+// (--posix-metadata auto on MinIO, or any server without the extension),
+// find sampled every directory it entered, three HEADs each (300 for 100
+// directories). A flat walk is one listing, and takes one sample; when
+// that sample shows POSIX headers, the walk is listed again with them, so
+// modes show with no HEAD per file.
+func TestWalkSamplesOncePerSubtree(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		meta map[string]string
+		mode os.FileMode
+	}{
+		{"written by other tools", nil, 0o644},
+		{"with POSIX headers", map[string]string{"mode": "33152"}, 0o600},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mem := memory.New("b")
+			mem.ListHeaders = true
+			for d := range 10 {
+				for e := range 10 {
+					for f := range 5 {
+						put(t, mem, fmt.Sprintf("top/d%d/e%d/f%d", d, e, f), []byte("x"), c.meta, "")
+					}
+				}
+			}
+			mnt := mountMemory(t, mem, func(cfg *Config) {
+				cfg.PosixMetadata = "auto"
+				cfg.Bucket = cache.NewMeta(mem, cache.MetaOptions{TTL: cfg.StatTTL, NegativeTTL: cfg.NegativeTTL, PlainListings: true})
+			})
+			files := 0
+			err := filepath.WalkDir(filepath.Join(mnt, "top"), func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				st, err := os.Lstat(p) // find -ls, ls -lR
+				if err == nil && st.Mode() != c.mode {
+					t.Errorf("%s: mode %v, want %v", p, st.Mode(), c.mode)
+				}
+				files++
+				return err
+			})
+			if err != nil || files != 500 {
+				t.Fatalf("walk: %d files of 500, %v", files, err)
+			}
+			lists, heads := mem.Requests("list"), mem.Requests("head")
+			t.Logf("walk: %d LIST (%d with headers), %d HEAD", lists, mem.Requests("list+headers"), heads)
+			if heads > 3 || lists > 14 {
+				t.Errorf("walk cost %d LIST and %d HEAD, want at most 14 and 3", lists, heads)
+			}
+		})
 	}
 }

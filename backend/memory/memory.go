@@ -32,6 +32,8 @@ type Bucket struct {
 	fault atomic.Pointer[func(op, key string) error]
 
 	requests [opCount]atomic.Int64
+	// headerListings counts the listings that carried headers.
+	headerListings atomic.Int64
 
 	// MinPartSize is the smallest part but the last that CompleteUpload
 	// accepts: S3's 5 MiB unless a test lowers it.
@@ -79,8 +81,12 @@ func New(name string) *Bucket {
 }
 
 // Requests returns how many requests of an operation ("head", "list", "get",
-// "put", "delete", "copy", "upload") the bucket has served.
+// "put", "delete", "copy", "upload") the bucket has served; "list+headers"
+// counts the listings among them that carried headers.
 func (m *Bucket) Requests(opName string) int64 {
+	if opName == "list+headers" {
+		return m.headerListings.Load()
+	}
 	for i, n := range opNames {
 		if n == opName {
 			return m.requests[i].Load()
@@ -136,6 +142,10 @@ func (m *Bucket) List(ctx context.Context, in backend.ListInput) (backend.ListPa
 	if err := m.begin(ctx, opList, in.Prefix); err != nil {
 		return backend.ListPage{}, err
 	}
+	withHeaders := m.ListHeaders && !in.Plain
+	if withHeaders {
+		m.headerListings.Add(1)
+	}
 	maxKeys := in.MaxKeys
 	if maxKeys <= 0 {
 		maxKeys = 1000
@@ -175,7 +185,7 @@ func (m *Bucket) List(ctx context.Context, in backend.ListInput) (backend.ListPa
 			}
 		}
 		o := m.objects[k].withHeaders()
-		if !m.ListHeaders {
+		if !withHeaders {
 			o.HasHeaders, o.ContentType, o.Metadata, o.VersionID = false, "", nil, ""
 		}
 		page.Objects = append(page.Objects, o)
@@ -183,6 +193,9 @@ func (m *Bucket) List(ctx context.Context, in backend.ListInput) (backend.ListPa
 	}
 	return page, nil
 }
+
+// ListsHeaders tells whether listings carry headers when asked to.
+func (m *Bucket) ListsHeaders() bool { return m.ListHeaders }
 
 func (m *Bucket) HasPrefix(ctx context.Context, prefix string) (bool, error) {
 	if err := m.begin(ctx, opList, prefix); err != nil {

@@ -65,6 +65,10 @@ type Bucket struct {
 
 var _ backend.Bucket = (*Bucket)(nil)
 
+// ListsHeaders tells whether listings may carry each object's headers: the
+// server was not configured or found to lack the extension.
+func (s *Bucket) ListsHeaders() bool { return !s.noListHeaders.Load() }
+
 // op counts the requests of the object operations; featureOp counts the
 // others.
 type op int
@@ -172,7 +176,7 @@ func (s *Bucket) List(ctx context.Context, in backend.ListInput) (backend.ListPa
 	}
 	var listed map[string]listedHeaders
 	var optFns []func(*awss3.Options)
-	if !s.noListHeaders.Load() {
+	if !in.Plain && !s.noListHeaders.Load() {
 		optFns = append(optFns, withListingHeaders(&listed))
 	}
 	out, err := s.client.ListObjectsV2(reqCtx, input, optFns...)

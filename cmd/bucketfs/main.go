@@ -160,6 +160,10 @@ func serve(opts Options, background bool, ready func()) error {
 			// Servers without listing metadata need a HEAD per listed
 			// file; this many run at once after a listing.
 			HeaderPrefetch: 16,
+			// Listings with headers cost MinIO a metadata read per object
+			// (twice the time of a plain one); auto asks for them once a
+			// directory's sample shows POSIX headers.
+			PlainListings: opts.posixMetadata() != "always",
 		})
 		metrics.buckets.add(source{bucket: client, cache: meta})
 		return meta

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -158,34 +159,45 @@ func TestMetricsAddressInUse(t *testing.T) {
 }
 
 // TestProviderProfiles: --provider minio sets path-style addressing and
-// asks for listings with headers (ls -l sends no HEAD); --provider ceph,
-// whose servers lack that extension, lists plainly, so the same ls -l
-// samples the objects with HEADs, and never sends a refused request.
+// lists with headers (MinIO's extension): by default once a sample of
+// three HEADs finds POSIX headers, with --posix-metadata always from the
+// start (ls -l sends no HEAD). --provider ceph, whose servers lack that
+// extension, lists plainly, so the same ls -l HEADs every object after
+// the sample, and never sends a refused request.
 func TestProviderProfiles(t *testing.T) {
 	srv := server(t)
 	needs(t, srv, "listings with headers (MinIO's extension)")
+	const n = 20
 	objects := map[string]object{}
-	for _, name := range []string{"a", "b", "c", "d", "e"} {
-		objects[name] = object{body: []byte(name), meta: map[string]string{"mode": "33152"}}
+	for i := range n {
+		objects[fmt.Sprintf("f%02d", i)] = object{body: []byte("x"), meta: map[string]string{"mode": "33152"}}
 	}
 	bucket := newBucket(t, srv, objects)
-	for provider, wantHeads := range map[string]bool{"minio": false, "ceph": true} {
+	for _, c := range []struct {
+		provider           string
+		args               []string
+		minHeads, maxHeads float64
+	}{
+		{"minio", nil, 1, 3},
+		{"minio", []string{"--posix-metadata", "always"}, 0, 0},
+		{"ceph", nil, n, n + 3},
+	} {
 		addr := freeAddr(t)
 		mnt := t.TempDir()
-		args := []string{"--provider", provider, "--endpoint-url", srv.Endpoint, "--metrics-addr", addr, bucket, mnt}
+		args := append([]string{"--provider", c.provider, "--endpoint-url", srv.Endpoint, "--metrics-addr", addr, bucket, mnt}, c.args...)
 		if _, stderr, err := bucketfs(t, srv, nil, args...); err != nil {
-			t.Fatalf("--provider %s: %v\n%s", provider, err, stderr)
+			t.Fatalf("--provider %s: %v\n%s", c.provider, err, stderr)
 		}
 		if got := sh(t, mnt, "ls -l | awk 'NR > 1 {print $1}' | sort -u"); got != "-rw-------\n" {
-			t.Errorf("--provider %s: modes %q, want -rw------- (from the headers)", provider, got)
+			t.Errorf("--provider %s %v: modes %q, want -rw------- (from the headers)", c.provider, c.args, got)
 		}
 		m := scrape(t, addr)
 		heads := m[`bucketfs_s3_requests_total{operation="HeadObject",status="2xx"}`]
-		if (heads > 0) != wantHeads {
-			t.Errorf("--provider %s: %v HEADs for ls -l", provider, heads)
+		if heads < c.minHeads || heads > c.maxHeads {
+			t.Errorf("--provider %s %v: %v HEADs for ls -l of %d objects, want %v to %v", c.provider, c.args, heads, n, c.minHeads, c.maxHeads)
 		}
 		if refused := m[`bucketfs_s3_requests_total{operation="ListObjectsV2",status="4xx"}`]; refused > 0 {
-			t.Errorf("--provider %s: %v listings refused", provider, refused)
+			t.Errorf("--provider %s: %v listings refused", c.provider, refused)
 		}
 		unmountForTest(t, mnt)
 	}

@@ -1,0 +1,49 @@
+package cache
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/backend/memory"
+)
+
+// TestListHeadersOnDemand: with PlainListings, listings ask for no
+// headers until ListHeaders; then the directory is listed again with them
+// where the server can list headers, and not at all where it cannot.
+func TestListHeadersOnDemand(t *testing.T) {
+	for _, canList := range []bool{true, false} {
+		mem := memory.New("test")
+		mem.ListHeaders = canList
+		ctx := context.Background()
+		for _, k := range []string{"d/a", "d/b", "e/c"} {
+			if _, err := mem.Put(ctx, backend.PutInput{Key: k, Body: strings.NewReader(k), Size: int64(len(k))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m := NewMeta(mem, MetaOptions{TTL: time.Minute, PlainListings: true})
+		page, err := m.List(ctx, backend.ListInput{Prefix: "d/", Delimiter: "/"})
+		if err != nil || len(page.Objects) != 2 || page.Objects[0].HasHeaders {
+			t.Fatalf("plain listing: %+v, %v", page, err)
+		}
+		if got := m.ListHeaders(ctx, "d/"); got != canList {
+			t.Errorf("server lists headers %v: ListHeaders says %v", canList, got)
+		}
+		wantLists := map[bool]int64{true: 2, false: 1}[canList] // listed again only where it helps
+		if lists := mem.Requests("list"); lists != wantLists {
+			t.Errorf("server lists headers %v: %d LISTs, want %d", canList, lists, wantLists)
+		}
+		obj, err := m.Head(ctx, "d/a")
+		if err != nil || obj.HasHeaders != canList || mem.Requests("head") != 0 {
+			t.Errorf("server lists headers %v: Head from the listing %+v, %v, %d HEADs", canList, obj, err, mem.Requests("head"))
+		}
+		if _, err := m.List(ctx, backend.ListInput{Prefix: "e/", Delimiter: "/"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := mem.Requests("list+headers"); got != map[bool]int64{true: 2, false: 0}[canList] {
+			t.Errorf("server lists headers %v: %d listings with headers", canList, got)
+		}
+	}
+}
