@@ -38,6 +38,9 @@ type MetaOptions struct {
 	// (--posix-metadata auto or never): most buckets hold objects that
 	// other tools wrote, with no POSIX headers to list.
 	PlainListings bool
+	// PlainWalks: flat walks of a subtree ask for no headers either
+	// (--posix-metadata never).
+	PlainWalks bool
 }
 
 // maxHeaderPrefetch bounds the HEADs one listing may start ahead of use.
@@ -135,10 +138,11 @@ type listing struct {
 	page     backend.ListPage          // the same, sorted; replaced, never modified
 	stale    bool                      // page needs rebuilding
 
-	// samples is the listing's HeaderSample, made at the first, or the one
-	// its flat walk shares; prefetched is set once PrefetchHeaders started.
-	samples    *headerSample
-	prefetched bool
+	// sample holds, with their headers, the few objects HeaderSample
+	// asked about once sampled is set; prefetched is set once
+	// PrefetchHeaders started.
+	sample              []backend.Object
+	sampled, prefetched bool
 	// childrenListed counts the subdirectories listed from the server
 	// soon after this listing; walked is set once its subtree was listed
 	// flat (walk.go).
@@ -169,10 +173,6 @@ func (l *listing) size() int {
 func (l *listing) snapshot() backend.ListPage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.snapshotLocked()
-}
-
-func (l *listing) snapshotLocked() backend.ListPage {
 	if l.stale {
 		page := backend.ListPage{
 			Objects:  make([]backend.Object, 0, len(l.objects)),
@@ -470,7 +470,17 @@ func (m *Meta) firstPageOf(ctx context.Context, prefix string) (backend.ListPage
 	at := m.opts.Now()
 	v, err, _ := m.flight.Do("f\x00"+prefix, func() (any, error) {
 		g := m.gen.Load()
-		page, err := m.next.List(ctx, backend.ListInput{Prefix: prefix, Delimiter: "/", Plain: m.plain.Load()})
+		in := backend.ListInput{Prefix: prefix, Delimiter: "/"}
+		if m.plain.Load() && m.canListHeaders() {
+			// A lookup asks for the first few entries with headers, which
+			// costs the server little: a small directory (that of `cat
+			// dir/file`) then needs no sample HEAD before the first byte.
+			// The listing that follows goes on plainly.
+			in.MaxKeys = lookupPage
+		} else {
+			in.Plain = m.plain.Load()
+		}
+		page, err := m.next.List(ctx, in)
 		if err != nil || m.changedSince(listingName(prefix), g) {
 			return page, err // not cached: a write of this client came after it
 		}

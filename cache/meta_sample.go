@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -16,58 +15,35 @@ import (
 // batch of uploads is unlikely to be missed entirely.
 const sampleSize = 3
 
-// headerSample is the sample of one listing, or of every listing that one
-// flat walk of a subtree gave (a sample per directory would cost find three
-// HEADs a directory).
-type headerSample struct {
-	key      string           // of the listing, or of the walked subtree
-	walkRoot string           // the subtree's root, if walked
-	bare     []backend.Object // what the listing(s) returned without headers
-
-	// mu protects the fields below.
-	mu      sync.Mutex
-	sample  []backend.Object
-	sampled bool
-}
-
-// newHeaderSample is the sample of listing key, whose objects are objects.
-func newHeaderSample(key string, objects []backend.Object) *headerSample {
-	hs := &headerSample{key: key}
-	for _, obj := range objects {
-		if !obj.HasHeaders {
-			hs.bare = append(hs.bare, obj)
-		}
-	}
-	return hs
-}
-
 // HeaderSample returns, with their headers, a few of the objects that
 // prefix's fresh listing holds without them (none if it holds none such),
-// asking for them once per listing (once per subtree walked flat); ok is
-// false when no fresh listing of prefix is cached. Callers use it to
-// decide whether the other objects of the directory are worth a HEAD
-// each: a bucket that other tools filled has no POSIX headers to find.
+// asking for them once per listing; ok is false when no fresh listing of
+// prefix is cached. Callers use it to decide whether the other objects of
+// the directory are worth a HEAD each: a bucket that other tools filled
+// has no POSIX headers to find.
 func (m *Meta) HeaderSample(ctx context.Context, prefix string) (sample []backend.Object, ok bool) {
 	l := m.freshListing(prefix)
 	if l == nil {
 		return nil, false
 	}
 	l.mu.Lock()
-	if l.samples == nil {
-		l.samples = newHeaderSample(prefix, l.snapshotLocked().Objects)
+	if l.sampled {
+		defer l.mu.Unlock()
+		return l.sample, true
 	}
-	hs := l.samples
 	l.mu.Unlock()
-	hs.mu.Lock()
-	if hs.sampled {
-		defer hs.mu.Unlock()
-		return hs.sample, true
-	}
-	hs.mu.Unlock()
-	v, err, _ := m.flight.Do("s\x00"+hs.key, func() (any, error) {
-		picks := hs.bare
-		if n := len(picks); n > sampleSize {
-			picks = []backend.Object{picks[0], picks[n/2], picks[n-1]}
+	v, err, _ := m.flight.Do("s\x00"+prefix, func() (any, error) {
+		var bare []backend.Object
+		for _, obj := range l.snapshot().Objects {
+			if !obj.HasHeaders {
+				bare = append(bare, obj)
+			}
+		}
+		var picks []backend.Object
+		if n := len(bare); n <= sampleSize {
+			picks = bare
+		} else {
+			picks = []backend.Object{bare[0], bare[n/2], bare[n-1]}
 		}
 		found := make([]*backend.Object, len(picks))
 		var g errgroup.Group
@@ -90,9 +66,9 @@ func (m *Meta) HeaderSample(ctx context.Context, prefix string) (sample []backen
 				sample = append(sample, *obj)
 			}
 		}
-		hs.mu.Lock()
-		hs.sample, hs.sampled = sample, true
-		hs.mu.Unlock()
+		l.mu.Lock()
+		l.sample, l.sampled = sample, true
+		l.mu.Unlock()
 		return sample, nil
 	})
 	if err != nil {
@@ -105,6 +81,16 @@ func (m *Meta) HeaderSample(ctx context.Context, prefix string) (sample []backen
 // can carry headers (the S3 backend learns it from the server).
 type headerLister interface{ ListsHeaders() bool }
 
+// canListHeaders tells whether listings may carry headers.
+func (m *Meta) canListHeaders() bool {
+	hl, ok := m.next.(headerLister)
+	return !ok || hl.ListsHeaders()
+}
+
+// lookupPage is how many entries a lookup's listing asks for with headers
+// while listings are plain.
+const lookupPage = 8
+
 // ListHeaders turns on, for the rest of the mount, listings that carry each
 // object's headers: the caller found POSIX headers in a sample, so the
 // bucket holds objects that bucketfs or s3fs wrote, and one listing with
@@ -113,11 +99,11 @@ type headerLister interface{ ListsHeaders() bool }
 // it reports whether prefix's listing now carries them.
 func (m *Meta) ListHeaders(ctx context.Context, prefix string) bool {
 	m.plain.Store(false)
-	if hl, ok := m.next.(headerLister); ok && !hl.ListsHeaders() {
+	if !m.canListHeaders() {
 		return false
 	}
 	carries := func(page backend.ListPage) bool {
-		return slices.ContainsFunc(page.Objects, func(o backend.Object) bool { return o.HasHeaders })
+		return !slices.ContainsFunc(page.Objects, func(o backend.Object) bool { return !o.HasHeaders })
 	}
 	l := m.freshListing(prefix)
 	if l == nil {
@@ -129,16 +115,6 @@ func (m *Meta) ListHeaders(ctx context.Context, prefix string) bool {
 	v, err, _ := m.flight.Do("r\x00"+prefix, func() (any, error) {
 		if l := m.freshListing(prefix); l != nil && carries(l.snapshot()) {
 			return true, nil // another caller fetched it again
-		}
-		l.mu.Lock()
-		walked := l.samples
-		l.mu.Unlock()
-		if walked != nil && walked.walkRoot != "" {
-			// Found in a flat walk: the walk again, with headers, lists
-			// every directory it gave at once.
-			m.listSubtree(ctx, walked.walkRoot)
-			l := m.freshListing(prefix)
-			return l != nil && carries(l.snapshot()), nil
 		}
 		m.firstPages.Remove(prefix)
 		l, err := m.listAll(ctx, prefix)

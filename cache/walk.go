@@ -56,7 +56,9 @@ func (m *Meta) listSubtree(ctx context.Context, root string) {
 	m.flight.Do("w\x00"+root, func() (any, error) {
 		g, at := m.gen.Load(), m.opts.Now()
 		var objects []backend.Object
-		in := backend.ListInput{Prefix: root, Plain: m.plain.Load()}
+		// A walk asks for headers even with PlainListings: a sample per
+		// directory would cost it three HEADs a directory.
+		in := backend.ListInput{Prefix: root, Plain: m.opts.PlainWalks}
 		complete, lastChild := false, ""
 		for range walkPages {
 			page, err := m.next.List(ctx, in)
@@ -80,8 +82,6 @@ func (m *Meta) listSubtree(ctx context.Context, root string) {
 			return nil, nil
 		}
 		last := objects[len(objects)-1].Key
-		samples := newHeaderSample("w\x00"+root, objects)
-		samples.walkRoot = root
 		for dir, d := range levelsOf(root, objects) {
 			covered := complete || last > dir && !strings.HasPrefix(last, dir)
 			if !covered || m.changedSince(listingName(dir), g) {
@@ -93,10 +93,7 @@ func (m *Meta) listSubtree(ctx context.Context, root string) {
 			}
 			slices.Sort(prefixes)
 			l := m.storeListing(dir, at, d.objects, prefixes)
-			l.mu.Lock()
 			l.walked = dir == root // its subdirectories are listed already
-			l.samples = samples
-			l.mu.Unlock()
 		}
 		return nil, nil
 	})

@@ -32,8 +32,8 @@ type Bucket struct {
 	fault atomic.Pointer[func(op, key string) error]
 
 	requests [opCount]atomic.Int64
-	// headerListings counts the listings that carried headers.
-	headerListings atomic.Int64
+	// listedWithHeaders counts the objects listings returned with headers.
+	listedWithHeaders atomic.Int64
 
 	// MinPartSize is the smallest part but the last that CompleteUpload
 	// accepts: S3's 5 MiB unless a test lowers it.
@@ -80,13 +80,13 @@ func New(name string) *Bucket {
 		now: time.Now, MinPartSize: 5 << 20}
 }
 
+// ListedWithHeaders returns how many objects listings returned with their
+// headers: what MinIO reads each object's metadata for.
+func (m *Bucket) ListedWithHeaders() int64 { return m.listedWithHeaders.Load() }
+
 // Requests returns how many requests of an operation ("head", "list", "get",
-// "put", "delete", "copy", "upload") the bucket has served; "list+headers"
-// counts the listings among them that carried headers.
+// "put", "delete", "copy", "upload") the bucket has served.
 func (m *Bucket) Requests(opName string) int64 {
-	if opName == "list+headers" {
-		return m.headerListings.Load()
-	}
 	for i, n := range opNames {
 		if n == opName {
 			return m.requests[i].Load()
@@ -143,9 +143,6 @@ func (m *Bucket) List(ctx context.Context, in backend.ListInput) (backend.ListPa
 		return backend.ListPage{}, err
 	}
 	withHeaders := m.ListHeaders && !in.Plain
-	if withHeaders {
-		m.headerListings.Add(1)
-	}
 	maxKeys := in.MaxKeys
 	if maxKeys <= 0 {
 		maxKeys = 1000
@@ -185,7 +182,9 @@ func (m *Bucket) List(ctx context.Context, in backend.ListInput) (backend.ListPa
 			}
 		}
 		o := m.objects[k].withHeaders()
-		if !withHeaders {
+		if withHeaders {
+			m.listedWithHeaders.Add(1)
+		} else {
 			o.HasHeaders, o.ContentType, o.Metadata, o.VersionID = false, "", nil, ""
 		}
 		page.Objects = append(page.Objects, o)

@@ -164,6 +164,7 @@ func serve(opts Options, background bool, ready func()) error {
 			// (twice the time of a plain one); auto asks for them once a
 			// directory's sample shows POSIX headers.
 			PlainListings: opts.posixMetadata() != "always",
+			PlainWalks:    opts.posixMetadata() == "never",
 		})
 		metrics.buckets.add(source{bucket: client, cache: meta})
 		return meta
