@@ -84,8 +84,9 @@ type Meta struct {
 	hits, misses atomic.Int64
 
 	// plain: listings ask for no headers (MetaOptions.PlainListings),
-	// until ListHeaders.
-	plain atomic.Bool
+	// until ListHeaders; noListHeaders: ListHeaders found that the server
+	// lists none.
+	plain, noListHeaders atomic.Bool
 }
 
 // CacheStats returns how many lookups and listings the cache answered

@@ -47,3 +47,41 @@ func TestListHeadersOnDemand(t *testing.T) {
 		}
 	}
 }
+
+// plainServer hides the memory bucket's ListsHeaders: a server that takes
+// the request for headers and answers a plain listing, as versitygw does.
+type plainServer struct{ backend.Bucket }
+
+// TestListHeadersOnAServerThatIgnoresThem: versitygw answers a request for
+// listing headers with a plain listing. The listing fetched again mixed in
+// the sample's headers, so it looked like one with headers, and its
+// objects (a directory's marker among them) showed no ACL or mode; now
+// the plain answer is not stored, the listing keeps its sample, and the
+// server is not asked again.
+func TestListHeadersOnAServerThatIgnoresThem(t *testing.T) {
+	mem := memory.New("test")
+	ctx := context.Background()
+	for _, k := range []string{"d/", "d/new"} {
+		if _, err := mem.Put(ctx, backend.PutInput{Key: k, Body: strings.NewReader(""), Metadata: map[string]string{"mode": "33188"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := NewMeta(plainServer{mem}, MetaOptions{TTL: time.Minute, PlainListings: true})
+	if _, err := m.List(ctx, backend.ListInput{Prefix: "d/", Delimiter: "/"}); err != nil {
+		t.Fatal(err)
+	}
+	sample, ok := m.HeaderSample(ctx, "d/")
+	if !ok || len(sample) != 2 {
+		t.Fatalf("sample %v, %v", sample, ok)
+	}
+	if m.ListHeaders(ctx, "d/") {
+		t.Error("ListHeaders says the listing carries headers; the server sent none")
+	}
+	if again, ok := m.HeaderSample(ctx, "d/"); !ok || len(again) != 2 {
+		t.Errorf("the listing lost its sample: %v, %v", again, ok)
+	}
+	lists := mem.Requests("list")
+	if m.ListHeaders(ctx, "d/") || mem.Requests("list") != lists {
+		t.Error("the server that ignored the request was asked again")
+	}
+}

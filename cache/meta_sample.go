@@ -83,6 +83,9 @@ type headerLister interface{ ListsHeaders() bool }
 
 // canListHeaders tells whether listings may carry headers.
 func (m *Meta) canListHeaders() bool {
+	if m.noListHeaders.Load() {
+		return false
+	}
 	hl, ok := m.next.(headerLister)
 	return !ok || hl.ListsHeaders()
 }
@@ -113,15 +116,23 @@ func (m *Meta) ListHeaders(ctx context.Context, prefix string) bool {
 		return len(page.Objects) > 0
 	}
 	v, err, _ := m.flight.Do("r\x00"+prefix, func() (any, error) {
-		if l := m.freshListing(prefix); l != nil && carries(l.snapshot()) {
-			return true, nil // another caller fetched it again
-		}
-		m.firstPages.Remove(prefix)
-		l, err := m.listAll(ctx, prefix)
+		g := m.gen.Load()
+		at, objects, prefixes, err := m.fetchListing(ctx, prefix, false)
 		if err != nil {
 			return false, err
 		}
-		return carries(l.snapshot()), nil
+		// Judged on what the server sent: the listing cached would mix in
+		// the sample's headers. A server that ignores the request
+		// (versitygw answers a plain listing) is not asked again, and the
+		// cached listing keeps its sample.
+		if !slices.ContainsFunc(objects, func(o backend.Object) bool { return o.HasHeaders }) {
+			m.noListHeaders.Store(true)
+			return false, nil
+		}
+		if !m.changedSince(listingName(prefix), g) {
+			m.storeListing(prefix, at, objects, prefixes)
+		}
+		return true, nil
 	})
 	return err == nil && v.(bool)
 }
