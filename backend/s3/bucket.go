@@ -194,6 +194,11 @@ func (s *Bucket) List(ctx context.Context, in backend.ListInput) (backend.ListPa
 	if err != nil {
 		return backend.ListPage{}, fmt.Errorf("list %q: %w", in.Prefix, s.fail(ctx, reqCtx, err))
 	}
+	if listed != nil && len(listed) == 0 && len(out.Contents) > 0 && s.noListHeaders.CompareAndSwap(false, true) {
+		// MinIO gives every object at least its Content-Type; a server that
+		// takes the parameter and answers plainly (versitygw) lacks it.
+		s.log.Info("server ignores listing metadata; file headers will need HEAD requests")
+	}
 	decode := func(k *string) string { return decodeKey(out.EncodingType, k) }
 	var page backend.ListPage
 	for _, o := range out.Contents {
