@@ -88,6 +88,10 @@ func (a *asOf) Head(ctx context.Context, key string) (Object, error) {
 	return obj, nil
 }
 
+// ListsHeaders: the view's listings come from the version listing, which
+// carries no headers.
+func (a *asOf) ListsHeaders() bool { return false }
+
 func (a *asOf) List(ctx context.Context, in ListInput) (ListPage, error) {
 	keys, chosen, err := a.view(ctx)
 	if err != nil {

@@ -18,11 +18,7 @@ func TestListHeadersOnDemand(t *testing.T) {
 		mem := memory.New("test")
 		mem.ListHeaders = canList
 		ctx := context.Background()
-		for _, k := range []string{"d/a", "d/b", "e/c"} {
-			if _, err := mem.Put(ctx, backend.PutInput{Key: k, Body: strings.NewReader(k), Size: int64(len(k))}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		putKeys(t, mem, "d/a", "d/b", "e/c")
 		m := NewMeta(mem, MetaOptions{TTL: time.Minute, PlainListings: true})
 		page, err := m.List(ctx, backend.ListInput{Prefix: "d/", Delimiter: "/"})
 		if err != nil || len(page.Objects) != 2 || page.Objects[0].HasHeaders {

@@ -29,12 +29,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 func newTestMeta(t *testing.T, keys ...string) (*Meta, *memory.Bucket, *fakeClock) {
 	t.Helper()
 	mem := memory.New("test")
-	ctx := context.Background()
-	for _, k := range keys {
-		if _, err := mem.Put(ctx, backend.PutInput{Key: k, Body: strings.NewReader(k), Size: int64(len(k))}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	putKeys(t, mem, keys...)
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	m := NewMeta(mem, MetaOptions{TTL: time.Minute, NegativeTTL: 5 * time.Second, Entries: 1000, Now: clock.Now})
 	return m, mem, clock
@@ -260,5 +255,15 @@ func TestMetaLookupPageServesListing(t *testing.T) {
 	}
 	if mem.Requests("head") != heads {
 		t.Error("the marker needed a HEAD")
+	}
+}
+
+// putKeys stores each key with itself as its content.
+func putKeys(t *testing.T, b backend.Bucket, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if _, err := b.Put(context.Background(), backend.PutInput{Key: k, Body: strings.NewReader(k), Size: int64(len(k))}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -345,6 +345,14 @@ func (f *filesystem) headers(ctx context.Context, key string) (backend.Object, e
 	return obj, err
 }
 
+// ListingHeaders says which listings of the metadata cache ask for headers
+// under a --posix-metadata policy: always (or ""), every one; auto, flat
+// walks, and the rest once a sample finds POSIX headers (a listing with
+// headers costs MinIO a metadata read per object); never, none.
+func ListingHeaders(policy string) (plainListings, plainWalks bool) {
+	return policy == "auto" || policy == "never", policy == "never"
+}
+
 // headerSampler is implemented by caches (cache.Meta) that can sample a
 // listing's objects for their headers and prefetch the rest.
 type headerSampler interface {

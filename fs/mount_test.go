@@ -38,6 +38,14 @@ func (w tWriter) Write(p []byte) (int, error) {
 // tweak may set any field, the bucket and staging included.
 func mountMemory(t *testing.T, mem *memory.Bucket, tweak func(*Config)) string {
 	t.Helper()
+	_, dir := mountMemoryServer(t, mem, tweak)
+	return dir
+}
+
+// mountMemoryServer mounts mem as the binary would (the metadata cache's
+// listings follow --posix-metadata), after tweak, and returns the server too.
+func mountMemoryServer(t *testing.T, mem *memory.Bucket, tweak func(*Config)) (*Mounted, string) {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := Config{
 		UID: 1000, GID: 1000, FileMode: 0o644, DirMode: 0o755,
@@ -48,7 +56,9 @@ func mountMemory(t *testing.T, mem *memory.Bucket, tweak func(*Config)) string {
 		tweak(&cfg)
 	}
 	if cfg.Bucket == nil {
-		cfg.Bucket = cache.NewMeta(mem, cache.MetaOptions{TTL: cfg.StatTTL, NegativeTTL: cfg.NegativeTTL})
+		opts := cache.MetaOptions{TTL: cfg.StatTTL, NegativeTTL: cfg.NegativeTTL}
+		opts.PlainListings, opts.PlainWalks = ListingHeaders(cfg.PosixMetadata)
+		cfg.Bucket = cache.NewMeta(mem, opts)
 	}
 	if cfg.Staging == nil {
 		staging, err := cache.NewStaging(t.TempDir())
@@ -66,7 +76,7 @@ func mountMemory(t *testing.T, mem *memory.Bucket, tweak func(*Config)) string {
 			syscall.Unmount(dir, syscall.MNT_DETACH)
 		}
 	})
-	return dir
+	return server, dir
 }
 
 func put(t *testing.T, b backend.Bucket, key string, body []byte, meta map[string]string, contentType string) {

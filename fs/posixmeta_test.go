@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/bucketfs/bucketfs/backend/memory"
-	"github.com/bucketfs/bucketfs/cache"
 )
 
 // lsLong lists dir and lstats every entry, as ls -l does, and returns the
@@ -114,10 +113,7 @@ func TestPosixMetadataOnAServerThatListsHeaders(t *testing.T) {
 		put(t, mem, fmt.Sprintf("native/f%02d", i), []byte("x"), map[string]string{"mode": "33152"}, "")
 		put(t, mem, fmt.Sprintf("later/f%02d", i), []byte("x"), nil, "")
 	}
-	mnt := mountMemory(t, mem, func(c *Config) {
-		c.PosixMetadata = "auto"
-		c.Bucket = cache.NewMeta(mem, cache.MetaOptions{TTL: c.StatTTL, NegativeTTL: c.NegativeTTL, PlainListings: true})
-	})
+	mnt := mountMemory(t, mem, func(c *Config) { c.PosixMetadata = "auto" })
 	for _, step := range []struct {
 		dir         string
 		mode        os.FileMode

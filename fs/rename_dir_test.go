@@ -17,18 +17,8 @@ import (
 // the release of d/y ran while the directory was moved).
 func TestDroppedLocalFileMakesNoDirectory(t *testing.T) {
 	mem := memory.New("b")
-	dir := t.TempDir()
-	staging, err := cache.NewStaging(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	meta := cache.NewMeta(mem, cache.MetaOptions{TTL: time.Minute})
-	server, err := Mount(dir, Config{UID: 1000, GID: 1000, FileMode: 0o644, DirMode: 0o755,
-		StatTTL: time.Minute, NegativeTTL: 5 * time.Second, Logger: testLogger(t), Bucket: meta, Staging: staging})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Unmount() })
+	server, dir := mountMemoryServer(t, mem, func(c *Config) { c.Bucket = meta })
 	f := server.filesystems()[0]
 	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
 		t.Fatal(err)

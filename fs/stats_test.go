@@ -7,25 +7,13 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend/memory"
-	"github.com/bucketfs/bucketfs/cache"
 )
 
 // TestStatsFollowTheMount: Mounted.Stats, which the metrics show, counts
 // open files and the uploads under way while they are, and none after.
 func TestStatsFollowTheMount(t *testing.T) {
 	mem := memory.New("b")
-	dir := t.TempDir()
-	staging, err := cache.NewStaging(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := Mount(dir, Config{UID: 1000, GID: 1000, FileMode: 0o644, DirMode: 0o755,
-		StatTTL: time.Minute, NegativeTTL: 5 * time.Second, Logger: testLogger(t),
-		Bucket: cache.NewMeta(mem, cache.MetaOptions{TTL: time.Minute}), Staging: staging})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Unmount() })
+	server, dir := mountMemoryServer(t, mem, nil)
 	release := make(chan struct{})
 	mem.SetFault(func(op, key string) error {
 		if op == "put" {

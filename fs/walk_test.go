@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/bucketfs/bucketfs/backend/memory"
-	"github.com/bucketfs/bucketfs/cache"
 )
 
 // TestRecursiveWalkListsFlat: a cold find over 2,000 files in 110
@@ -73,10 +72,7 @@ func TestFreshCatCostsTwoRequests(t *testing.T) {
 		mem := memory.New("b")
 		mem.ListHeaders = true
 		put(t, mem, "dir/file", bytes.Repeat([]byte("x"), 4<<20), nil, "")
-		mnt := mountMemory(t, mem, func(c *Config) {
-			c.PosixMetadata = map[bool]string{false: "always", true: "auto"}[plain]
-			c.Bucket = cache.NewMeta(mem, cache.MetaOptions{TTL: c.StatTTL, NegativeTTL: c.NegativeTTL, PlainListings: plain})
-		})
+		mnt := mountMemory(t, mem, func(c *Config) { c.PosixMetadata = map[bool]string{false: "always", true: "auto"}[plain] })
 		f, err := os.Open(filepath.Join(mnt, "dir", "file"))
 		if err != nil {
 			t.Fatal(err)
@@ -118,10 +114,7 @@ func TestWalkListsWithHeaders(t *testing.T) {
 					}
 				}
 			}
-			mnt := mountMemory(t, mem, func(cfg *Config) {
-				cfg.PosixMetadata = "auto"
-				cfg.Bucket = cache.NewMeta(mem, cache.MetaOptions{TTL: cfg.StatTTL, NegativeTTL: cfg.NegativeTTL, PlainListings: true})
-			})
+			mnt := mountMemory(t, mem, func(cfg *Config) { cfg.PosixMetadata = "auto" })
 			files := 0
 			err := filepath.WalkDir(filepath.Join(mnt, "top"), func(p string, d fs.DirEntry, err error) error {
 				if err != nil || d.IsDir() {

@@ -152,6 +152,7 @@ func serve(opts Options, background bool, ready func()) error {
 	}
 	metrics := newMountMetrics(opts.prices(), log)
 	s3cfg.Observe = metrics.observe
+	plainListings, plainWalks := fs.ListingHeaders(opts.posixMetadata())
 	withCache := func(b backend.Bucket, client interface{ BytesRead() int64 }) backend.Bucket {
 		meta := cache.NewMeta(b, cache.MetaOptions{
 			TTL:         opts.StatTTL,
@@ -160,11 +161,8 @@ func serve(opts Options, background bool, ready func()) error {
 			// Servers without listing metadata need a HEAD per listed
 			// file; this many run at once after a listing.
 			HeaderPrefetch: 16,
-			// Listings with headers cost MinIO a metadata read per object
-			// (twice the time of a plain one); auto asks for them once a
-			// directory's sample shows POSIX headers.
-			PlainListings: opts.posixMetadata() != "always",
-			PlainWalks:    opts.posixMetadata() == "never",
+			PlainListings:  plainListings,
+			PlainWalks:     plainWalks,
 		})
 		metrics.buckets.add(source{bucket: client, cache: meta})
 		return meta
