@@ -76,8 +76,11 @@ type Meta struct {
 	// the last one that touched each key and each listing ("\x00" +
 	// prefix): a fill (HEAD, listing) that began before a write and ended
 	// after it would undo what the write recorded, so it is asked again.
-	gen     atomic.Uint64
-	changed *lru.Cache[string, uint64]
+	// A name pushed out of changed takes its generation to forgotten, and
+	// a fill older than that is taken to have raced a write.
+	gen       atomic.Uint64
+	changed   *lru.Cache[string, uint64]
+	forgotten atomic.Uint64
 
 	// hits and misses count the lookups and listings answered from the
 	// cache and those that had to ask the bucket.
@@ -109,8 +112,26 @@ func (m *Meta) touched(names ...string) {
 
 // changedSince tells whether this client wrote name after generation g.
 func (m *Meta) changedSince(name string, g uint64) bool {
-	v, ok := m.changed.Get(name)
-	return ok && v > g
+	if v, ok := m.changed.Get(name); ok {
+		return v > g
+	}
+	return g < m.forgotten.Load()
+}
+
+// storeUnlessChanged runs store, which caches what a fill that began at
+// generation g found, unless this client wrote name since. Writes record
+// themselves under editMu, so the answer is stored either before a racing
+// write, which then edits it, or not at all: checked and stored apart, a
+// listing that missed a new file could be stored after the file's create
+// had recorded it, and hid the file until it expired.
+func (m *Meta) storeUnlessChanged(name string, g uint64, store func()) bool {
+	m.editMu.Lock()
+	defer m.editMu.Unlock()
+	if m.changedSince(name, g) {
+		return false
+	}
+	store()
+	return true
 }
 
 type objectEntry struct {
@@ -214,7 +235,10 @@ func NewMeta(next backend.Bucket, opts MetaOptions) *Meta {
 		m.listed.Add(-int64(l.stored))
 	})
 	m.firstPages, _ = lru.New[string, firstPage](64)
-	m.changed, _ = lru.New[string, uint64](opts.Entries)
+	m.changed, _ = lru.NewWithEvict(opts.Entries, func(_ string, g uint64) {
+		for cur := m.forgotten.Load(); g > cur && !m.forgotten.CompareAndSwap(cur, g); cur = m.forgotten.Load() {
+		}
+	})
 	return m
 }
 
@@ -310,17 +334,16 @@ func (m *Meta) Fresh(ctx context.Context, key string) (backend.Object, error) {
 		for attempt := 1; ; attempt++ {
 			at, g := m.opts.Now(), m.gen.Load()
 			obj, err := m.next.Head(ctx, key)
-			if m.changedSince(key, g) {
-				if attempt < maxFills {
-					continue
+			stored := m.storeUnlessChanged(key, g, func() {
+				switch {
+				case errors.Is(err, backend.ErrNotFound):
+					m.objects.Add(key, objectEntry{missing: true, at: at})
+				case err == nil:
+					m.objects.Add(key, objectEntry{obj: obj, at: at})
 				}
-				return obj, err
-			}
-			switch {
-			case errors.Is(err, backend.ErrNotFound):
-				m.objects.Add(key, objectEntry{missing: true, at: at})
-			case err == nil:
-				m.objects.Add(key, objectEntry{obj: obj, at: at})
+			})
+			if !stored && attempt < maxFills {
+				continue
 			}
 			return obj, err
 		}
@@ -374,8 +397,9 @@ func (m *Meta) listAll(ctx context.Context, prefix string) (*listing, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !m.changedSince(listingName(prefix), g) {
-			return m.storeListing(prefix, at, objects, prefixes), nil
+		var l *listing
+		if m.storeUnlessChanged(listingName(prefix), g, func() { l = m.storeListing(prefix, at, objects, prefixes) }) {
+			return l, nil
 		}
 		if attempt == maxFills {
 			return newListing(at, objects, prefixes), nil
@@ -482,19 +506,22 @@ func (m *Meta) firstPageOf(ctx context.Context, prefix string) (backend.ListPage
 			in.Plain = m.plain.Load()
 		}
 		page, err := m.next.List(ctx, in)
-		if err != nil || m.changedSince(listingName(prefix), g) {
-			return page, err // not cached: a write of this client came after it
+		if err != nil {
+			return page, err
 		}
-		if page.NextToken == "" {
-			m.storeListing(prefix, at, page.Objects, page.Prefixes)
-			return page, nil
-		}
-		m.firstPages.Add(prefix, firstPage{page: page, at: at})
-		if len(page.Objects) > 0 && page.Objects[0].Key == prefix {
-			m.objects.Add(prefix, objectEntry{obj: page.Objects[0], at: at})
-		} else {
-			m.objects.Add(prefix, objectEntry{missing: true, at: at})
-		}
+		// Not cached when a write of this client came after it.
+		m.storeUnlessChanged(listingName(prefix), g, func() {
+			if page.NextToken == "" {
+				m.storeListing(prefix, at, page.Objects, page.Prefixes)
+				return
+			}
+			m.firstPages.Add(prefix, firstPage{page: page, at: at})
+			if len(page.Objects) > 0 && page.Objects[0].Key == prefix {
+				m.objects.Add(prefix, objectEntry{obj: page.Objects[0], at: at})
+			} else {
+				m.objects.Add(prefix, objectEntry{missing: true, at: at})
+			}
+		})
 		return page, nil
 	})
 	if err != nil {
@@ -575,10 +602,12 @@ func (m *Meta) Get(ctx context.Context, in backend.GetInput) (io.ReadCloser, bac
 	if errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrPrecondition) {
 		m.Forget(in.Key)
 	}
-	if err == nil && obj.HasHeaders && in.VersionID == "" && !m.changedSince(in.Key, g) {
-		if e, ok := m.objects.Peek(in.Key); ok && !e.missing && !e.obj.HasHeaders && e.obj.ETag == obj.ETag {
-			m.objects.Add(in.Key, objectEntry{obj: obj, at: e.at})
-		}
+	if err == nil && obj.HasHeaders && in.VersionID == "" {
+		m.storeUnlessChanged(in.Key, g, func() {
+			if e, ok := m.objects.Peek(in.Key); ok && !e.missing && !e.obj.HasHeaders && e.obj.ETag == obj.ETag {
+				m.objects.Add(in.Key, objectEntry{obj: obj, at: e.at})
+			}
+		})
 	}
 	return body, obj, err
 }

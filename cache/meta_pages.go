@@ -44,6 +44,7 @@ func (p *Pages) Next(ctx context.Context) (page backend.ListPage, last bool, err
 		return backend.ListPage{}, true, nil
 	}
 	in := backend.ListInput{Prefix: p.prefix, Delimiter: "/", Token: p.token, Plain: p.m.plain.Load()}
+	g := m.gen.Load()
 	switch {
 	case p.started:
 		page, err = m.next.List(ctx, in)
@@ -84,11 +85,13 @@ func (p *Pages) Next(ctx context.Context) (page backend.ListPage, last bool, err
 	if p.tooBig || page.NextToken != "" {
 		// What a huge directory's pages say answers the lookups and
 		// getxattrs that come while it streams.
+		m.editMu.Lock()
 		for _, obj := range page.Objects {
-			if _, ok := m.objects.Peek(obj.Key); !ok {
+			if _, ok := m.objects.Peek(obj.Key); !ok && !m.changedSince(obj.Key, g) {
 				m.objects.Add(obj.Key, objectEntry{obj: obj, at: p.at})
 			}
 		}
+		m.editMu.Unlock()
 	}
 	if !p.tooBig {
 		p.objects = append(p.objects, page.Objects...)
@@ -101,8 +104,9 @@ func (p *Pages) Next(ctx context.Context) (page backend.ListPage, last bool, err
 		return page, false, nil
 	}
 	p.done = true
-	if !p.tooBig && !m.changedSince(listingName(p.prefix), p.gen) {
-		m.storeListing(p.prefix, p.at, p.objects, p.prefixes)
+	if !p.tooBig {
+		objects, prefixes := p.objects, p.prefixes
+		m.storeUnlessChanged(listingName(p.prefix), p.gen, func() { m.storeListing(p.prefix, p.at, objects, prefixes) })
 	}
 	p.objects, p.prefixes = nil, nil
 	return page, true, nil

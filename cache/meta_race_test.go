@@ -3,10 +3,12 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
 	"github.com/bucketfs/bucketfs/backend/memory"
@@ -94,5 +96,48 @@ func TestMetaFillDoesNotUndoWrites(t *testing.T) {
 	}
 	if obj, err := m.Head(ctx, "k"); err != nil || obj.ETag != two.ETag {
 		t.Errorf("Head(k) = %q, %v; want the ETag of this client's last write %q", obj.ETag, err, two.ETag)
+	}
+}
+
+// TestMetaFillRacingAWriteKeepsIt: a fill that checked for this client's
+// writes before one landed, and stored its answer after the write
+// recorded itself, hid the new file until its entry expired (a file
+// missing from readdir, found by posixtest.DirSeek). Each round races a
+// fill of every kind against a create in a new directory; whatever the
+// interleaving, the cache must show the file afterwards.
+func TestMetaFillRacingAWriteKeepsIt(t *testing.T) {
+	ctx := context.Background()
+	fills := map[string]func(m *Meta, dir, key string){
+		"List":      func(m *Meta, dir, _ string) { m.List(ctx, backend.ListInput{Prefix: dir, Delimiter: "/"}) },
+		"Fresh":     func(m *Meta, _, key string) { m.Fresh(ctx, key) },
+		"HasPrefix": func(m *Meta, dir, _ string) { m.HasPrefix(ctx, dir) },
+		"Pages": func(m *Meta, dir, _ string) {
+			p := m.Pages(dir)
+			for _, last, err := p.Next(ctx); !last && err == nil; _, last, err = p.Next(ctx) {
+			}
+		},
+	}
+	for name, fill := range fills {
+		t.Run(name, func(t *testing.T) {
+			var m *Meta
+			for i := range 20000 {
+				if i%500 == 0 { // a small bucket: lists stay cheap
+					m = NewMeta(memory.New("b"), MetaOptions{TTL: time.Minute, NegativeTTL: time.Minute})
+				}
+				dir := fmt.Sprintf("d%d/", i)
+				key := dir + "f"
+				var wg sync.WaitGroup
+				wg.Go(func() { fill(m, dir, key) })
+				putString(t, m, key, "x")
+				wg.Wait()
+				if _, err := m.Head(ctx, key); err != nil {
+					t.Fatalf("round %d: Head(%s) after its create = %v", i, key, err)
+				}
+				page, err := m.List(ctx, backend.ListInput{Prefix: dir, Delimiter: "/"})
+				if err != nil || len(page.Objects) != 1 {
+					t.Fatalf("round %d: listing of %s after the create of %s = %d objects, %v; want 1", i, dir, key, len(page.Objects), err)
+				}
+			}
+		})
 	}
 }

@@ -129,9 +129,7 @@ func (m *Meta) ListHeaders(ctx context.Context, prefix string) bool {
 			m.noListHeaders.Store(true)
 			return false, nil
 		}
-		if !m.changedSince(listingName(prefix), g) {
-			m.storeListing(prefix, at, objects, prefixes)
-		}
+		m.storeUnlessChanged(listingName(prefix), g, func() { m.storeListing(prefix, at, objects, prefixes) })
 		return true, nil
 	})
 	return err == nil && v.(bool)

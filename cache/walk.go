@@ -84,7 +84,7 @@ func (m *Meta) listSubtree(ctx context.Context, root string) {
 		last := objects[len(objects)-1].Key
 		for dir, d := range levelsOf(root, objects) {
 			covered := complete || last > dir && !strings.HasPrefix(last, dir)
-			if !covered || m.changedSince(listingName(dir), g) {
+			if !covered {
 				continue
 			}
 			prefixes := make([]string, 0, len(d.prefixes))
@@ -92,8 +92,10 @@ func (m *Meta) listSubtree(ctx context.Context, root string) {
 				prefixes = append(prefixes, p)
 			}
 			slices.Sort(prefixes)
-			l := m.storeListing(dir, at, d.objects, prefixes)
-			l.walked = dir == root // its subdirectories are listed already
+			m.storeUnlessChanged(listingName(dir), g, func() {
+				l := m.storeListing(dir, at, d.objects, prefixes)
+				l.walked = dir == root // its subdirectories are listed already
+			})
 		}
 		return nil, nil
 	})
