@@ -141,3 +141,29 @@ func TestMetaFillRacingAWriteKeepsIt(t *testing.T) {
 		})
 	}
 }
+
+// TestMetaFillOutlivingManyWrites: the table of recent writes is bounded;
+// a fill that outlived so many writes that its directory's was pushed out
+// must still count as raced, not store a listing without the new file.
+func TestMetaFillOutlivingManyWrites(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New("b")
+	held := &heldBucket{Bucket: mem, held: make(chan struct{}), release: make(chan struct{})}
+	m := NewMeta(held, MetaOptions{TTL: time.Minute, NegativeTTL: time.Minute, Entries: 8})
+	listed := make(chan struct{})
+	go func() {
+		m.List(ctx, backend.ListInput{Prefix: "d/", Delimiter: "/"})
+		close(listed)
+	}()
+	<-held.held // the listing of d/ is empty
+	putString(t, m, "d/new", "x")
+	for i := range 20 {
+		putString(t, m, fmt.Sprintf("e%d/f", i), "x")
+	}
+	close(held.release)
+	<-listed
+	page, err := m.List(ctx, backend.ListInput{Prefix: "d/", Delimiter: "/"})
+	if err != nil || len(page.Objects) != 1 {
+		t.Errorf("listing of d/ after its create = %d objects, %v; want d/new", len(page.Objects), err)
+	}
+}
