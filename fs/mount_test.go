@@ -75,6 +75,10 @@ func mountMemoryServer(t *testing.T, mem *memory.Bucket, tweak func(*Config)) (*
 		if err := server.Unmount(); err != nil {
 			syscall.Unmount(dir, syscall.MNT_DETACH)
 		}
+		// As the binary does after the unmount: a retry still running
+		// wrote to the staging dir while it was being removed.
+		server.Drain()
+		server.Close()
 	})
 	return server, dir
 }
