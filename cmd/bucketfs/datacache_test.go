@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"os"
@@ -111,10 +112,13 @@ func TestCacheSizeKeepsDataAcrossMounts(t *testing.T) {
 	rand.Read(data)
 	bucket := newBucket(t, srv, map[string]object{"movie.mkv": {body: data}})
 	cacheDir := t.TempDir()
+	// seen is what each mount logged and left in the cache dir, for a
+	// failure to show (it failed once in CI, and never since).
+	var seen strings.Builder
 	read := func(want []byte) (gets int64) {
 		t.Helper()
 		addr := freeAddr(t)
-		cmd, mnt, _ := mountForeground(t, srv, bucket, "--metrics-addr", addr, "--cache-dir", cacheDir, "--cache-size", "1GiB")
+		cmd, mnt, logs := mountForeground(t, srv, bucket, "--metrics-addr", addr, "--cache-dir", cacheDir, "--cache-size", "1GiB")
 		got, err := os.ReadFile(filepath.Join(mnt, "movie.mkv"))
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("read: %v or wrong bytes (%d of %d)", err, len(got), len(want))
@@ -122,13 +126,20 @@ func TestCacheSizeKeepsDataAcrossMounts(t *testing.T) {
 		gets = metric(t, addr, "get")
 		unmountForTest(t, mnt)
 		waitGone(t, cmd.Process.Pid) // the next mount takes over its kept copies
+		fmt.Fprintf(&seen, "mount %d: %d GETs, logs:\n%s", cmd.Process.Pid, gets, logs)
+		files, _ := filepath.Glob(filepath.Join(cacheDir, "data", "*", "*"))
+		for _, name := range files {
+			if info, err := os.Stat(name); err == nil {
+				fmt.Fprintf(&seen, "  kept %s (%d bytes)\n", filepath.Base(name), info.Size())
+			}
+		}
 		return gets
 	}
 	if gets := read(data); gets == 0 {
 		t.Fatal("the first read sent no GET")
 	}
 	if gets := read(data); gets != 0 {
-		t.Fatalf("re-read after a remount sent %d GETs; want 0", gets)
+		t.Fatalf("re-read after a remount sent %d GETs; want 0\n%s", gets, seen.String())
 	}
 	changed := make([]byte, len(data))
 	rand.Read(changed)
