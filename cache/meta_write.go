@@ -166,3 +166,35 @@ func (m *Meta) editListing(prefix string, edit func(*listing)) {
 	edit(l)
 	l.stale = true
 }
+
+// touched records a write of this client to names (keys and listings).
+func (m *Meta) touched(names ...string) {
+	g := m.gen.Add(1)
+	for _, name := range names {
+		m.changed.Add(name, g)
+	}
+}
+
+// changedSince tells whether this client wrote name after generation g.
+func (m *Meta) changedSince(name string, g uint64) bool {
+	if v, ok := m.changed.Get(name); ok {
+		return v > g
+	}
+	return g < m.forgotten.Load()
+}
+
+// storeUnlessChanged runs store, which caches what a fill that began at
+// generation g found, unless this client wrote name since. Writes record
+// themselves under editMu, so the answer is stored either before a racing
+// write, which then edits it, or not at all: checked and stored apart, a
+// listing that missed a new file could be stored after the file's create
+// had recorded it, and hid the file until it expired.
+func (m *Meta) storeUnlessChanged(name string, g uint64, store func()) bool {
+	m.editMu.Lock()
+	defer m.editMu.Unlock()
+	if m.changedSince(name, g) {
+		return false
+	}
+	store()
+	return true
+}
