@@ -125,10 +125,11 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	if o.BaseEndpoint != nil {
 		endpoint = *o.BaseEndpoint
 	}
+	onAWS := isAWS(endpoint)
 	b := &Bucket{
 		client:          client,
 		unsignedPayload: isLoopback(endpoint),
-		copyConditions:  isAWS(endpoint),
+		copyConditions:  onAWS,
 		presigner:       awss3.NewPresignClient(client),
 		bucket:          cfg.Bucket,
 		region:          o.Region,
@@ -139,7 +140,9 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		copyPartSize:    defaultCopyPartSize,
 		log:             log,
 	}
-	b.noListHeaders.Store(cfg.PlainListings)
+	// AWS has no listing extension: asked, it answers plainly, which the
+	// mount would learn only from its first lookup's extra LIST.
+	b.noListHeaders.Store(cfg.PlainListings || onAWS)
 	return b, nil
 }
 

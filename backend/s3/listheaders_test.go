@@ -41,3 +41,24 @@ func TestListingMetadataIgnored(t *testing.T) {
 		t.Errorf("after a plain answer: ListsHeaders %v, asked for headers %d times; want false, once", b.ListsHeaders(), asked.Load())
 	}
 }
+
+// TestNoListingHeadersOnAWS: AWS's own endpoints have no listing
+// extension, so a mount there asks for none from the start. Asked, AWS
+// answers plainly, and the first lookup of every mount cost one more LIST
+// (a small page with headers that carried none) before the mount knew.
+func TestNoListingHeadersOnAWS(t *testing.T) {
+	setAWSEnv(t, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test-secret", "AWS_REGION=eu-west-1")
+	for endpoint, lists := range map[string]bool{
+		"":                                   false, // AWS's own, for the region
+		"https://s3.eu-west-1.amazonaws.com": false,
+		"http://127.0.0.1:9000":              true, // MinIO, say: it may
+	} {
+		b, err := s3.New(t.Context(), s3.Config{Bucket: "b", Endpoint: endpoint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.ListsHeaders(); got != lists {
+			t.Errorf("endpoint %q: ListsHeaders() = %v, want %v", endpoint, got, lists)
+		}
+	}
+}
