@@ -166,4 +166,11 @@ func TestMetaFillOutlivingManyWrites(t *testing.T) {
 	if err != nil || len(page.Objects) != 1 {
 		t.Errorf("listing of d/ after its create = %d objects, %v; want d/new", len(page.Objects), err)
 	}
+	// A fill that began after those writes is cached as usual.
+	m.List(ctx, backend.ListInput{Prefix: "e3/", Delimiter: "/"})
+	_, misses := m.CacheStats()
+	m.List(ctx, backend.ListInput{Prefix: "e3/", Delimiter: "/"})
+	if _, after := m.CacheStats(); after != misses {
+		t.Error("a listing begun after the writes was not cached")
+	}
 }
