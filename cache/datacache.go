@@ -207,14 +207,11 @@ func (dc *DataCache) Acquire(space string, obj backend.Object) *Extent {
 	defer dc.mu.Unlock()
 	var have []uint64
 	file, err := dc.reopenKeptLocked(id, obj, &have)
-	if file == nil && err == nil {
-		file, err = dc.create(id, obj.Size)
-	}
 	if err != nil {
 		dc.warnLocked("data cache file failed; reading without it", err)
 		return nil
 	}
-	e := newExtent(dc, id, obj, file, have)
+	e := newExtent(dc, id, obj, file, have) // without a kept copy, its file comes with its first data
 	dc.open[id] = e
 	return e
 }
@@ -278,7 +275,7 @@ func (dc *DataCache) release(e *Extent) {
 	e.fetching.Wait()
 	held := e.Held()
 	keep := dc.keep > 0 && held > 0 && dc.save(e) == nil
-	e.file.Close()
+	e.closeFile()
 
 	dc.mu.Lock()
 	defer dc.mu.Unlock()

@@ -240,7 +240,13 @@ func TestUnkeptExtentsLeaveNothing(t *testing.T) {
 	r := readerWithCache(mem, dc, obj)
 	buf := make([]byte, 4<<10)
 	r.ReadAt(context.Background(), buf, 500<<10)
+	// The file is made by the first data, maybe by a fetch still running,
+	// and is unlinked once made.
 	entries, _ := os.ReadDir(filepath.Join(root, "data", "bucket"))
+	for deadline := time.Now().Add(2 * time.Second); len(entries) != 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		entries, _ = os.ReadDir(filepath.Join(root, "data", "bucket"))
+	}
 	if len(entries) != 0 {
 		t.Fatalf("data dir holds %d entries while open; want 0 (unlinked)", len(entries))
 	}
@@ -260,5 +266,49 @@ func TestBitmapRoundTrip(t *testing.T) {
 	}
 	if _, err := decodeBitmap(encodeBitmap([]uint64{1 << 63}), 10); err == nil {
 		t.Fatal("a bit past the last block was accepted")
+	}
+}
+
+// An extent makes its file on disk when it first holds data, not when it
+// is acquired: a sequential reader stores nothing, and creating the file
+// at open put a file create (milliseconds on a cold disk) before the first
+// byte of every read.
+func TestExtentFileMadeOnFirstData(t *testing.T) {
+	mem := memory.New("b")
+	root := t.TempDir()
+	data, obj := putRandom(t, mem, "k", 1<<20, 8)
+	dc := openTestDataCache(t, root, DataOptions{Keep: 64 << 20, Whole: 64 << 20})
+	dir := filepath.Join(root, "data", "bucket")
+	files := func() int {
+		entries, _ := os.ReadDir(dir)
+		n := 0
+		for _, e := range entries {
+			if filepath.Ext(e.Name()) == dataSuffix {
+				n++
+			}
+		}
+		return n
+	}
+	e := dc.Acquire("", obj)
+	if n := files(); n != 0 {
+		t.Fatalf("%d data files after Acquire; want none before any data", n)
+	}
+	e.Put(data[:64<<10], 0)
+	if n := files(); n != 1 || !e.Has(0, 64<<10) {
+		t.Fatalf("after Put: %d data files, holds the range %v; want 1, true", n, e.Has(0, 64<<10))
+	}
+	got := make([]byte, 64<<10)
+	if _, err := e.ReadAt(got, 0); err != nil || !bytes.Equal(got, data[:64<<10]) {
+		t.Fatalf("ReadAt after Put: %v", err)
+	}
+	e.Release()
+	if dc.KeptBytes() != 64<<10 {
+		t.Fatalf("kept %d bytes; want %d", dc.KeptBytes(), 64<<10)
+	}
+
+	empty := dc.Acquire("", backend.Object{Key: "other", ETag: "e", Size: 1 << 20})
+	empty.Release() // held nothing: nothing kept, nothing left
+	if n := files(); n != 1 {
+		t.Fatalf("%d data files after an extent that held nothing; want the 1 kept", n)
 	}
 }

@@ -35,10 +35,17 @@ const (
 // the blocks it holds. Every reader of that version on the mount shares
 // it, so no byte is fetched twice while the file is open.
 type Extent struct {
-	dc   *DataCache
-	id   string
-	obj  backend.Object
-	file *os.File
+	dc  *DataCache
+	id  string
+	obj backend.Object
+
+	// file is made by the first Put (a kept copy's is open from the
+	// start): a sequential reader stores nothing, and a file create at
+	// open came before the first byte of every read. fileMu guards
+	// making it; readers reach it only after a Put recorded blocks.
+	fileMu  sync.Mutex
+	file    *os.File
+	fileErr error
 
 	// ctx bounds the whole fetch; the last Release cancels it.
 	ctx      context.Context
@@ -92,9 +99,28 @@ func (e *Extent) Has(off, end int64) bool {
 // Complete tells whether the extent holds the whole object.
 func (e *Extent) Complete() bool { return e != nil && e.Held() == e.obj.Size }
 
-// Fd is the descriptor of the local copy, for FUSE passthrough; it stays
-// open while the extent is acquired.
+// Fd is the descriptor of the local copy of a Complete extent, for FUSE
+// passthrough; it stays open while the extent is acquired.
 func (e *Extent) Fd() int { return int(e.file.Fd()) }
+
+// localFile returns the extent's file, made at the first call.
+func (e *Extent) localFile() (*os.File, error) {
+	e.fileMu.Lock()
+	defer e.fileMu.Unlock()
+	if e.file == nil && e.fileErr == nil {
+		e.file, e.fileErr = e.dc.create(e.id, e.obj.Size)
+	}
+	return e.file, e.fileErr
+}
+
+// closeFile closes the extent's file, if it was made.
+func (e *Extent) closeFile() {
+	e.fileMu.Lock()
+	defer e.fileMu.Unlock()
+	if e.file != nil {
+		e.file.Close()
+	}
+}
 
 // Size and Key are the object's.
 func (e *Extent) Size() int64 { return e.obj.Size }
@@ -147,7 +173,11 @@ func (e *Extent) Put(p []byte, off int64) {
 	}
 	start := first * BlockSize
 	stop := min(last*BlockSize, e.obj.Size)
-	if _, err := e.file.WriteAt(p[start-off:stop-off], start); err != nil {
+	file, err := e.localFile()
+	if err == nil {
+		_, err = file.WriteAt(p[start-off:stop-off], start)
+	}
+	if err != nil {
 		e.dc.warn("data cache write failed; reading without it", err)
 		return
 	}
