@@ -21,8 +21,12 @@ const (
 	defaultRandomChunk = 256 << 10
 
 	// piece is how much of a chunk arrives before waiting reads are woken,
-	// so a read never waits for more of a chunk than it needs.
-	piece = 128 << 10
+	// so a read never waits for more of a chunk than it needs; the first
+	// pieces of a GET are smaller, from firstPiece doubling, so that the
+	// first byte (the kernel's first read of a file is 16 KiB) does not
+	// wait for 128 KiB to arrive.
+	piece      = 128 << 10
+	firstPiece = 16 << 10
 	// minPooled: smaller buffers are cheap to allocate and not worth pooling.
 	minPooled = 64 << 10
 	// randomSlack is how far from its last read a random reader's next
@@ -406,7 +410,7 @@ func (r *Reader) get(ctx context.Context, p []byte, off int64, progress func(int
 	}
 	defer body.Close()
 	for n := 0; n < len(p); {
-		m, err := io.ReadFull(body, p[n:min(n+piece, len(p))])
+		m, err := io.ReadFull(body, p[n:min(n+min(piece, max(firstPiece, n)), len(p))])
 		n += m
 		if progress != nil && m > 0 {
 			progress(n)
