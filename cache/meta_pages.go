@@ -105,8 +105,7 @@ func (p *Pages) Next(ctx context.Context) (page backend.ListPage, last bool, err
 	}
 	p.done = true
 	if !p.tooBig {
-		objects, prefixes := p.objects, p.prefixes
-		m.storeUnlessChanged(listingName(p.prefix), p.gen, func() { m.storeListing(p.prefix, p.at, objects, prefixes) })
+		m.storeUnlessChanged(listingName(p.prefix), p.gen, func() { m.storeListing(p.prefix, p.at, p.objects, p.prefixes) })
 	}
 	p.objects, p.prefixes = nil, nil
 	return page, true, nil

@@ -410,7 +410,8 @@ func (r *Reader) get(ctx context.Context, p []byte, off int64, progress func(int
 	}
 	defer body.Close()
 	for n := 0; n < len(p); {
-		m, err := io.ReadFull(body, p[n:min(n+min(piece, max(firstPiece, n)), len(p))])
+		step := min(piece, max(firstPiece, n)) // 16, 16, 32, 64, then 128 KiB
+		m, err := io.ReadFull(body, p[n:min(n+step, len(p))])
 		n += m
 		if progress != nil && m > 0 {
 			progress(n)

@@ -53,10 +53,10 @@ type row struct {
 
 // add records a sample of sys, or only its row when sys is skipped.
 func (res *result) add(sys *system, s sample) {
-	i := slices.IndexFunc(res.Rows, func(r *row) bool { return r.System == sys.name })
-	if i < 0 {
-		res.Rows = append(res.Rows, &row{System: sys.name, Skipped: sys.skip})
-		i = len(res.Rows) - 1
+	r := res.row(sys.name)
+	if r == nil {
+		r = &row{System: sys.name, Skipped: sys.skip}
+		res.Rows = append(res.Rows, r)
 	}
 	if sys.skip != "" {
 		return
@@ -64,7 +64,26 @@ func (res *result) add(sys *system, s sample) {
 	if res.Unit == "MiB/s" && s.Seconds > 0 {
 		s.Rate = float64(res.Bytes) / (1 << 20) / s.Seconds
 	}
-	res.Rows[i].Runs = append(res.Rows[i].Runs, s)
+	r.Runs = append(r.Runs, s)
+}
+
+// row returns the row of the system called name, or nil.
+func (res *result) row(name string) *row {
+	i := slices.IndexFunc(res.Rows, func(r *row) bool { return r.System == name })
+	if i < 0 {
+		return nil
+	}
+	return res.Rows[i]
+}
+
+// bestOf returns the best run of the system called name; false when it
+// has none.
+func (res *result) bestOf(name string) (sample, bool) {
+	r := res.row(name)
+	if r == nil || len(r.Runs) == 0 {
+		return sample{}, false
+	}
+	return res.best(r), true
 }
 
 // byRate tells whether the best run is the highest rate rather than the

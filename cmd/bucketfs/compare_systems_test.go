@@ -415,15 +415,8 @@ func (c *compare) copyRemove(t *testing.T) []*result {
 // deletes, which is what it does in the background: until rm returned,
 // and until S3 agreed.
 func againstBatch(rm *result, writeBack, batch *system) string {
-	bestOf := func(name string) (sample, bool) {
-		i := slices.IndexFunc(rm.Rows, func(r *row) bool { return r.System == name })
-		if i < 0 || len(rm.Rows[i].Runs) == 0 {
-			return sample{}, false
-		}
-		return rm.best(rm.Rows[i]), true
-	}
-	wb, ok1 := bestOf(writeBack.name)
-	raw, ok2 := bestOf(batch.name)
+	wb, ok1 := rm.bestOf(writeBack.name)
+	raw, ok2 := rm.bestOf(batch.name)
 	if !ok1 || !ok2 || raw.Seconds == 0 {
 		return "`--write-back` against raw DeleteObjects: not measured."
 	}

@@ -396,18 +396,8 @@ func (c *compare) listLarge(t *testing.T) []*result {
 	}
 	measure(t, small, c.size.runs, entries(systems, raw("many"), lines("ls -l many", c.size.many+1))...)
 	measure(t, res, c.size.runs, entries(systems, raw("large"), lines("ls -l large", n+1))...)
-	best := func(res *result, name string) sample {
-		var b sample
-		for _, r := range res.Rows {
-			for _, s := range r.Runs {
-				if r.System == name && (b.Seconds == 0 || s.Seconds < b.Seconds) {
-					b = s
-				}
-			}
-		}
-		return b
-	}
-	if base, large := best(small, "bucketfs"), best(res, "bucketfs"); base.Seconds > 0 {
+	base, _ := small.bestOf("bucketfs")
+	if large, _ := res.bestOf("bucketfs"); base.Seconds > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("bucketfs: %.2f s for %s objects = %.2f× ten times its %.2f s for %s (target ≤ 1.2×); peak RSS %d MiB",
 			large.Seconds, thousands(n), large.Seconds/(10*base.Seconds), base.Seconds, thousands(c.size.many), large.PeakRSS>>20))
 	}
