@@ -359,11 +359,13 @@ func lines(command string, want int) func(*trial) time.Duration {
 
 // listing measures ls -l of a directory of n files against a raw
 // ListObjectsV2 of its prefix.
-func (c *compare) listing(t *testing.T, id, title, dir string, n int) []*result {
+func (c *compare) listing(t *testing.T, id, title, dir string, n int, extra ...*system) []*result {
 	c.seed(dir, func() { putMany(t, c.direct, c.bucket, dir+"/", n, 1024) })
 	res := &result{ID: id, Title: title}
 	raw := func(r *trial) time.Duration { return rawListAll(t, c.raw, c.bucket, dir+"/") }
-	measure(t, res, c.size.runs, entries(c.systems, raw, lines("ls -l "+dir, n+1))...)
+	// Extra rows after the default bucketfs one (systemsFor's order).
+	systems := append(append([]*system{c.systems[0], c.systems[1]}, extra...), c.systems[2:]...)
+	measure(t, res, c.size.runs, entries(systems, raw, lines("ls -l "+dir, n+1))...)
 	return []*result{res}
 }
 
@@ -371,8 +373,11 @@ func (c *compare) listDir(t *testing.T) []*result {
 	return c.listing(t, "ls-dir", fmt.Sprintf("`ls -l` of a directory of %s files (raw: ListObjectsV2)", thousands(c.size.dir)), "dir", c.size.dir)
 }
 
+// listMany also runs bucketfs with MinIO's listing extension switched off
+// (--provider ceph), as on the servers that lack it, beside versitygw.
 func (c *compare) listMany(t *testing.T) []*result {
-	return c.listing(t, "ls-many", fmt.Sprintf("`ls -l` cold of %s objects (raw: ListObjectsV2)", thousands(c.size.many)), "many", c.size.many)
+	noExtension := bucketfsSystem("bucketfs --provider ceph (no listing headers)", c.srv, c.proxy, c.bucket, "--provider", "ceph")
+	return c.listing(t, "ls-many", fmt.Sprintf("`ls -l` cold of %s objects (raw: ListObjectsV2)", thousands(c.size.many)), "many", c.size.many, noExtension)
 }
 
 // listLarge measures ls -l of 10 times the ls-many objects (BENCH_LARGE=1),
