@@ -222,6 +222,11 @@ func (a *asOf) AbortUpload(ctx context.Context, key, uploadID string) error {
 	return a.readOnly("abort upload", key)
 }
 
+// ListUploads finds none: a past state of the bucket has no uploads open.
+func (a *asOf) ListUploads(ctx context.Context, key string) ([]Upload, error) {
+	return nil, nil
+}
+
 func (a *asOf) PutACL(ctx context.Context, key, canned string) error {
 	return a.readOnly("put acl", key)
 }

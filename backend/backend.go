@@ -189,6 +189,12 @@ type CompleteInput struct {
 	IfMatch     string
 }
 
+// Upload is a multipart upload still open.
+type Upload struct {
+	ID        string
+	Initiated time.Time // by the server's clock
+}
+
 // Bucket is one bucket of an S3-compatible store.
 //
 // Every method is safe for concurrent use. Errors wrap one of the sentinel
@@ -240,6 +246,10 @@ type Bucket interface {
 
 	// AbortUpload discards an upload and its parts.
 	AbortUpload(ctx context.Context, key, uploadID string) error
+
+	// ListUploads returns the multipart uploads of exactly key that are
+	// still open.
+	ListUploads(ctx context.Context, key string) ([]Upload, error)
 
 	// GetACL returns an object's access control list.
 	GetACL(ctx context.Context, key string) (ACL, error)

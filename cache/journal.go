@@ -53,8 +53,11 @@ type Entry struct {
 	Put      backend.PutInput `json:"put"`
 	Size     int64            `json:"size"`
 	UploadID string           `json:"upload_id,omitempty"` // a multipart upload under way
-	Since    time.Time        `json:"since,omitzero"`      // pending since
-	Reason   string           `json:"reason,omitempty"`    // why the last upload failed
+	// UploadRequested is when that upload's start was requested: S3 may
+	// hold an upload from then on whose ID never reached the journal.
+	UploadRequested time.Time `json:"upload_requested,omitzero"`
+	Since           time.Time `json:"since,omitzero"`   // pending since
+	Reason          string    `json:"reason,omitempty"` // why the last upload failed
 }
 
 const entrySuffix = ".entry"
@@ -278,8 +281,8 @@ type Recovered struct {
 	// journal.
 	Pending []RecoveredFile
 	// Unfinished are entries of files still being written when their
-	// mount stopped, set aside in LostDir; an UploadID among them is a
-	// multipart upload to abort.
+	// mount stopped, set aside in LostDir; an UploadID or UploadRequested
+	// among them is a multipart upload to abort.
 	Unfinished []Entry
 	// Deletes are deletes that --write-back deferred and that are not
 	// known to be done, journaled again in this journal.

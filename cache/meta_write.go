@@ -89,6 +89,10 @@ func (m *Meta) AbortUpload(ctx context.Context, key, uploadID string) error {
 	return m.next.AbortUpload(ctx, key, uploadID)
 }
 
+func (m *Meta) ListUploads(ctx context.Context, key string) ([]backend.Upload, error) {
+	return m.next.ListUploads(ctx, key)
+}
+
 // forgetOnConflict drops what the cache believes about key when the server
 // says it is not what we thought.
 func (m *Meta) forgetOnConflict(key string, err error) {

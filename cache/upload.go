@@ -35,9 +35,16 @@ type UploadOptions struct {
 	PartSize    int64        // --part-size, default 8 MiB; grown so a file never needs more than 10,000 parts
 	Concurrency int          // --upload-concurrency, default 8 parts in flight
 	Logger      *slog.Logger // where a failed abort is reported; slog.Default() when nil
-	// OnStart, if set, is told each multipart upload's ID as it starts, so
-	// that whoever outlives a crash can abort it.
-	OnStart func(uploadID string)
+	// OnStart, if set, is told of each multipart upload twice: just before
+	// its start is requested (no ID yet) and once S3 answered with its ID,
+	// so that whoever outlives a crash at either moment can abort it.
+	OnStart func(UploadStart)
+}
+
+// UploadStart is what a journal records of a multipart upload's start.
+type UploadStart struct {
+	Requested time.Time // the upload may exist from then on
+	ID        string    // "" until S3 answered
 }
 
 func (o UploadOptions) withDefaults() UploadOptions {
@@ -91,7 +98,7 @@ type Stream struct {
 	partsCtx context.Context // cancelled also when the queued parts are dropped
 	dropAll  context.CancelFunc
 	start    func() (string, error) // StartUpload, once
-	onStart  func(uploadID string)  // told the upload's ID once it exists
+	onStart  func(UploadStart)      // told of the start before and after
 	workers  sync.WaitGroup
 
 	// mu protects the fields below.
@@ -125,9 +132,14 @@ func StartStream(b backend.Bucket, src io.ReaderAt, in backend.PutInput, opts Up
 		s.mu.Lock()
 		in, onStart := s.in, s.onStart
 		s.mu.Unlock()
+		start := UploadStart{Requested: time.Now()}
+		if onStart != nil {
+			onStart(start)
+		}
 		id, err := b.StartUpload(s.partsCtx, in)
 		if err == nil && onStart != nil {
-			onStart(id)
+			start.ID = id
+			onStart(start)
 		}
 		return id, err
 	})

@@ -177,7 +177,7 @@ func (l *localFile) uploadOptions() cache.UploadOptions {
 
 // recordUploadID journals a multipart upload as it starts, so that a mount
 // that dies mid-upload leaves none the next mount does not abort.
-func (l *localFile) recordUploadID(id string) {
+func (l *localFile) recordUploadID(start cache.UploadStart) {
 	l.mu.Lock()
 	state := cache.EntryOpen
 	if l.state == statePending {
@@ -185,7 +185,7 @@ func (l *localFile) recordUploadID(id string) {
 	}
 	e := l.entry(state)
 	l.mu.Unlock()
-	e.UploadID = id
+	e.UploadID, e.UploadRequested = start.ID, start.Requested
 	if err := l.staged.Record(e, false); err != nil {
 		l.fs.log.Warn("journal", "key", e.Put.Key, "err", err)
 	}

@@ -174,9 +174,7 @@ func (f *filesystem) freshHeaders(ctx context.Context, key string) (backend.Obje
 // writing are aborted.
 func (f *filesystem) resume(pending []cache.RecoveredFile, unfinished []cache.Entry) {
 	for _, r := range pending {
-		if id := r.Entry.UploadID; id != "" {
-			f.abortUnfinished(r.Entry.Put.Key, id) // it is uploaded anew
-		}
+		f.abortUnfinished(r.Entry) // it is uploaded anew
 		l := f.recovered(r)
 		f.replaceLocal(l)
 		f.log.Info("resuming a pending upload left by an earlier mount", "key", l.key,
@@ -188,18 +186,38 @@ func (f *filesystem) resume(pending []cache.RecoveredFile, unfinished []cache.En
 	for _, e := range unfinished {
 		f.log.Warn("a file was being written when its mount stopped; not uploaded, data kept",
 			"key", e.Put.Key, "kept", f.lostDir())
-		if e.UploadID != "" {
-			f.abortUnfinished(e.Put.Key, e.UploadID)
-		}
+		f.abortUnfinished(e)
 	}
 }
 
-// abortUnfinished aborts a multipart upload an earlier mount started.
-func (f *filesystem) abortUnfinished(key, uploadID string) {
+// startWindow is longer than a start request may take with its retries
+// (the S3 backend bounds each request at 30 s by default).
+const startWindow = time.Minute
+
+// abortUnfinished aborts the multipart upload an earlier mount had started
+// for e: by its ID, and, when the mount died before the ID came back (or
+// after a retried start), every upload of the key begun while the start
+// was requested.
+func (f *filesystem) abortUnfinished(e cache.Entry) {
+	if e.UploadID == "" && e.UploadRequested.IsZero() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := f.bucket.AbortUpload(ctx, key, uploadID); err != nil && !isNotFound(err) {
-		f.log.Warn("abort an unfinished multipart upload", "key", key, "upload", uploadID, "err", err)
+	key := e.Put.Key
+	if e.UploadID != "" {
+		if err := f.bucket.AbortUpload(ctx, key, e.UploadID); err != nil && !isNotFound(err) {
+			f.log.Warn("abort an unfinished multipart upload", "key", key, "upload", e.UploadID, "err", err)
+		}
+	}
+	if e.UploadRequested.IsZero() {
+		return
+	}
+	n, err := backend.AbortUploadsStarted(ctx, f.bucket, key, e.UploadRequested, e.UploadRequested.Add(startWindow), e.UploadID)
+	if err != nil {
+		f.log.Warn("a multipart upload an earlier mount started may be left open", "key", key, "err", err)
+	} else if n > 0 {
+		f.log.Info("aborted a multipart upload whose start an earlier mount did not see answered", "key", key, "aborted", n)
 	}
 }
 

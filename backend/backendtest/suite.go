@@ -51,6 +51,7 @@ func RunSkipping(t *testing.T, newBucket func(t *testing.T) backend.Bucket, skip
 		{"MultipartInvalid", testMultipartInvalid},
 		{"ConditionalComplete", testConditionalComplete},
 		{"AbortUpload", testAbortUpload},
+		{"ListUploads", testListUploads},
 		{"SSE", testSSE},
 		{"StorageClass", testStorageClass},
 		{"CopySettings", testCopySettings},

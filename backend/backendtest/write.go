@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
 )
@@ -266,6 +268,50 @@ func testAbortUpload(t *testing.T, b backend.Bucket, prefix string) {
 	if err := b.AbortUpload(ctx, key, "no-such-upload"); err != nil {
 		t.Errorf("AbortUpload of an unknown upload: %v, want nil", err)
 	}
+}
+
+// testListUploads: the uploads of exactly a key, not of keys it is a
+// prefix of, dated by the server; AbortUploadsStarted aborts those begun
+// in its window but the one kept.
+func testListUploads(t *testing.T, b backend.Bucket, prefix string) {
+	ctx := t.Context()
+	key := prefix + "obj"
+	before := time.Now()
+	first := startUpload(t, b, backend.PutInput{Key: key})
+	second := startUpload(t, b, backend.PutInput{Key: key})
+	startUpload(t, b, backend.PutInput{Key: key + "x"})
+	uploads, err := b.ListUploads(ctx, key)
+	if err != nil {
+		t.Fatalf("ListUploads: %v", err)
+	}
+	var ids []string
+	for _, u := range uploads {
+		ids = append(ids, u.ID)
+		if d := u.Initiated.Sub(before); d < -backend.ClockSlack || d > backend.ClockSlack {
+			t.Errorf("upload %s initiated at %v, %v from its request", u.ID, u.Initiated, d)
+		}
+	}
+	if slices.Sort(ids); !slices.Equal(ids, sorted(first, second)) {
+		t.Errorf("ListUploads(%q) = %q, want %q", key, ids, sorted(first, second))
+	}
+	// A window that ended before they began leaves them be.
+	if n, err := backend.AbortUploadsStarted(ctx, b, key, before.Add(-time.Hour), before.Add(-time.Hour), ""); err != nil || n != 0 {
+		t.Errorf("AbortUploadsStarted an hour back = %d, %v; want 0", n, err)
+	}
+	if n, err := backend.AbortUploadsStarted(ctx, b, key, before, time.Now(), second); err != nil || n != 1 {
+		t.Errorf("AbortUploadsStarted = %d, %v; want 1", n, err)
+	}
+	if uploads, _ := b.ListUploads(ctx, key); len(uploads) != 1 || uploads[0].ID != second {
+		t.Errorf("after the abort, open: %+v; want only %s", uploads, second)
+	}
+	if uploads, err := b.ListUploads(ctx, prefix+"none"); err != nil || len(uploads) != 0 {
+		t.Errorf("ListUploads of a key without uploads = %+v, %v", uploads, err)
+	}
+}
+
+func sorted(s ...string) []string {
+	slices.Sort(s)
+	return s
 }
 
 // startUpload starts an upload and aborts it when the test ends, in case

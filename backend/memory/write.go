@@ -9,15 +9,17 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
 )
 
 // memUpload is a multipart upload in progress.
 type memUpload struct {
-	key     string
-	headers backend.PutInput
-	parts   map[int][]byte
+	key       string
+	headers   backend.PutInput
+	parts     map[int][]byte
+	initiated time.Time
 }
 
 func (m *Bucket) Copy(ctx context.Context, in backend.CopyInput) (backend.Object, error) {
@@ -62,7 +64,7 @@ func (m *Bucket) StartUpload(ctx context.Context, in backend.PutInput) (string, 
 	m.uploadID++
 	id := "upload-" + strconv.Itoa(m.uploadID)
 	in.Body = nil
-	m.uploads[id] = &memUpload{key: in.Key, headers: in, parts: map[int][]byte{}}
+	m.uploads[id] = &memUpload{key: in.Key, headers: in, parts: map[int][]byte{}, initiated: time.Now()}
 	return id, nil
 }
 
@@ -137,6 +139,22 @@ func (m *Bucket) AbortUpload(ctx context.Context, key, uploadID string) error {
 	defer m.mu.Unlock()
 	delete(m.uploads, uploadID)
 	return nil
+}
+
+func (m *Bucket) ListUploads(ctx context.Context, key string) ([]backend.Upload, error) {
+	if err := m.begin(ctx, opList, key); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []backend.Upload
+	for id, u := range m.uploads {
+		if u.key == key {
+			out = append(out, backend.Upload{ID: id, Initiated: u.initiated})
+		}
+	}
+	slices.SortFunc(out, func(a, b backend.Upload) int { return a.Initiated.Compare(b.Initiated) })
+	return out, nil
 }
 
 // Uploads returns how many multipart uploads are open: tests check that

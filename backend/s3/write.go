@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
@@ -230,6 +231,7 @@ func (s *Bucket) StartUpload(ctx context.Context, in backend.PutInput) (string, 
 	s.requests[opUpload].Add(1)
 	reqCtx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	requested := time.Now()
 	out, err := s.client.CreateMultipartUpload(reqCtx, &awss3.CreateMultipartUploadInput{
 		Bucket:               aws.String(s.bucket),
 		Key:                  aws.String(in.Key),
@@ -241,9 +243,59 @@ func (s *Bucket) StartUpload(ctx context.Context, in backend.PutInput) (string, 
 		ACL:                  types.ObjectCannedACL(in.ACL),
 	})
 	if err != nil {
+		// An attempt may have reached the server before the failure.
+		s.abortStrayUploads(ctx, in.Key, requested, "")
 		return "", fmt.Errorf("start upload %q: %w", in.Key, s.fail(ctx, reqCtx, err))
 	}
-	return aws.ToString(out.UploadId), nil
+	id := aws.ToString(out.UploadId)
+	if attempts, ok := retry.GetAttemptResults(out.ResultMetadata); ok && len(attempts.Results) > 1 {
+		// A retried start: the attempts before may each have begun an
+		// upload whose reply was lost.
+		s.abortStrayUploads(ctx, in.Key, requested, id)
+	}
+	return id, nil
+}
+
+// abortStrayUploads aborts the uploads of key that a start request sent at
+// requested may have begun, except keep, even when ctx is done: their
+// parts would be billed until a lifecycle rule removed them.
+func (s *Bucket) abortStrayUploads(ctx context.Context, key string, requested time.Time, keep string) {
+	ctx, cancel := s.withTimeout(context.WithoutCancel(ctx))
+	defer cancel()
+	n, err := backend.AbortUploadsStarted(ctx, s, key, requested, time.Now(), keep)
+	if err != nil {
+		s.log.Warn("a multipart upload may be left open", "key", key, "err", err)
+	} else if n > 0 {
+		s.log.Info("aborted multipart uploads a failed or retried start left", "key", key, "aborted", n)
+	}
+}
+
+// ListUploads pages through the uploads under key and keeps those of key
+// itself (S3 filters by prefix only).
+func (s *Bucket) ListUploads(ctx context.Context, key string) ([]backend.Upload, error) {
+	in := &awss3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(key)}
+	var out []backend.Upload
+	for {
+		s.requests[opList].Add(1)
+		reqCtx, cancel := s.withTimeout(ctx)
+		page, err := s.client.ListMultipartUploads(reqCtx, in)
+		if err != nil {
+			err = s.fail(ctx, reqCtx, err)
+			cancel()
+			return nil, fmt.Errorf("list the uploads of %q: %w", key, err)
+		}
+		cancel()
+		for _, u := range page.Uploads {
+			if aws.ToString(u.Key) == key {
+				out = append(out, backend.Upload{ID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
+			}
+		}
+		next := aws.ToString(page.NextKeyMarker)
+		if !aws.ToBool(page.IsTruncated) || (next == aws.ToString(in.KeyMarker) && aws.ToString(page.NextUploadIdMarker) == aws.ToString(in.UploadIdMarker)) {
+			return out, nil // the last page (or a server that does not move on)
+		}
+		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
 }
 
 func (s *Bucket) UploadPart(ctx context.Context, in backend.PartInput) (string, error) {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bucketfs/bucketfs/backend/miniotest"
 )
 
 // crashTrials is how many times each crash scenario runs:
@@ -162,4 +164,48 @@ func TestCrashLoop(t *testing.T) {
 		})
 	}
 	t.Logf("crash trials by scenario: %v; objects found truncated or mixed are reported above (none: the test passes)", trials)
+}
+
+// TestCrashWhileUploadStarts: the daemon dies (kill -9) after S3 created a
+// multipart upload but before its reply, with the upload's ID, arrived. The
+// journal never learnt the ID; the next mount must still find and abort
+// the upload, or its parts are billed until a lifecycle rule removes them.
+func TestCrashWhileUploadStarts(t *testing.T) {
+	srv := server(t)
+	bucket := newBucket(t, srv, nil)
+	proxy := miniotest.StartFaultProxy(t, srv.Endpoint)
+	// The reply's headers and half its body arrive, then nothing.
+	proxy.Set(miniotest.Rule{Op: "START", Fault: miniotest.StallBody, Delay: time.Minute})
+	cacheDir := t.TempDir()
+	cmd, mnt, oldLogs := mountForeground(t, srv, bucket, "--endpoint-url", proxy.Endpoint, "--cache-dir", cacheDir, "--part-size", "5MiB")
+	src := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(src, make([]byte, 12<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cp := exec.Command("cp", src, filepath.Join(mnt, "big"))
+	if err := cp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); proxy.Injected()[miniotest.StallBody] == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no upload started in 20 s: the test shows nothing\n%s", oldLogs)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the server has answered the proxy
+	if n := openUploads(t, srv, bucket); n != 1 {
+		t.Fatalf("%d multipart uploads open while the reply stalls, want 1", n)
+	}
+	cmd.Process.Kill()
+	unmountForTest(t, mnt)
+	cp.Wait()
+
+	proxy.Set()
+	// The same endpoint: the journal is the bucket's at that endpoint.
+	_, mnt2, logs := mountForeground(t, srv, bucket, "--endpoint-url", proxy.Endpoint, "--cache-dir", cacheDir)
+	for deadline := time.Now().Add(20 * time.Second); openUploads(t, srv, bucket) != 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the upload the dead mount started is still open 20 s after the next mount\n%s", logs)
+		}
+	}
+	unmountForTest(t, mnt2)
 }

@@ -88,7 +88,9 @@ func TestFaultBursts(t *testing.T) {
 
 // TestReplyLostAfterCommit: S3 stored an upload but its reply was lost;
 // the SDK's retry then finds it there (412, or 404 for a completed
-// multipart upload). That is success, not a conflict.
+// multipart upload). That is success, not a conflict. A lost reply to the
+// start of a multipart upload makes the retry start a second one: the
+// first must not be left open.
 func TestReplyLostAfterCommit(t *testing.T) {
 	srv := server(t)
 	bucket := newBucket(t, srv, nil)
@@ -96,7 +98,7 @@ func TestReplyLostAfterCommit(t *testing.T) {
 	for _, tc := range []struct {
 		op   string
 		size int
-	}{{"PUT", 100}, {"COMPLETE", 11 << 20}} {
+	}{{"PUT", 100}, {"COMPLETE", 11 << 20}, {"START", 11 << 20}} {
 		data := make([]byte, tc.size)
 		rand.Read(data)
 		proxy.Set(miniotest.Rule{Op: tc.op, Times: 1, Fault: miniotest.ResetAfter})
@@ -109,6 +111,9 @@ func TestReplyLostAfterCommit(t *testing.T) {
 		}
 		if obj := mustGet(t, srv, bucket, name); !bytes.Equal(obj.body, data) {
 			t.Errorf("%s: S3 holds %d bytes", tc.op, len(obj.body))
+		}
+		if n := openUploads(t, srv, bucket); n != 0 {
+			t.Errorf("%s: %d multipart uploads left open", tc.op, n)
 		}
 		proxy.Set()
 	}
