@@ -41,6 +41,11 @@ type MetaOptions struct {
 	// PlainWalks: flat walks of a subtree ask for no headers either
 	// (--posix-metadata never).
 	PlainWalks bool
+	// POSIXHeaders, if set, tells whether an object's headers carry POSIX
+	// attributes. A walk listed without headers then samples a few of its
+	// directories with it, and marks its listings names-only if they hold
+	// none (NamesOnly).
+	POSIXHeaders func(backend.Object) bool
 }
 
 // maxHeaderPrefetch bounds the HEADs one listing may start ahead of use.
@@ -138,6 +143,8 @@ type listing struct {
 	// flat (walk.go).
 	childrenListed int
 	walked         bool
+	// namesOnly: stored by a walk whose sample found no POSIX headers.
+	namesOnly bool
 }
 
 func (l *listing) object(key string) (backend.Object, bool) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/bucketfs/bucketfs/backend"
 )
 
@@ -82,6 +84,7 @@ func (m *Meta) listSubtree(ctx context.Context, root string) {
 			return nil, nil
 		}
 		last := objects[len(objects)-1].Key
+		var bare []string // directories stored with objects lacking headers
 		for dir, d := range levelsOf(root, objects) {
 			covered := complete || last > dir && !strings.HasPrefix(last, dir)
 			if !covered {
@@ -95,10 +98,70 @@ func (m *Meta) listSubtree(ctx context.Context, root string) {
 			m.storeUnlessChanged(listingName(dir), g, func() {
 				l := m.storeListing(dir, at, d.objects, prefixes)
 				l.walked = dir == root // its subdirectories are listed already
+				if slices.ContainsFunc(d.objects, func(o backend.Object) bool { return !o.HasHeaders }) {
+					bare = append(bare, dir)
+				}
 			})
 		}
+		m.sampleWalk(ctx, at, bare)
 		return nil, nil
 	})
+}
+
+// walkSampleDirs is how many of a walk's directories listed without
+// headers are sampled (HeaderSample, three objects each) to judge them
+// all: the first and the last, far apart in the tree.
+const walkSampleDirs = 2
+
+// sampleWalk marks the walk's listings stored at time at names-only when
+// the sample of a few of dirs finds no POSIX headers. A walk (find) needs
+// names and types; the attributes of a file it never stats would cost its
+// directory a sample of its own. A tool that does stat (du, ls -l) has the
+// file looked up, and its directory sampled, then.
+func (m *Meta) sampleWalk(ctx context.Context, at time.Time, dirs []string) {
+	if m.opts.POSIXHeaders == nil || len(dirs) == 0 {
+		return
+	}
+	slices.Sort(dirs)
+	picks := dirs
+	if len(dirs) > walkSampleDirs {
+		picks = []string{dirs[0], dirs[len(dirs)-1]}
+	}
+	found := make([]bool, len(picks)) // POSIX headers, or no sample
+	var g errgroup.Group
+	for i, dir := range picks {
+		g.Go(func() error {
+			sample, ok := m.HeaderSample(ctx, dir)
+			found[i] = !ok || slices.ContainsFunc(sample, m.opts.POSIXHeaders)
+			return nil
+		})
+	}
+	g.Wait()
+	if slices.Contains(found, true) {
+		return // each directory is sampled as it is shown
+	}
+	for _, dir := range dirs {
+		if l := m.freshListing(dir); l != nil && l.at.Equal(at) {
+			l.mu.Lock()
+			l.namesOnly = true
+			l.mu.Unlock()
+		}
+	}
+}
+
+// NamesOnly tells whether key, a file listed without headers by a walk
+// whose sample found no POSIX headers, may be shown by name and type only
+// until something asks for its attributes. Once its own directory is
+// sampled, its attributes cost nothing, and it is shown whole again.
+func (m *Meta) NamesOnly(key string) bool {
+	l := m.freshListing(parentPrefix(key))
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	obj, ok := l.objects[key]
+	return l.namesOnly && !l.sampled && ok && !obj.HasHeaders && !l.prefixes[key+"/"]
 }
 
 // childOf is the entry of directory root that key is or is under.

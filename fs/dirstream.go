@@ -138,6 +138,9 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	h.linked++
 	bareIsEnough := h.bareIsEnough != nil && *h.bareIsEnough
 	h.mu.Unlock()
+	if !ok && f.namesOnly(h.prefix+name) {
+		return nil, syscall.EAGAIN // a name only, until a stat looks it up
+	}
 	if !ok || f.localAt(e.key) != nil || f.isDeleted(e.key) {
 		return h.d.Lookup(ctx, name, out)
 	}

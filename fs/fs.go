@@ -345,12 +345,19 @@ func (f *filesystem) headers(ctx context.Context, key string) (backend.Object, e
 	return obj, err
 }
 
-// ListingHeaders says which listings of the metadata cache ask for headers
-// under a --posix-metadata policy: always (or ""), every one; auto, flat
-// walks, and the rest once a sample finds POSIX headers (a listing with
-// headers costs MinIO a metadata read per object); never, none.
-func ListingHeaders(policy string) (plainListings, plainWalks bool) {
-	return policy == "auto" || policy == "never", policy == "never"
+// WithPosixMetadata sets the options of the metadata cache that follow a
+// --posix-metadata policy. Which listings ask for headers: always (or
+// ""), every one; auto, flat walks, and the rest once a sample finds POSIX
+// headers (a listing with headers costs MinIO a metadata read per object);
+// never, none. Under auto, a walk listed without headers samples a few of
+// its directories, and shows their files by name only if none has POSIX
+// headers (dirHandle.Lookup).
+func WithPosixMetadata(policy string, opts cache.MetaOptions) cache.MetaOptions {
+	opts.PlainListings, opts.PlainWalks = policy == "auto" || policy == "never", policy == "never"
+	if policy == "auto" {
+		opts.POSIXHeaders = hasPOSIXHeaders
+	}
+	return opts
 }
 
 // headerSampler is implemented by caches (cache.Meta) that can sample a
@@ -359,6 +366,14 @@ type headerSampler interface {
 	HeaderSample(ctx context.Context, prefix string) ([]backend.Object, bool)
 	PrefetchHeaders(prefix string)
 	ListHeaders(ctx context.Context, prefix string) bool
+	NamesOnly(key string) bool
+}
+
+// namesOnly tells whether READDIRPLUS gives key, a file of a walked
+// directory, to the kernel by name and type only (cache.Meta.NamesOnly).
+func (f *filesystem) namesOnly(key string) bool {
+	sampler, ok := f.cfg.Bucket.(headerSampler)
+	return ok && f.cfg.PosixMetadata == "auto" && f.localAt(key) == nil && !f.isDeleted(key) && sampler.NamesOnly(key)
 }
 
 // shownHeaders returns key's object as lookups, stat and open show it:

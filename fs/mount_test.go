@@ -56,8 +56,7 @@ func mountMemoryServer(t *testing.T, mem *memory.Bucket, tweak func(*Config)) (*
 		tweak(&cfg)
 	}
 	if cfg.Bucket == nil {
-		opts := cache.MetaOptions{TTL: cfg.StatTTL, NegativeTTL: cfg.NegativeTTL}
-		opts.PlainListings, opts.PlainWalks = ListingHeaders(cfg.PosixMetadata)
+		opts := WithPosixMetadata(cfg.PosixMetadata, cache.MetaOptions{TTL: cfg.StatTTL, NegativeTTL: cfg.NegativeTTL})
 		cfg.Bucket = cache.NewMeta(mem, opts)
 	}
 	if cfg.Staging == nil {

@@ -138,3 +138,46 @@ func TestWalkListsWithHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestWalkWithoutListingHeaders: on a server whose listings carry no
+// headers (AWS, versitygw), find sampled every directory it entered, three
+// HEADs each (300 for 100 directories), to give READDIRPLUS attributes it
+// never looks at. Once a sample of two of the walk's directories finds no
+// POSIX headers, the walk's files go to the kernel by name and type only;
+// a tool that stats one (ls -l, du) has it looked up then, and its
+// directory sampled as before, so the modes it shows are still right.
+func TestWalkWithoutListingHeaders(t *testing.T) {
+	mem := memory.New("b")
+	for d := range 10 {
+		for e := range 10 {
+			for f := range 20 {
+				put(t, mem, fmt.Sprintf("top/d%d/e%d/f%02d", d, e, f), []byte("x"), nil, "")
+			}
+		}
+	}
+	// Written by s3fs or bucketfs, deep in a tree other tools filled.
+	for f := range 20 {
+		put(t, mem, fmt.Sprintf("top/d7/e3/g%02d", f), []byte("x"), map[string]string{"mode": "33152"}, "")
+	}
+	mnt := mountMemory(t, mem, func(cfg *Config) { cfg.PosixMetadata = "auto" })
+	files := 0
+	err := filepath.WalkDir(filepath.Join(mnt, "top"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files++
+		}
+		return err
+	})
+	if err != nil || files != 2020 {
+		t.Fatalf("walk: %d files of 2,020, %v", files, err)
+	}
+	lists, heads := mem.Requests("list"), mem.Requests("head")
+	t.Logf("walk: %d LIST, %d HEAD", lists, heads)
+	if lists+heads > 12 || heads > 6 {
+		t.Errorf("walk cost %d LIST and %d HEAD, want at most 12 requests, 6 of them HEADs (the walk's sample)", lists, heads)
+	}
+	for p, want := range map[string]os.FileMode{"top/d7/e3/g05": 0o600, "top/d7/e3/f05": 0o644, "top/d2/e2/f02": 0o644} {
+		if st, err := os.Stat(filepath.Join(mnt, p)); err != nil || st.Mode() != want {
+			t.Errorf("stat %s after the walk: %v, %v; want %v", p, st.Mode(), err, want)
+		}
+	}
+}

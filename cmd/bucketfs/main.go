@@ -152,18 +152,15 @@ func serve(opts Options, background bool, ready func()) error {
 	}
 	metrics := newMountMetrics(opts.prices(), log)
 	s3cfg.Observe = metrics.observe
-	plainListings, plainWalks := fs.ListingHeaders(opts.posixMetadata())
 	withCache := func(b backend.Bucket, client interface{ BytesRead() int64 }) backend.Bucket {
-		meta := cache.NewMeta(b, cache.MetaOptions{
+		meta := cache.NewMeta(b, fs.WithPosixMetadata(opts.posixMetadata(), cache.MetaOptions{
 			TTL:         opts.StatTTL,
 			NegativeTTL: opts.NegativeTTL,
 			Entries:     opts.CacheEntries,
 			// Servers without listing metadata need a HEAD per listed
 			// file; this many run at once after a listing.
 			HeaderPrefetch: 16,
-			PlainListings:  plainListings,
-			PlainWalks:     plainWalks,
-		})
+		}))
 		metrics.buckets.add(source{bucket: client, cache: meta})
 		return meta
 	}
