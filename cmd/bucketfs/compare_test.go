@@ -410,19 +410,34 @@ func (c *compare) listLarge(t *testing.T) []*result {
 }
 
 func (c *compare) walk(t *testing.T) []*result {
+	c.seed("walk", func() { c.putWalk(t, c.direct, c.bucket) })
+	res := &result{ID: "find", Title: c.walkTitle("")}
+	return []*result{c.measureWalk(t, res, c.raw, c.bucket, c.systems)}
+}
+
+// putWalk stores the tree the find workloads walk.
+func (c *compare) putWalk(t *testing.T, client *s3.Client, bucket string) {
 	s := c.size
-	c.seed("walk", func() {
-		for d := range s.walkDirs {
-			for e := range s.walkSubs {
-				putMany(t, c.direct, c.bucket, fmt.Sprintf("walk/d%d/e%d/", d, e), s.walkFiles, 100)
-			}
+	for d := range s.walkDirs {
+		for e := range s.walkSubs {
+			putMany(t, client, bucket, fmt.Sprintf("walk/d%d/e%d/", d, e), s.walkFiles, 100)
 		}
-	})
+	}
+}
+
+func (c *compare) walkTitle(server string) string {
+	s := c.size
+	return fmt.Sprintf("%s`find` over %s files in %d directories, cold (raw: flat ListObjectsV2)",
+		server, thousands(s.walkDirs*s.walkSubs*s.walkFiles), s.walkDirs*(1+s.walkSubs))
+}
+
+// measureWalk times find over the tree against a raw flat listing.
+func (c *compare) measureWalk(t *testing.T, res *result, rawClient *s3.Client, bucket string, systems []*system) *result {
+	s := c.size
 	dirs, files := s.walkDirs*(1+s.walkSubs), s.walkDirs*s.walkSubs*s.walkFiles
-	res := &result{ID: "find", Title: fmt.Sprintf("`find` over %s files in %d directories, cold (raw: flat ListObjectsV2)", thousands(files), dirs)}
-	raw := func(r *trial) time.Duration { return rawListFlat(t, c.raw, c.bucket, "walk/") }
-	measure(t, res, c.size.runs, entries(c.systems, raw, lines("find walk", 1+dirs+files))...)
-	return []*result{res}
+	raw := func(r *trial) time.Duration { return rawListFlat(t, rawClient, bucket, "walk/") }
+	measure(t, res, s.runs, entries(systems, raw, lines("find walk", 1+dirs+files))...)
+	return res
 }
 
 func (c *compare) randRead(t *testing.T) []*result {
@@ -462,8 +477,8 @@ func (c *compare) randRead(t *testing.T) []*result {
 	return []*result{res}
 }
 
-// plainListing measures ls -l of objects without POSIX headers on
-// versitygw, whose listings carry no headers (as AWS's do not): bucketfs
+// plainListing measures ls -l of objects without POSIX headers, and find,
+// on versitygw, whose listings carry no headers (as AWS's do not): bucketfs
 // against a raw ListObjectsV2, a second counting proxy in front.
 func (c *compare) plainListing(t *testing.T) []*result {
 	n := c.size.plain
@@ -471,12 +486,15 @@ func (c *compare) plainListing(t *testing.T) []*result {
 	vproxy := miniotest.StartFaultProxy(t, vsrv.Endpoint)
 	bucket := newBucket(t, vsrv, nil)
 	putMany(t, vsrv.Client(), bucket, "many/", n, 1024)
+	c.putWalk(t, vsrv.Client(), bucket)
 	client := miniotest.NewClient(vproxy.Endpoint, vsrv.AccessKey, vsrv.SecretKey)
 	systems := []*system{{name: "raw SDK", proxy: vproxy, bucket: bucket}, bucketfsSystem("bucketfs", vsrv, vproxy, bucket)}
 	res := &result{ID: "versitygw-ls", Title: fmt.Sprintf("versitygw: `ls -l` of %s plain objects (raw: ListObjectsV2)", thousands(n))}
 	raw := func(r *trial) time.Duration { return rawListAll(t, client, bucket, "many/") }
 	measure(t, res, c.size.runs, entries(systems, raw, lines("ls -l many", n+1))...)
-	res.Notes = append(res.Notes, "Objects stored by the raw SDK, without POSIX headers; bucketfs with its default "+
-		"`--posix-metadata auto`. Only bucketfs and the raw SDK are measured on versitygw.")
-	return []*result{res}
+	note := "Objects stored by the raw SDK, without POSIX headers; bucketfs with its default " +
+		"`--posix-metadata auto`. Only bucketfs and the raw SDK are measured on versitygw."
+	res.Notes = append(res.Notes, note)
+	walk := &result{ID: "versitygw-find", Title: c.walkTitle("versitygw: "), Notes: []string{note}}
+	return []*result{res, c.measureWalk(t, walk, client, bucket, systems)}
 }
