@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
@@ -243,8 +244,10 @@ func (s *Bucket) StartUpload(ctx context.Context, in backend.PutInput) (string, 
 		ACL:                  types.ObjectCannedACL(in.ACL),
 	})
 	if err != nil {
-		// An attempt may have reached the server before the failure.
-		s.abortStrayUploads(ctx, in.Key, requested, "")
+		if !refused(err) {
+			// An attempt may have reached the server before the failure.
+			s.abortStrayUploads(ctx, in.Key, requested, "")
+		}
 		return "", fmt.Errorf("start upload %q: %w", in.Key, s.fail(ctx, reqCtx, err))
 	}
 	id := aws.ToString(out.UploadId)
@@ -254,6 +257,17 @@ func (s *Bucket) StartUpload(ctx context.Context, in backend.PutInput) (string, 
 		s.abortStrayUploads(ctx, in.Key, requested, id)
 	}
 	return id, nil
+}
+
+// refused tells a request the server answered with a client error (403,
+// 400, ...): it did nothing, and a retry would not have been made.
+func refused(err error) bool {
+	var resp *awshttp.ResponseError
+	if !errors.As(err, &resp) {
+		return false
+	}
+	status := resp.HTTPStatusCode()
+	return status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
 }
 
 // abortStrayUploads aborts the uploads of key that a start request sent at
