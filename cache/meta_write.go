@@ -113,7 +113,23 @@ func (m *Meta) recordObject(obj backend.Object) {
 	}
 	m.touched(append(listingsAbove(home), obj.Key)...)
 	m.objects.Add(obj.Key, objectEntry{obj: obj, at: at})
+	if home == obj.Key && m.freshListing(home) == nil {
+		if parent := m.freshListing(parentPrefix(home)); parent != nil && !parent.hasPrefix(home) {
+			// A new directory (mkdir) where the parent's listing had none:
+			// it holds its marker only, and the files cp -r makes in it
+			// next are known to be new without a request each.
+			m.storeListing(home, at, []backend.Object{obj}, nil)
+			m.recordPrefixes(home)
+			return
+		}
+	}
 	m.editListing(home, func(l *listing) { l.objects[obj.Key] = obj })
+	m.recordPrefixes(home)
+}
+
+// recordPrefixes shows directory home in the listings above it. Called
+// with editMu held.
+func (m *Meta) recordPrefixes(home string) {
 	for p := home; p != ""; p = parentPrefix(p) {
 		m.editListing(parentPrefix(p), func(l *listing) { l.prefixes[p] = true })
 	}

@@ -165,3 +165,27 @@ func TestReaderOutlivesStagedCopy(t *testing.T) {
 		t.Errorf("reader opened while staged: %d bytes, %v; want %d", len(got), err, len(data))
 	}
 }
+
+// TestCopyIntoNewDirectoryLooksNothingUp: cp -r src /mnt/a/ makes a/src
+// and then each file in it. The new directory was known to be empty, yet
+// each file's lookup asked the server (a LIST and two HEADs: 3 requests
+// before each PUT, 7.5 ms a file against 3.3 ms for a raw PUT here).
+func TestCopyIntoNewDirectoryLooksNothingUp(t *testing.T) {
+	mem := memory.New("b")
+	mnt := mountMemory(t, mem, nil)
+	if err := os.MkdirAll(filepath.Join(mnt, "a", "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lists, heads := mem.Requests("list"), mem.Requests("head")
+	for i := range 20 {
+		if err := os.WriteFile(filepath.Join(mnt, "a", "src", fmt.Sprintf("f%d", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lists, heads := mem.Requests("list")-lists, mem.Requests("head")-heads; lists+heads != 0 {
+		t.Errorf("writing 20 new files into a new directory sent %d LIST and %d HEAD, want none", lists, heads)
+	}
+	if names := readDirNames(t, filepath.Join(mnt, "a", "src")); len(names) != 20 {
+		t.Errorf("the new directory lists %d names, want 20", len(names))
+	}
+}
