@@ -370,10 +370,11 @@ type headerSampler interface {
 }
 
 // namesOnly tells whether READDIRPLUS gives key, a file of a walked
-// directory, to the kernel by name and type only (cache.Meta.NamesOnly).
+// directory, to the kernel by name and type only (cache.Meta.NamesOnly,
+// which WithPosixMetadata turns on for auto alone).
 func (f *filesystem) namesOnly(key string) bool {
 	sampler, ok := f.cfg.Bucket.(headerSampler)
-	return ok && f.cfg.PosixMetadata == "auto" && f.localAt(key) == nil && !f.isDeleted(key) && sampler.NamesOnly(key)
+	return ok && f.localAt(key) == nil && !f.isDeleted(key) && sampler.NamesOnly(key)
 }
 
 // shownHeaders returns key's object as lookups, stat and open show it:

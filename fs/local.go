@@ -194,10 +194,12 @@ func (f *filesystem) resume(pending []cache.RecoveredFile, unfinished []cache.En
 // (the S3 backend bounds each request at 30 s by default).
 const startWindow = time.Minute
 
-// abortUnfinished aborts the multipart upload an earlier mount had started
-// for e: by its ID, and, when the mount died before the ID came back (or
-// after a retried start), every upload of the key begun while the start
-// was requested.
+// abortUnfinished aborts the multipart uploads an earlier mount had started
+// for e: every upload of the key begun while its start was requested (the
+// mount may have died before the ID came back, or after a retried start),
+// which includes the one whose ID it recorded. Only when the uploads
+// cannot be listed (or the entry predates the request's time) is that ID
+// aborted alone.
 func (f *filesystem) abortUnfinished(e cache.Entry) {
 	if e.UploadID == "" && e.UploadRequested.IsZero() {
 		return
@@ -205,19 +207,22 @@ func (f *filesystem) abortUnfinished(e cache.Entry) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	key := e.Put.Key
-	if e.UploadID != "" {
-		if err := f.bucket.AbortUpload(ctx, key, e.UploadID); err != nil && !isNotFound(err) {
-			f.log.Warn("abort an unfinished multipart upload", "key", key, "upload", e.UploadID, "err", err)
+	var err error
+	if !e.UploadRequested.IsZero() {
+		var n int
+		n, err = backend.AbortUploadsStarted(ctx, f.bucket, key, e.UploadRequested, e.UploadRequested.Add(startWindow), "")
+		if err == nil {
+			if n > 0 {
+				f.log.Info("aborted the multipart uploads an earlier mount started", "key", key, "aborted", n)
+			}
+			return
 		}
 	}
-	if e.UploadRequested.IsZero() {
-		return
+	if e.UploadID != "" {
+		err = f.bucket.AbortUpload(ctx, key, e.UploadID)
 	}
-	n, err := backend.AbortUploadsStarted(ctx, f.bucket, key, e.UploadRequested, e.UploadRequested.Add(startWindow), e.UploadID)
-	if err != nil {
-		f.log.Warn("a multipart upload an earlier mount started may be left open", "key", key, "err", err)
-	} else if n > 0 {
-		f.log.Info("aborted a multipart upload whose start an earlier mount did not see answered", "key", key, "aborted", n)
+	if err != nil && !isNotFound(err) {
+		f.log.Warn("a multipart upload an earlier mount started may be left open", "key", key, "upload", e.UploadID, "err", err)
 	}
 }
 
