@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/bucketfs/bucketfs/backend"
 )
@@ -57,8 +58,10 @@ type Bucket struct {
 	requests        [opCount]atomic.Int64
 	featureRequests [featureOpCount]atomic.Int64
 	// noListHeaders is set once the server refused listing metadata, or
-	// from the start with Config.PlainListings.
+	// from the start with ListingHeadersOff; detectListing lets
+	// CheckBucket set it from the server's name.
 	noListHeaders atomic.Bool
+	detectListing bool
 	// bytesRead counts the object bytes read from GET bodies.
 	bytesRead atomic.Int64
 }
@@ -123,10 +126,11 @@ func (s *Bucket) BytesRead() int64 { return s.bytesRead.Load() }
 func (s *Bucket) CheckBucket(ctx context.Context) error {
 	reqCtx, cancel := context.WithTimeoutCause(ctx, checkTimeout, fmt.Errorf("no answer within %v", checkTimeout))
 	defer cancel()
-	_, err := s.client.HeadBucket(reqCtx, &awss3.HeadBucketInput{Bucket: aws.String(s.bucket)}, func(o *awss3.Options) {
+	out, err := s.client.HeadBucket(reqCtx, &awss3.HeadBucketInput{Bucket: aws.String(s.bucket)}, func(o *awss3.Options) {
 		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 2)
 	})
 	if err == nil {
+		s.learnListingHeaders(out.ResultMetadata)
 		return nil
 	}
 	err = s.fail(ctx, reqCtx, err)
@@ -134,6 +138,22 @@ func (s *Bucket) CheckBucket(ctx context.Context) error {
 		err = backend.ErrNoSuchBucket
 	}
 	return fmt.Errorf("bucket %q at %s: %w", s.bucket, s.endpoint, err)
+}
+
+// learnListingHeaders turns listing headers off unless the server names
+// itself MinIO, the one server with the extension: any other answers
+// metadata=true plainly or refuses it, and the mount would learn that
+// only from its first lookup, whose small page with headers is then a
+// wasted LIST.
+func (s *Bucket) learnListingHeaders(md middleware.Metadata) {
+	if !s.detectListing || s.noListHeaders.Load() {
+		return
+	}
+	server := responseHeader(md, "Server")
+	if !strings.HasPrefix(strings.ToLower(server), "minio") {
+		s.noListHeaders.Store(true)
+		s.log.Debug("server is not MinIO: listings carry no headers (--provider minio asks for them)", "server", server)
+	}
 }
 
 func (s *Bucket) Head(ctx context.Context, key string) (backend.Object, error) {

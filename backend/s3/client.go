@@ -44,11 +44,11 @@ type Config struct {
 	Profile  string // shared config profile; "" for the default chain
 
 	PathStyle bool // path-style addressing, as MinIO needs
-	// PlainListings: never ask for listings that carry each object's
-	// headers (MinIO's extension); a server known not to have it would
-	// only refuse the first.
-	PlainListings bool
-	Logger        *slog.Logger
+	// ListingHeaders says what is known of MinIO's listing extension
+	// (listings that carry each object's headers); a server known not to
+	// have it would only refuse or ignore the first request.
+	ListingHeaders ListingHeaders
+	Logger         *slog.Logger
 
 	// RequestTimeout bounds a request without a streaming body, retries
 	// included, and a Put's wait for progress [30s].
@@ -62,6 +62,22 @@ type Config struct {
 	// the --debug trace). It must not block.
 	Observe func(Request)
 }
+
+// ListingHeaders is what a Bucket knows at first of the server's listing
+// extension.
+type ListingHeaders int
+
+const (
+	// ListingHeadersDetect asks for headers where the server's answer to
+	// CheckBucket names it MinIO; any server that refuses or ignores them
+	// is then asked no more.
+	ListingHeadersDetect ListingHeaders = iota
+	// ListingHeadersOn asks whatever the server's name (--provider minio,
+	// which may sit behind a proxy that renames it).
+	ListingHeadersOn
+	// ListingHeadersOff never asks.
+	ListingHeadersOff
+)
 
 // New returns a Bucket backed by S3 or an S3-compatible server. It sends no
 // request except, when no region is configured anywhere, one anonymous
@@ -139,10 +155,11 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 		copyThreshold:   maxCopySize,
 		copyPartSize:    defaultCopyPartSize,
 		log:             log,
+		detectListing:   cfg.ListingHeaders == ListingHeadersDetect,
 	}
 	// AWS has no listing extension: asked, it answers plainly, which the
 	// mount would learn only from its first lookup's extra LIST.
-	b.noListHeaders.Store(cfg.PlainListings || onAWS)
+	b.noListHeaders.Store(cfg.ListingHeaders == ListingHeadersOff || onAWS)
 	return b, nil
 }
 

@@ -62,3 +62,53 @@ func TestNoListingHeadersOnAWS(t *testing.T) {
 		}
 	}
 }
+
+// TestListingHeadersFollowTheServersName: only MinIO has the listing
+// extension. A server that names itself otherwise (versitygw, Ceph, R2)
+// answers metadata=true plainly, and before the mount learned that from
+// its first lookup's listing, a small page that carried no headers, that
+// lookup's listing was wasted: an ls -l of 10,000 objects on versitygw
+// cost 11 LISTs instead of 10. CheckBucket now reads the name from the
+// Server header of its answer; --provider minio asks whatever the name.
+func TestListingHeadersFollowTheServersName(t *testing.T) {
+	setAWSEnv(t, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test-secret", "AWS_REGION=us-east-1")
+	for _, tc := range []struct {
+		server string
+		known  s3.ListingHeaders
+		lists  bool
+	}{
+		{"MinIO", s3.ListingHeadersDetect, true},
+		{"VERSITYGW", s3.ListingHeadersDetect, false},
+		{"", s3.ListingHeadersDetect, false},
+		{"nginx", s3.ListingHeadersOn, true}, // MinIO behind a proxy, named by --provider minio
+		{"MinIO", s3.ListingHeadersOff, false},
+	} {
+		var asked atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tc.server != "" {
+				w.Header().Set("Server", tc.server)
+			}
+			if r.Method == http.MethodHead {
+				return // HeadBucket: 200
+			}
+			if r.URL.Query().Get("metadata") == "true" {
+				asked.Add(1)
+			}
+			w.Header().Set("Content-Type", "application/xml")
+			w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name><Prefix>d/</Prefix>` +
+				`<KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>`))
+		}))
+		b := newS3(t, srv.URL, s3.Config{Bucket: "b", ListingHeaders: tc.known})
+		if err := b.CheckBucket(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.List(t.Context(), backend.ListInput{Prefix: "d/", Delimiter: "/"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.ListsHeaders(); got != tc.lists || (asked.Load() == 1) != tc.lists {
+			t.Errorf("Server %q, ListingHeaders %v: ListsHeaders() = %v, asked for headers %d times; want %v",
+				tc.server, tc.known, got, asked.Load(), tc.lists)
+		}
+		srv.Close()
+	}
+}

@@ -460,10 +460,16 @@ func contentTypeOrDefault(contentType string) string {
 // responseDate is the Date of a write's answer, which has no Last-Modified:
 // the server's clock is closer to the truth than ours.
 func responseDate(md middleware.Metadata) time.Time {
-	if raw, ok := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response); ok {
-		if t, err := http.ParseTime(raw.Header.Get("Date")); err == nil {
-			return t.UTC()
-		}
+	if t, err := http.ParseTime(responseHeader(md, "Date")); err == nil {
+		return t.UTC()
 	}
 	return time.Now().UTC().Truncate(time.Second)
+}
+
+// responseHeader is a header of the HTTP response behind md, or "".
+func responseHeader(md middleware.Metadata, name string) string {
+	if raw, ok := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response); ok {
+		return raw.Header.Get(name)
+	}
+	return ""
 }

@@ -142,13 +142,13 @@ func serve(opts Options, background bool, ready func()) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s3cfg := s3.Config{
-		Bucket:        opts.Bucket,
-		Endpoint:      opts.EndpointURL,
-		Region:        opts.Region,
-		Profile:       opts.Profile,
-		PathStyle:     opts.PathStyle,
-		PlainListings: opts.PlainListings,
-		Logger:        log,
+		Bucket:         opts.Bucket,
+		Endpoint:       opts.EndpointURL,
+		Region:         opts.Region,
+		Profile:        opts.Profile,
+		PathStyle:      opts.PathStyle,
+		ListingHeaders: opts.ListingHeaders,
+		Logger:         log,
 	}
 	metrics := newMountMetrics(opts.prices(), log)
 	s3cfg.Observe = metrics.observe

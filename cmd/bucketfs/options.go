@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/bucketfs/bucketfs/backend/s3"
 )
 
 // Options is a mount request: `bucketfs [OPTIONS] BUCKET[:PREFIX] MOUNTPOINT`
@@ -26,7 +28,7 @@ type Options struct {
 	Provider, AccountID          string // --provider fills in what it knows
 	EndpointURL, Region, Profile string
 	PathStyle                    bool
-	PlainListings                bool // do not ask for listings with headers (set by --provider)
+	ListingHeaders               s3.ListingHeaders // what --provider knows of listings with headers
 
 	// behaviour
 	Foreground, ReadOnly, AllowOther, Debug bool

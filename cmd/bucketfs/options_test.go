@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bucketfs/bucketfs/backend/s3"
 )
 
 func noEnv(string) string { return "" }
@@ -76,10 +78,10 @@ var valueCases = []struct {
 	{"metrics-addr", "127.0.0.1:9100", func(o *Options) { o.MetricsAddr = "127.0.0.1:9100" }},
 	{"log-format", "json", func(o *Options) { o.LogFormat = "json" }},
 	{"provider", "gcs", func(o *Options) {
-		o.Provider, o.EndpointURL, o.Region, o.PlainListings = "gcs", "https://storage.googleapis.com", "auto", true
+		o.Provider, o.EndpointURL, o.Region, o.ListingHeaders = "gcs", "https://storage.googleapis.com", "auto", s3.ListingHeadersOff
 	}},
 	{"account-id", "0123abcd", func(o *Options) {
-		o.Provider, o.AccountID, o.EndpointURL, o.Region, o.PlainListings = "r2", "0123abcd", "https://0123abcd.r2.cloudflarestorage.com", "auto", true
+		o.Provider, o.AccountID, o.EndpointURL, o.Region, o.ListingHeaders = "r2", "0123abcd", "https://0123abcd.r2.cloudflarestorage.com", "auto", s3.ListingHeadersOff
 	}},
 	{"request-price", "GetObject=0.001", func(o *Options) {
 		o.RequestPrices = requestPrices{"write": 0.005, "read": 0.0004, "delete": 0, "GetObject": 0.001}

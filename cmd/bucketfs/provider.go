@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/bucketfs/bucketfs/backend/s3"
 )
 
 // A provider is what --provider knows of an S3 service: how to reach it,
@@ -103,6 +105,9 @@ func (o *Options) applyProvider() error {
 		o.Region = p.region
 	}
 	o.PathStyle = o.PathStyle || p.pathStyle
-	o.PlainListings = !p.listingHeaders
+	o.ListingHeaders = s3.ListingHeadersOff
+	if p.listingHeaders {
+		o.ListingHeaders = s3.ListingHeadersOn
+	}
 	return nil
 }
