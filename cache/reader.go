@@ -201,6 +201,13 @@ func NewReader(b backend.Bucket, obj backend.Object, opts ReaderOptions) *Reader
 // It is safe for concurrent use. A read waiting on a fetch returns when ctx is
 // done, but the fetch goes on for later reads.
 func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	return r.read(ctx, p, off, nil)
+}
+
+// read is ReadAt, and ReadView when view is not nil: then the bytes in the
+// reader's buffers are not copied into p but added to the view, each buffer
+// kept for it (a user until Release).
+func (r *Reader) read(ctx context.Context, p []byte, off int64, view *View) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("read %q at %d: %w", r.obj.Key, off, backend.ErrInvalid)
 	}
@@ -210,7 +217,9 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	end := min(off+int64(len(p)), r.obj.Size)
 	p = p[:end-off]
 	if r.opts.Extent.Has(off, end) {
-		return r.readLocal(p, off, end)
+		n, err := r.readLocal(p, off, end)
+		view.add(p[:n], nil)
+		return n, err
 	}
 
 	r.mu.Lock()
@@ -238,11 +247,17 @@ func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 			if err != nil {
 				return n, err
 			}
+			view.add(p[n:], nil)
 			return len(p), nil
 		}
 		to := min(end, c.end())
 		c.users++
 		err := r.wait(ctx, c, to-c.off)
+		if err == nil && view != nil {
+			view.add(c.buf[at-c.off:to-c.off], c) // c stays a user until Release
+			n += int(to - at)
+			continue
+		}
 		if err == nil {
 			buf := c.buf
 			r.mu.Unlock()

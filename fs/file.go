@@ -459,12 +459,34 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	if err != nil {
 		return nil, n.fs.errno("read", obj.Key, err)
 	}
-	got, err := reader.ReadAt(ctx, dest, off)
+	view, err := reader.ReadView(ctx, dest, off)
 	if err != nil {
 		return nil, n.fs.errno("read", obj.Key, err)
 	}
 	h.pushWhenWhole(reader, obj.ETag)
-	return fuse.ReadResultData(dest[:got]), 0
+	if view.Len() == 0 {
+		view.Release() // go-fuse calls Done only for a reply with data
+		return fuse.ReadResultData(nil), 0
+	}
+	return viewResult{view}, 0
+}
+
+// viewResult is a read reply written straight from the reader's buffers
+// (writev of its slices); go-fuse calls Done once the reply is written,
+// which gives the buffers back.
+type viewResult struct{ view *cache.View }
+
+func (r viewResult) Size() int                       { return r.view.Len() }
+func (r viewResult) Done()                           { r.view.Release() }
+func (r viewResult) Slices() ([][]byte, fuse.Status) { return r.view.Slices, fuse.OK }
+
+// Bytes serves the paths of go-fuse that want one buffer.
+func (r viewResult) Bytes(buf []byte) ([]byte, fuse.Status) {
+	buf = buf[:0]
+	for _, s := range r.view.Slices {
+		buf = append(buf, s...)
+	}
+	return buf, fuse.OK
 }
 
 var _ = (gofs.FileWriter)((*fileHandle)(nil))
