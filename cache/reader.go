@@ -475,7 +475,12 @@ func wake(c *chunk) {
 // drop forgets the chunks nobody is reading for which stale is true.
 func (r *Reader) drop(stale func(*chunk) bool) {
 	r.chunks = slices.DeleteFunc(r.chunks, func(c *chunk) bool {
-		if c.users > 0 || !stale(c) {
+		// A chunk whose bytes have all come but that is still going into the
+		// extent stays findable: dropped, a read of it before the extent had
+		// it would fetch it again (found under load by
+		// TestRandomReadsFetchOnlyTheirBlocks). Its buffer is held until the
+		// fetch ends either way, and there is nothing left to cancel.
+		if c.users > 0 || c.fetching && c.filled == int64(len(c.buf)) || !stale(c) {
 			return false
 		}
 		r.forget(c)
