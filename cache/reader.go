@@ -480,7 +480,7 @@ func (r *Reader) drop(stale func(*chunk) bool) {
 		// it would fetch it again (found under load by
 		// TestRandomReadsFetchOnlyTheirBlocks). Its buffer is held until the
 		// fetch ends either way, and there is nothing left to cancel.
-		if c.users > 0 || c.fetching && c.filled == int64(len(c.buf)) || !stale(c) {
+		if c.users > 0 || c.keep && c.fetching && c.filled == int64(len(c.buf)) || !stale(c) {
 			return false
 		}
 		r.forget(c)

@@ -4,6 +4,7 @@ import "context"
 
 // View is what ReadView read: Slices, in order, are parts of the reader's
 // own buffers (or of the caller's p), which stay unchanged until Release.
+// A view without bytes holds no buffer.
 type View struct {
 	Slices [][]byte
 	r      *Reader

@@ -464,10 +464,6 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		return nil, n.fs.errno("read", obj.Key, err)
 	}
 	h.pushWhenWhole(reader, obj.ETag)
-	if view.Len() == 0 {
-		view.Release() // go-fuse calls Done only for a reply with data
-		return fuse.ReadResultData(nil), 0
-	}
 	return viewResult{view}, 0
 }
 

@@ -8,7 +8,8 @@ import (
 
 // viewResult is a read reply written straight from the reader's buffers
 // (writev of its slices); go-fuse calls Done once the reply is written,
-// which gives the buffers back.
+// which gives the buffers back. It skips Done for a reply without data,
+// whose view holds no buffer.
 type viewResult struct{ view *cache.View }
 
 func (r viewResult) Size() int                       { return r.view.Len() }
