@@ -34,13 +34,11 @@ type MetaOptions struct {
 	// one listing; 0 means a quarter of Entries. A bigger one is read page
 	// by page each time (Pages), so memory never grows with its size.
 	MaxListing int
-	// PlainListings lists without headers until ListHeaders turns them on
-	// (--posix-metadata auto or never): most buckets hold objects that
-	// other tools wrote, with no POSIX headers to list.
+	// PlainListings lists without headers, flat walks included, until
+	// ListHeaders or a walk's sample turns them on (--posix-metadata auto
+	// or never): most buckets hold objects that other tools wrote, with no
+	// POSIX headers to list.
 	PlainListings bool
-	// PlainWalks: flat walks of a subtree ask for no headers either
-	// (--posix-metadata never).
-	PlainWalks bool
 	// POSIXHeaders, if set, tells whether an object's headers carry POSIX
 	// attributes. A walk listed without headers then samples a few of its
 	// directories with it, and marks its listings names-only if they hold
@@ -93,8 +91,9 @@ type Meta struct {
 
 	// plain: listings ask for no headers (MetaOptions.PlainListings),
 	// until ListHeaders; noListHeaders: ListHeaders found that the server
-	// lists none.
-	plain, noListHeaders atomic.Bool
+	// lists none; statWalks: a walk listed plainly had its files
+	// statted, so the mount's walks ask for headers from then on.
+	plain, noListHeaders, statWalks atomic.Bool
 }
 
 // CacheStats returns how many lookups and listings the cache answered
@@ -143,8 +142,10 @@ type listing struct {
 	// flat (walk.go).
 	childrenListed int
 	walked         bool
-	// namesOnly: stored by a walk whose sample found no POSIX headers.
+	// namesOnly: stored by a walk whose sample found no POSIX headers,
+	// that of walkRoot's subtree.
 	namesOnly bool
+	walkRoot  string
 }
 
 func (l *listing) object(key string) (backend.Object, bool) {

@@ -347,13 +347,13 @@ func (f *filesystem) headers(ctx context.Context, key string) (backend.Object, e
 
 // WithPosixMetadata sets the options of the metadata cache that follow a
 // --posix-metadata policy. Which listings ask for headers: always (or
-// ""), every one; auto, flat walks, and the rest once a sample finds POSIX
-// headers (a listing with headers costs MinIO a metadata read per object);
-// never, none. Under auto, a walk listed without headers samples a few of
-// its directories, and shows their files by name only if none has POSIX
-// headers (dirHandle.Lookup).
+// ""), every one; auto, none until a sample finds POSIX headers (a listing
+// with headers costs MinIO a metadata read per object, about as much as
+// the listing itself); never, none. Under auto, a walk listed without
+// headers samples a few of its directories, and shows their files by name
+// only if none has POSIX headers (dirHandle.Lookup).
 func WithPosixMetadata(policy string, opts cache.MetaOptions) cache.MetaOptions {
-	opts.PlainListings, opts.PlainWalks = policy == "auto" || policy == "never", policy == "never"
+	opts.PlainListings = policy == "auto" || policy == "never"
 	if policy == "auto" {
 		opts.POSIXHeaders = hasPOSIXHeaders
 	}
@@ -367,6 +367,7 @@ type headerSampler interface {
 	PrefetchHeaders(prefix string)
 	ListHeaders(ctx context.Context, prefix string) bool
 	NamesOnly(key string) bool
+	WalkHeaders(ctx context.Context, dir string) bool
 }
 
 // namesOnly tells whether READDIRPLUS gives key, a file of a walked
@@ -392,6 +393,12 @@ func (f *filesystem) shownHeaders(ctx context.Context, key string) (backend.Obje
 	case "never":
 		return obj, nil
 	case "auto":
+		if ok && sampler.WalkHeaders(ctx, dir) {
+			// The walk's listings now carry every object's headers.
+			if relisted, err := f.bucket.Head(ctx, key); err != nil || relisted.HasHeaders {
+				return relisted, err
+			}
+		}
 		if ok {
 			sample, listed := sampler.HeaderSample(ctx, dir)
 			f.noteACLs(sample)

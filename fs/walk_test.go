@@ -92,9 +92,9 @@ func TestFreshCatCostsTwoRequests(t *testing.T) {
 
 // TestWalkListsWithHeaders: with one-level listings without headers
 // (--posix-metadata auto on MinIO), find sampled every directory it
-// entered, three HEADs each (300 for 100 directories). A flat walk asks
-// for the headers where the server lists them: modes show, whoever wrote
-// the objects, with no HEAD at all.
+// entered, three HEADs each (300 for 100 directories). A flat walk that
+// is statted gets the headers where the server lists them, in a few
+// LISTs: modes show, whoever wrote the objects, with no HEAD at all.
 func TestWalkListsWithHeaders(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -179,5 +179,78 @@ func TestWalkWithoutListingHeaders(t *testing.T) {
 		if st, err := os.Stat(filepath.Join(mnt, p)); err != nil || st.Mode() != want {
 			t.Errorf("stat %s after the walk: %v, %v; want %v", p, st.Mode(), err, want)
 		}
+	}
+}
+
+// TestWalkOnAServerThatListsHeaders: under --posix-metadata auto on MinIO,
+// a flat walk asked for every object's headers, which costs MinIO a
+// metadata read per object: find over 2,000 files took twice the time of
+// a plain listing, for attributes it never reads. The walk now lists
+// plainly and samples two of its directories with a small listing that
+// carries headers (no HEAD); a stat afterwards has the whole walk listed
+// again with headers, once, so the modes it shows stay right.
+func TestWalkOnAServerThatListsHeaders(t *testing.T) {
+	mem := memory.New("b")
+	mem.ListHeaders = true
+	for d := range 10 {
+		for e := range 10 {
+			for f := range 20 {
+				put(t, mem, fmt.Sprintf("top/d%d/e%d/f%02d", d, e, f), []byte("x"), nil, "")
+			}
+		}
+	}
+	for f := range 20 { // written by s3fs or bucketfs, where the sample does not look
+		put(t, mem, fmt.Sprintf("top/d7/e3/g%02d", f), []byte("x"), map[string]string{"mode": "33152"}, "")
+	}
+	for d := range 4 {
+		for e := range 4 {
+			for f := range 12 {
+				put(t, mem, fmt.Sprintf("more/d%d/e%d/f%02d", d, e, f), []byte("x"), nil, "")
+			}
+		}
+	}
+	mnt := mountMemory(t, mem, func(cfg *Config) { cfg.PosixMetadata = "auto" })
+	files := 0
+	err := filepath.WalkDir(filepath.Join(mnt, "top"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files++
+		}
+		return err
+	})
+	if err != nil || files != 2020 {
+		t.Fatalf("walk: %d files of 2,020, %v", files, err)
+	}
+	lists, heads, withHeaders := mem.Requests("list"), mem.Requests("head"), mem.ListedWithHeaders()
+	t.Logf("walk: %d LIST (%d objects with headers), %d HEAD", lists, withHeaders, heads)
+	if lists+heads > 12 || heads > 0 || withHeaders > 100 {
+		t.Errorf("walk cost %d LIST (%d objects listed with headers) and %d HEAD; want at most 12 requests, no HEAD, and the 2,020 files listed plainly",
+			lists, withHeaders, heads)
+	}
+	for p, want := range map[string]os.FileMode{"top/d7/e3/g05": 0o600, "top/d7/e3/f05": 0o644, "top/d2/e2/f02": 0o644} {
+		if st, err := os.Stat(filepath.Join(mnt, p)); err != nil || st.Mode() != want {
+			t.Errorf("stat %s after the walk: %v, %v; want %v", p, st.Mode(), err, want)
+		}
+	}
+	lists, heads = mem.Requests("list"), mem.Requests("head")
+	if lists > 14 || heads > 0 {
+		t.Errorf("walk and stats cost %d LIST and %d HEAD; want at most 14 LISTs (the walk listed again with headers) and no HEAD", lists, heads)
+	}
+
+	// The mount's walks are statted (du, ls -lR): the next one asks for
+	// headers at once instead of listing plainly first.
+	withHeaders = mem.ListedWithHeaders()
+	err = filepath.WalkDir(filepath.Join(mnt, "more"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			_, err = os.Lstat(p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists, withHeaders = mem.Requests("list")-lists, mem.ListedWithHeaders()-withHeaders
+	t.Logf("second walk, statted: %d LIST (%d objects with headers)", lists, withHeaders)
+	if lists > 5 || withHeaders < 192 {
+		t.Errorf("a walk after a statted one cost %d LIST (%d objects with headers); want at most 5, its 192 files listed once with headers", lists, withHeaders)
 	}
 }
