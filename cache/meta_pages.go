@@ -8,11 +8,12 @@ import (
 )
 
 // Pages reads the listing of one directory level a page at a time, for a
-// reader that wants to start before the end (a readdir of a huge
-// directory). A fresh cached listing is one page. Otherwise the server's
-// pages are gathered, and cached as one listing at the end, only while
-// they stay within MaxListing: a bigger directory is never held whole, so
-// memory stays bounded whatever its size.
+// reader that wants to start before the end (a readdir). A fresh cached
+// listing is one page. Otherwise the server's pages are gathered, and
+// cached as one listing at the end, only while they stay within
+// MaxListing: a bigger directory is never held whole, so memory stays
+// bounded whatever its size. Each page is asked for as soon as the one
+// before came, so the server lists while the reader works on the entries.
 type Pages struct {
 	m      *Meta
 	prefix string
@@ -24,6 +25,62 @@ type Pages struct {
 	objects       []backend.Object
 	prefixes      []string
 	tooBig        bool
+	ahead         *pageAhead // the next page, asked for already
+}
+
+// pageAhead is a page asked for before the reader wanted it.
+type pageAhead struct {
+	in     backend.ListInput
+	done   chan struct{}
+	page   backend.ListPage
+	err    error
+	cancel context.CancelFunc
+}
+
+// askAhead asks for the page that in names, in the background. The
+// request outlives the reader's own (a FUSE request's context ends with
+// its reply) but not Close, nor the timeout.
+func (p *Pages) askAhead(ctx context.Context, in backend.ListInput) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pageAheadTimeout)
+	a := &pageAhead{in: in, done: make(chan struct{}), cancel: cancel}
+	p.ahead = a
+	go func() {
+		defer close(a.done)
+		defer cancel()
+		a.page, a.err = p.m.next.List(ctx, in)
+	}()
+}
+
+// pageAheadTimeout bounds a page asked for ahead that nobody reads.
+const pageAheadTimeout = 2 * time.Minute
+
+// nextServerPage returns the page that in names: the one asked for ahead
+// if it was asked for as in asks (headers or not), else a new request.
+func (p *Pages) nextServerPage(ctx context.Context, in backend.ListInput) (backend.ListPage, error) {
+	a := p.ahead
+	if a == nil {
+		return p.m.next.List(ctx, in)
+	}
+	select {
+	case <-a.done:
+	case <-ctx.Done():
+		return backend.ListPage{}, ctx.Err() // a is kept for the next call
+	}
+	p.ahead = nil
+	if a.in != in || a.err != nil {
+		// Asked for otherwise (listings now carry headers), or failed
+		// while nobody waited: asked again, and its error is this one's.
+		return p.m.next.List(ctx, in)
+	}
+	return a.page, nil
+}
+
+// Close lets go of a page asked for ahead.
+func (p *Pages) Close() {
+	if p.ahead != nil {
+		p.ahead.cancel()
+		p.ahead = nil
+	}
 }
 
 // Capacity is how many objects the cache holds (Entries).
@@ -47,7 +104,7 @@ func (p *Pages) Next(ctx context.Context) (page backend.ListPage, last bool, err
 	g := m.gen.Load()
 	switch {
 	case p.started:
-		page, err = m.next.List(ctx, in)
+		page, err = p.nextServerPage(ctx, in)
 	default:
 		if l := m.freshListing(p.prefix); l != nil {
 			p.done = true
@@ -101,6 +158,8 @@ func (p *Pages) Next(ctx context.Context) (page backend.ListPage, last bool, err
 		}
 	}
 	if p.token != "" {
+		in.Token, in.Plain = p.token, m.plain.Load()
+		p.askAhead(ctx, in)
 		return page, false, nil
 	}
 	p.done = true

@@ -77,6 +77,22 @@ func (m *Meta) HeaderSample(ctx context.Context, prefix string) (sample []backen
 	return v.([]backend.Object), true
 }
 
+// KeepSample records sample, objects of prefix's listing with their
+// headers, as the listing's own, where no other was taken: a readdir that
+// sampled the listing's first page while the rest came spares the lookups
+// that follow a sample of their own.
+func (m *Meta) KeepSample(prefix string, sample []backend.Object) {
+	l := m.freshListing(prefix)
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.sampled {
+		l.sample, l.sampled = sample, true
+	}
+}
+
 // headerLister is implemented by buckets that know whether their listings
 // can carry headers (the S3 backend learns it from the server).
 type headerLister interface{ ListsHeaders() bool }

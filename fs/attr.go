@@ -86,25 +86,27 @@ func (o owner) attrOf(k kind, obj backend.Object, out *fuse.Attr) {
 	if mtime.IsZero() {
 		mtime = o.mountTime
 	}
-	if m, ok := parseMode(obj.Metadata["mode"]); ok {
-		perm = m &^ syscall.S_IFMT
-	}
-	if v, err := strconv.ParseUint(obj.Metadata["uid"], 10, 32); err == nil {
-		uid = uint32(v)
-	}
-	if v, err := strconv.ParseUint(obj.Metadata["gid"], 10, 32); err == nil {
-		gid = uint32(v)
-	}
-	if t, ok := parseMtime(obj.Metadata["mtime"]); ok {
-		mtime = t
-	}
 	// Without their own headers, atime and ctime are the mtime (not 1970).
 	atime, ctime := mtime, mtime
-	if t, ok := parseMtime(obj.Metadata["atime"]); ok {
-		atime = t
-	}
-	if t, ok := parseMtime(obj.Metadata["ctime"]); ok {
-		ctime = t
+	if len(obj.Metadata) > 0 { // most objects have none: no parse errors to make
+		if m, ok := parseMode(obj.Metadata["mode"]); ok {
+			perm = m &^ syscall.S_IFMT
+		}
+		if v, err := strconv.ParseUint(obj.Metadata["uid"], 10, 32); err == nil {
+			uid = uint32(v)
+		}
+		if v, err := strconv.ParseUint(obj.Metadata["gid"], 10, 32); err == nil {
+			gid = uint32(v)
+		}
+		if t, ok := parseMtime(obj.Metadata["mtime"]); ok {
+			mtime, atime, ctime = t, t, t
+		}
+		if t, ok := parseMtime(obj.Metadata["atime"]); ok {
+			atime = t
+		}
+		if t, ok := parseMtime(obj.Metadata["ctime"]); ok {
+			ctime = t
+		}
 	}
 	out.Mode = uint32(k) | perm&07777
 	out.Owner = fuse.Owner{Uid: uid, Gid: gid}

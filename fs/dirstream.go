@@ -41,7 +41,12 @@ var (
 	_ = (gofs.FileReaddirenter)((*dirHandle)(nil))
 	_ = (gofs.FileLookuper)((*dirHandle)(nil))
 	_ = (gofs.FileSeekdirer)((*dirHandle)(nil))
+	_ = (gofs.FileReleasedirer)((*dirHandle)(nil))
 )
+
+// minSamplePage is the fewest entries a directory's first page needs for
+// the sample of its objects without headers to be taken from it alone.
+const minSamplePage = 100
 
 func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	return &dirHandle{d: d}, 0, 0
@@ -69,7 +74,8 @@ type dirHandle struct {
 	minSegment    int // minSegment unless a test sets it
 	locals        map[string]uint32
 	shown, before map[string]entry
-	bareIsEnough  *bool // a listing's objects without headers can be shown as they are
+	bareIsEnough  *bool            // a listing's objects without headers can be shown as they are
+	sample        []backend.Object // with headers: what bareIsEnough was decided on
 	// linked counts the entries READDIRPLUS gave the kernel a node for;
 	// past the cache's capacity the rest come as names only, since the
 	// kernel keeps every node it was given (and the mount its state)
@@ -106,8 +112,9 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 // cannot be resumed from the middle.
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	h.mu.Lock()
+	h.closePages()
 	h.started, h.done, h.pages, h.out, h.returned = false, false, nil, nil, 0
-	h.seg, h.segEnd, h.locals, h.shown, h.before, h.bareIsEnough = backend.ListPage{}, "", nil, nil, nil, nil
+	h.seg, h.segEnd, h.locals, h.shown, h.before, h.bareIsEnough, h.sample = backend.ListPage{}, "", nil, nil, nil, nil, nil
 	h.linked = 0
 	h.mu.Unlock()
 	for range off {
@@ -120,6 +127,20 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 		}
 	}
 	return 0
+}
+
+// Releasedir lets go of a page asked for ahead.
+func (h *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closePages()
+}
+
+// closePages ends the listing under way. Called with mu held.
+func (h *dirHandle) closePages() {
+	if h.pages != nil {
+		h.pages.Close()
+	}
 }
 
 // Lookup answers READDIRPLUS's lookup of an entry just returned: from the
@@ -186,17 +207,7 @@ func (h *dirHandle) fill(ctx context.Context) syscall.Errno {
 	}
 	page, last, err := h.nextPage(ctx, first)
 	if first && !last && err == nil {
-		// A directory the cache can hold whole is listed whole before any
-		// entry goes out, and cached: what follows a readdir (ls -l asks
-		// for each file's ACL as it reads) finds every name in the cache.
-		// Only a bigger one streams.
-		page = backend.ListPage{Objects: slices.Clone(page.Objects), Prefixes: slices.Clone(page.Prefixes)}
-		for !last && err == nil && h.pages.Gathering() {
-			var next backend.ListPage
-			next, last, err = h.pages.Next(ctx)
-			page.Objects = append(page.Objects, next.Objects...)
-			page.Prefixes = append(page.Prefixes, next.Prefixes...)
-		}
+		page, last, err = h.firstPages(ctx, page)
 	}
 	if err != nil {
 		return f.errno("readdir", h.prefix, err)
@@ -205,10 +216,8 @@ func (h *dirHandle) fill(ctx context.Context) syscall.Errno {
 	if first && last {
 		// Whole: as it always was.
 		h.flushWhole(page)
+		h.keepSample()
 		return 0
-	}
-	if first {
-		h.decideBare(ctx, page)
 	}
 	// Every entry returned before this page has had its lookup, but for
 	// the last one, which a full reply may hold back for the next.
@@ -218,8 +227,53 @@ func (h *dirHandle) fill(ctx context.Context) syscall.Errno {
 		h.flush()
 		h.out = append(h.out, h.unlistedLocals()...)
 		h.done = true
+		h.keepSample()
 	}
 	return 0
+}
+
+// firstPages returns what fill shows first of a directory of more than
+// one page: its first page (with the next, after the lookup's small one),
+// so that its entries go out while the server lists the rest; or, where
+// those would need a HEAD each, the whole listing, which the lookups then
+// prefetch in parallel. A directory bigger than the cache can hold always
+// streams. Called with mu held.
+func (h *dirHandle) firstPages(ctx context.Context, page backend.ListPage) (backend.ListPage, bool, error) {
+	page = backend.ListPage{Objects: slices.Clone(page.Objects), Prefixes: slices.Clone(page.Prefixes)}
+	last := false
+	more := func() error {
+		next, end, err := h.pages.Next(ctx)
+		page.Objects = append(page.Objects, next.Objects...)
+		page.Prefixes = append(page.Prefixes, next.Prefixes...)
+		last = end
+		return err
+	}
+	if len(page.Objects)+len(page.Prefixes) < minSamplePage {
+		// The lookup's small page with headers (MinIO under auto): the
+		// sample that decides how the rest shows is taken with the page
+		// after it too.
+		if err := more(); err != nil || last {
+			return page, last, err
+		}
+	}
+	h.decideBare(ctx, page)
+	if *h.bareIsEnough || !slices.ContainsFunc(page.Objects, func(o backend.Object) bool { return !o.HasHeaders }) {
+		return page, false, nil
+	}
+	for !last && h.pages.Gathering() {
+		if err := more(); err != nil {
+			return page, last, err
+		}
+	}
+	return page, last, nil
+}
+
+// keepSample gives the cache the sample the first page was judged by,
+// for the lookups that follow. Called with mu held.
+func (h *dirHandle) keepSample() {
+	if sampler, ok := h.d.fs.cfg.Bucket.(headerSampler); ok && len(h.sample) > 0 {
+		sampler.KeepSample(h.prefix, h.sample)
+	}
 }
 
 // flushWhole turns a whole listing into entries, the local files it
@@ -352,7 +406,13 @@ func (h *dirHandle) decideBare(ctx context.Context, page backend.ListPage) {
 		}
 		enough = true
 		for _, obj := range bare {
-			if full, err := f.headers(ctx, obj.Key); err != nil || hasPOSIXHeaders(full) {
+			full, err := f.headers(ctx, obj.Key)
+			if err != nil {
+				enough = false
+				break
+			}
+			h.sample = append(h.sample, full)
+			if hasPOSIXHeaders(full) {
 				enough = false
 				break
 			}

@@ -368,6 +368,7 @@ type headerSampler interface {
 	ListHeaders(ctx context.Context, prefix string) bool
 	NamesOnly(key string) bool
 	WalkHeaders(ctx context.Context, dir string) bool
+	KeepSample(prefix string, sample []backend.Object)
 }
 
 // namesOnly tells whether READDIRPLUS gives key, a file of a walked
