@@ -148,27 +148,10 @@ func TestWalkListsWithHeaders(t *testing.T) {
 // directory sampled as before, so the modes it shows are still right.
 func TestWalkWithoutListingHeaders(t *testing.T) {
 	mem := memory.New("b")
-	for d := range 10 {
-		for e := range 10 {
-			for f := range 20 {
-				put(t, mem, fmt.Sprintf("top/d%d/e%d/f%02d", d, e, f), []byte("x"), nil, "")
-			}
-		}
-	}
-	// Written by s3fs or bucketfs, deep in a tree other tools filled.
-	for f := range 20 {
-		put(t, mem, fmt.Sprintf("top/d7/e3/g%02d", f), []byte("x"), map[string]string{"mode": "33152"}, "")
-	}
+	putMixedTree(t, mem)
 	mnt := mountMemory(t, mem, func(cfg *Config) { cfg.PosixMetadata = "auto" })
-	files := 0
-	err := filepath.WalkDir(filepath.Join(mnt, "top"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files++
-		}
-		return err
-	})
-	if err != nil || files != 2020 {
-		t.Fatalf("walk: %d files of 2,020, %v", files, err)
+	if files := walkFiles(t, filepath.Join(mnt, "top"), false); files != 2020 {
+		t.Fatalf("walk: %d files of 2,020", files)
 	}
 	lists, heads := mem.Requests("list"), mem.Requests("head")
 	t.Logf("walk: %d LIST, %d HEAD", lists, heads)
@@ -192,16 +175,7 @@ func TestWalkWithoutListingHeaders(t *testing.T) {
 func TestWalkOnAServerThatListsHeaders(t *testing.T) {
 	mem := memory.New("b")
 	mem.ListHeaders = true
-	for d := range 10 {
-		for e := range 10 {
-			for f := range 20 {
-				put(t, mem, fmt.Sprintf("top/d%d/e%d/f%02d", d, e, f), []byte("x"), nil, "")
-			}
-		}
-	}
-	for f := range 20 { // written by s3fs or bucketfs, where the sample does not look
-		put(t, mem, fmt.Sprintf("top/d7/e3/g%02d", f), []byte("x"), map[string]string{"mode": "33152"}, "")
-	}
+	putMixedTree(t, mem)
 	for d := range 4 {
 		for e := range 4 {
 			for f := range 12 {
@@ -210,15 +184,8 @@ func TestWalkOnAServerThatListsHeaders(t *testing.T) {
 		}
 	}
 	mnt := mountMemory(t, mem, func(cfg *Config) { cfg.PosixMetadata = "auto" })
-	files := 0
-	err := filepath.WalkDir(filepath.Join(mnt, "top"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			files++
-		}
-		return err
-	})
-	if err != nil || files != 2020 {
-		t.Fatalf("walk: %d files of 2,020, %v", files, err)
+	if files := walkFiles(t, filepath.Join(mnt, "top"), false); files != 2020 {
+		t.Fatalf("walk: %d files of 2,020", files)
 	}
 	lists, heads, withHeaders := mem.Requests("list"), mem.Requests("head"), mem.ListedWithHeaders()
 	t.Logf("walk: %d LIST (%d objects with headers), %d HEAD", lists, withHeaders, heads)
@@ -239,18 +206,48 @@ func TestWalkOnAServerThatListsHeaders(t *testing.T) {
 	// The mount's walks are statted (du, ls -lR): the next one asks for
 	// headers at once instead of listing plainly first.
 	withHeaders = mem.ListedWithHeaders()
-	err = filepath.WalkDir(filepath.Join(mnt, "more"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			_, err = os.Lstat(p)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	walkFiles(t, filepath.Join(mnt, "more"), true)
 	lists, withHeaders = mem.Requests("list")-lists, mem.ListedWithHeaders()-withHeaders
 	t.Logf("second walk, statted: %d LIST (%d objects with headers)", lists, withHeaders)
 	if lists > 5 || withHeaders < 192 {
 		t.Errorf("a walk after a statted one cost %d LIST (%d objects with headers); want at most 5, its 192 files listed once with headers", lists, withHeaders)
 	}
+}
+
+// putMixedTree stores 2,000 files without headers in 110 directories under
+// top/, and 20 with POSIX headers (mode 0600) deep in it, in top/d7/e3,
+// where a walk's sample of its first and last directories does not look.
+func putMixedTree(t *testing.T, mem *memory.Bucket) {
+	t.Helper()
+	for d := range 10 {
+		for e := range 10 {
+			for f := range 20 {
+				put(t, mem, fmt.Sprintf("top/d%d/e%d/f%02d", d, e, f), []byte("x"), nil, "")
+			}
+		}
+	}
+	for f := range 20 {
+		put(t, mem, fmt.Sprintf("top/d7/e3/g%02d", f), []byte("x"), map[string]string{"mode": "33152"}, "")
+	}
+}
+
+// walkFiles walks root as find does, or as du does (stat), and returns
+// how many files it found.
+func walkFiles(t *testing.T, root string, stat bool) int {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files++
+		if stat {
+			_, err = os.Lstat(p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("walk of %s: %v", root, err)
+	}
+	return files
 }
