@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/bucketfs/bucketfs/backend"
@@ -123,6 +124,14 @@ func (p *Pages) Next(ctx context.Context) (page backend.ListPage, last bool, err
 			// old as that page.
 			m.firstPages.Remove(p.prefix)
 			page, p.at = fp.page, fp.at
+			if page.NextToken != "" && len(page.Objects)+len(page.Prefixes) <= lookupPage {
+				// Only the lookup's few entries with headers: the reader
+				// gets the page after them too, which its sample of the
+				// directory's objects without headers needs.
+				next, nextErr := m.next.List(ctx, backend.ListInput{Prefix: p.prefix, Delimiter: "/", Token: page.NextToken, Plain: in.Plain})
+				page = backend.ListPage{Objects: slices.Concat(page.Objects, next.Objects), Prefixes: slices.Concat(page.Prefixes, next.Prefixes), NextToken: next.NextToken}
+				err = nextErr
+			}
 		} else {
 			page, err = m.next.List(ctx, in)
 		}

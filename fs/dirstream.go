@@ -44,10 +44,6 @@ var (
 	_ = (gofs.FileReleasedirer)((*dirHandle)(nil))
 )
 
-// minSamplePage is the fewest entries a directory's first page needs for
-// the sample of its objects without headers to be taken from it alone.
-const minSamplePage = 100
-
 func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	return &dirHandle{d: d}, 0, 0
 }
@@ -233,37 +229,26 @@ func (h *dirHandle) fill(ctx context.Context) syscall.Errno {
 }
 
 // firstPages returns what fill shows first of a directory of more than
-// one page: its first page (with the next, after the lookup's small one),
-// so that its entries go out while the server lists the rest; or, where
+// one page: its first page, so that its entries go out while the server
+// lists the rest; or, where
 // those would need a HEAD each, the whole listing, which the lookups then
 // prefetch in parallel. A directory bigger than the cache can hold always
 // streams. Called with mu held.
 func (h *dirHandle) firstPages(ctx context.Context, page backend.ListPage) (backend.ListPage, bool, error) {
-	page = backend.ListPage{Objects: slices.Clone(page.Objects), Prefixes: slices.Clone(page.Prefixes)}
-	last := false
-	more := func() error {
-		next, end, err := h.pages.Next(ctx)
-		page.Objects = append(page.Objects, next.Objects...)
-		page.Prefixes = append(page.Prefixes, next.Prefixes...)
-		last = end
-		return err
-	}
-	if len(page.Objects)+len(page.Prefixes) < minSamplePage {
-		// The lookup's small page with headers (MinIO under auto): the
-		// sample that decides how the rest shows is taken with the page
-		// after it too.
-		if err := more(); err != nil || last {
-			return page, last, err
-		}
-	}
 	h.decideBare(ctx, page)
 	if *h.bareIsEnough || !slices.ContainsFunc(page.Objects, func(o backend.Object) bool { return !o.HasHeaders }) {
 		return page, false, nil
 	}
+	page = backend.ListPage{Objects: slices.Clone(page.Objects), Prefixes: slices.Clone(page.Prefixes)}
+	last := false
 	for !last && h.pages.Gathering() {
-		if err := more(); err != nil {
-			return page, last, err
+		next, end, err := h.pages.Next(ctx)
+		if err != nil {
+			return page, false, err
 		}
+		page.Objects = append(page.Objects, next.Objects...)
+		page.Prefixes = append(page.Prefixes, next.Prefixes...)
+		last = end
 	}
 	return page, last, nil
 }
