@@ -14,7 +14,6 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/bucketfs/bucketfs/backend"
@@ -94,6 +93,9 @@ type Meta struct {
 	// lists none; statWalks: a walk listed plainly had its files
 	// statted, so the mount's walks ask for headers from then on.
 	plain, noListHeaders, statWalks atomic.Bool
+
+	// ahead holds what lookups started before it was needed.
+	ahead lookAhead
 }
 
 // CacheStats returns how many lookups and listings the cache answered
@@ -307,27 +309,34 @@ func (m *Meta) Head(ctx context.Context, key string) (backend.Object, error) {
 // and caches the answer.
 func (m *Meta) Fresh(ctx context.Context, key string) (backend.Object, error) {
 	v, err, _ := m.flight.Do("h\x00"+key, func() (any, error) {
-		for attempt := 1; ; attempt++ {
-			at, g := m.opts.Now(), m.gen.Load()
-			obj, err := m.next.Head(ctx, key)
-			stored := m.storeUnlessChanged(key, g, func() {
-				switch {
-				case errors.Is(err, backend.ErrNotFound):
-					m.objects.Add(key, objectEntry{missing: true, at: at})
-				case err == nil:
-					m.objects.Add(key, objectEntry{obj: obj, at: at})
-				}
-			})
-			if !stored && attempt < maxFills {
-				continue
-			}
-			return obj, err
-		}
+		return m.fetchHeaders(ctx, key, func() (backend.Object, error) { return m.next.Head(ctx, key) })
 	})
 	if err != nil {
 		return backend.Object{}, err
 	}
 	return v.(backend.Object), nil
+}
+
+// fetchHeaders asks head for key's object and caches the answer, asking
+// again with HEADs while this client's writes race it.
+func (m *Meta) fetchHeaders(ctx context.Context, key string, head func() (backend.Object, error)) (backend.Object, error) {
+	for attempt := 1; ; attempt++ {
+		at, g := m.opts.Now(), m.gen.Load()
+		obj, err := head()
+		stored := m.storeUnlessChanged(key, g, func() {
+			switch {
+			case errors.Is(err, backend.ErrNotFound):
+				m.objects.Add(key, objectEntry{missing: true, at: at})
+			case err == nil:
+				m.objects.Add(key, objectEntry{obj: obj, at: at})
+			}
+		})
+		if !stored && attempt < maxFills {
+			head = func() (backend.Object, error) { return m.next.Head(ctx, key) }
+			continue
+		}
+		return obj, err
+	}
 }
 
 // List serves a whole one-level listing (Delimiter "/", no token, no
@@ -459,6 +468,12 @@ func (m *Meta) storeListing(prefix string, at time.Time, objects []backend.Objec
 // big one it is kept for the listing that usually follows a lookup. Either
 // way it shows the directory's marker, which sorts first.
 func (m *Meta) firstPageOf(ctx context.Context, prefix string) (backend.ListPage, error) {
+	return m.listFirstPage(ctx, prefix, lookupPage)
+}
+
+// listFirstPage is firstPageOf, with pages of the server's size where
+// keys is 0.
+func (m *Meta) listFirstPage(ctx context.Context, prefix string, keys int) (backend.ListPage, error) {
 	if fp, ok := m.firstPages.Get(prefix); ok && m.fresh(fp.at, m.opts.TTL) {
 		return fp.page, nil
 	}
@@ -472,12 +487,12 @@ func (m *Meta) firstPageOf(ctx context.Context, prefix string) (backend.ListPage
 	v, err, _ := m.flight.Do("f\x00"+prefix, func() (any, error) {
 		g := m.gen.Load()
 		in := backend.ListInput{Prefix: prefix, Delimiter: "/"}
-		if m.plain.Load() && m.canListHeaders() {
+		if keys > 0 && m.plain.Load() && m.canListHeaders() {
 			// A lookup asks for the first few entries with headers, which
 			// costs the server little: a small directory (that of `cat
 			// dir/file`) then needs no sample HEAD before the first byte.
 			// The listing that follows goes on plainly.
-			in.MaxKeys = lookupPage
+			in.MaxKeys = keys
 		} else {
 			in.Plain = m.plain.Load()
 		}
@@ -504,47 +519,6 @@ func (m *Meta) firstPageOf(ctx context.Context, prefix string) (backend.ListPage
 		return backend.ListPage{}, err
 	}
 	return v.(backend.ListPage), nil
-}
-
-// PrefetchHeaders fetches, a few at a time in the background, the headers
-// of the objects that prefix's fresh listing holds without them, once per
-// listing: the lookups that follow a listing (ls -l, find) then wait for at
-// most one HEAD instead of sending one after another. Callers start it
-// when they are about to ask one of them for its headers.
-func (m *Meta) PrefetchHeaders(prefix string) {
-	l := m.freshListing(prefix)
-	if m.opts.HeaderPrefetch <= 0 || l == nil {
-		return
-	}
-	l.mu.Lock()
-	done := l.prefetched
-	l.prefetched = true
-	l.mu.Unlock()
-	if done {
-		return
-	}
-	var keys []string
-	for _, obj := range l.snapshot().Objects {
-		if !obj.HasHeaders && len(keys) < maxHeaderPrefetch {
-			keys = append(keys, obj.Key)
-		}
-	}
-	if len(keys) == 0 {
-		return
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		var g errgroup.Group
-		g.SetLimit(m.opts.HeaderPrefetch)
-		for _, key := range keys {
-			g.Go(func() error {
-				m.Fresh(ctx, key) // errors surface on the lookup that needs it
-				return nil
-			})
-		}
-		g.Wait()
-	}()
 }
 
 // HasPrefix answers for a directory prefix ("dir/") from a fresh listing

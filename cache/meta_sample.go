@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -149,4 +150,45 @@ func (m *Meta) ListHeaders(ctx context.Context, prefix string) bool {
 		return true, nil
 	})
 	return err == nil && v.(bool)
+}
+
+// PrefetchHeaders fetches, a few at a time in the background, the headers
+// of the objects that prefix's fresh listing holds without them, once per
+// listing: the lookups that follow a listing (ls -l, find) then wait for at
+// most one HEAD instead of sending one after another. Callers start it
+// when they are about to ask one of them for its headers.
+func (m *Meta) PrefetchHeaders(prefix string) {
+	l := m.freshListing(prefix)
+	if m.opts.HeaderPrefetch <= 0 || l == nil {
+		return
+	}
+	l.mu.Lock()
+	done := l.prefetched
+	l.prefetched = true
+	l.mu.Unlock()
+	if done {
+		return
+	}
+	var keys []string
+	for _, obj := range l.snapshot().Objects {
+		if !obj.HasHeaders && len(keys) < maxHeaderPrefetch {
+			keys = append(keys, obj.Key)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var g errgroup.Group
+		g.SetLimit(m.opts.HeaderPrefetch)
+		for _, key := range keys {
+			g.Go(func() error {
+				m.Fresh(ctx, key) // errors surface on the lookup that needs it
+				return nil
+			})
+		}
+		g.Wait()
+	}()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/bits"
 	"os"
 	"slices"
 	"sync"
@@ -46,6 +45,10 @@ type ReaderOptions struct {
 	// only their own blocks and keep them there, and a reader that keeps
 	// jumping around fetches the whole object into it. Close releases it.
 	Extent *Extent
+	// First, when it has a body, holds the version's first bytes, which a
+	// lookup fetched: the first chunk is read from it instead of a GET.
+	// The reader closes it.
+	First FirstBytes
 }
 
 func (o ReaderOptions) withDefaults() ReaderOptions {
@@ -166,6 +169,7 @@ type Reader struct {
 	peak   int64    // highest held, for tests
 	jumps  int      // reads that were not sequential, for tests
 	closed bool
+	first  FirstBytes // opts.First until a chunk takes it, or the first read shows it of no use
 }
 
 // chunk is one ranged GET and its buffer.
@@ -193,7 +197,7 @@ func (c *chunk) end() int64 { return c.off + int64(len(c.buf)) }
 func NewReader(b backend.Bucket, obj backend.Object, opts ReaderOptions) *Reader {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Reader{b: b, obj: obj, opts: opts, limit: opts.MaxWindow + opts.ChunkSize, ctx: ctx, cancel: cancel}
+	return &Reader{b: b, obj: obj, opts: opts, limit: opts.MaxWindow + opts.ChunkSize, ctx: ctx, cancel: cancel, first: opts.First}
 }
 
 // ReadAt fills p from offset off; it returns fewer bytes only at the end of
@@ -228,6 +232,7 @@ func (r *Reader) read(ctx context.Context, p []byte, off int64, view *View) (int
 		return 0, os.ErrClosed
 	}
 	r.plan(off, end)
+	r.dropFirst() // the first bytes went to a chunk, or a read elsewhere came first
 	n := 0
 	for at := off; at < end; at = off + int64(n) {
 		if r.closed {
@@ -341,6 +346,9 @@ func (r *Reader) fill(from, to, unit int64, readAhead bool) int64 {
 			continue
 		}
 		n := min(unit, r.obj.Size-at, next-at)
+		if at == 0 && r.first.Body != nil {
+			n = min(n, r.first.Length)
+		}
 		if !r.start(at, n, readAhead) {
 			break
 		}
@@ -380,20 +388,35 @@ func (r *Reader) start(off, n int64, readAhead bool) bool {
 	r.chunks = slices.Insert(r.chunks, i, c)
 	r.held += size
 	r.peak = max(r.peak, r.held)
+	var first io.ReadCloser
+	if off == 0 && r.first.Body != nil && n == r.first.Length {
+		first, r.first = r.first.Body, FirstBytes{}
+	}
 	r.fetches.Add(1)
-	go r.fetch(ctx, c, c.buf)
+	go r.fetch(ctx, c, c.buf, first)
 	return true
 }
 
-func (r *Reader) fetch(ctx context.Context, c *chunk, buf []byte) {
+// fetch fills c, from body when it is not nil (the first bytes), else
+// with a GET.
+func (r *Reader) fetch(ctx context.Context, c *chunk, buf []byte, body io.ReadCloser) {
 	defer r.fetches.Done()
 	defer c.cancel()
-	err := r.get(ctx, buf, c.off, func(n int) {
+	progress := func(n int) {
 		r.mu.Lock()
 		c.filled = int64(n)
 		wake(c)
 		r.mu.Unlock()
-	})
+	}
+	var err error
+	if body != nil {
+		stop := context.AfterFunc(ctx, func() { body.Close() })
+		err = r.receive(body, buf, c.off, progress)
+		stop()
+		body.Close()
+	} else {
+		err = r.get(ctx, buf, c.off, progress)
+	}
 	if err == nil && c.keep {
 		// The buffer stays c's while c.fetching is set.
 		r.opts.Extent.Put(buf, c.off)
@@ -424,6 +447,11 @@ func (r *Reader) get(ctx context.Context, p []byte, off int64, progress func(int
 		return err
 	}
 	defer body.Close()
+	return r.receive(body, p, off, progress)
+}
+
+// receive reads body, the range [off, off+len(p)), into p.
+func (r *Reader) receive(body io.Reader, p []byte, off int64, progress func(int)) error {
 	for n := 0; n < len(p); {
 		step := min(piece, max(firstPiece, n)) // 16, 16, 32, 64, then 128 KiB
 		m, err := io.ReadFull(body, p[n:min(n+step, len(p))])
@@ -516,6 +544,7 @@ func (r *Reader) Close() error {
 		return nil
 	}
 	r.closed = true
+	r.dropFirst()
 	if r.window > 0 {
 		r.opts.Budget.leave()
 	}
@@ -528,6 +557,14 @@ func (r *Reader) Close() error {
 	r.fetches.Wait()
 	r.opts.Extent.Release()
 	return nil
+}
+
+// dropFirst closes the first bytes no chunk took. Called with r.mu held.
+func (r *Reader) dropFirst() {
+	if r.first.Body != nil {
+		r.first.Body.Close()
+		r.first = FirstBytes{}
+	}
 }
 
 // Extent is the local copy the reader shares, or nil.
@@ -557,31 +594,4 @@ func (r *Reader) readLocal(p []byte, off, end int64) (int, error) {
 		r.ahead = max(r.ahead, end)
 	}
 	return n, nil
-}
-
-// Buffers are pooled by power-of-two capacity, so a stream's 8 MiB chunks
-// reuse each other's memory instead of growing the heap.
-var bufPools [64]sync.Pool
-
-func bufCap(n int64) int64 {
-	if n < minPooled {
-		return n
-	}
-	return 1 << bits.Len64(uint64(n-1))
-}
-
-func getBuf(n int64) []byte {
-	size := bufCap(n)
-	if size >= minPooled {
-		if b, ok := bufPools[bits.Len64(uint64(size))].Get().(*[]byte); ok {
-			return (*b)[:n]
-		}
-	}
-	return make([]byte, n, size)
-}
-
-func putBuf(b []byte) {
-	if size := int64(cap(b)); size >= minPooled && size == bufCap(size) {
-		bufPools[bits.Len64(uint64(size))].Put(&b)
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/bucketfs/bucketfs/backend"
+	"github.com/bucketfs/bucketfs/cache"
 )
 
 // dirNode is a directory: a key prefix ("" or the mount's prefix for the
@@ -86,6 +87,14 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 	// when nothing lies under the name: `ls dir` costs one LIST and `cat
 	// dir/file` a LIST and a GET, with no HEAD of "dir". What the cached
 	// listing of the parent says answers both without a request.
+	ahead, _ := f.cfg.Bucket.(lookAheader)
+	var probe *cache.Probing
+	if ahead != nil && !f.isDeleted(key) && !f.isRemovedDir(parentPrefix(key)) {
+		// Is it a file? asked along with the listing that tells whether
+		// it is a directory, as a GET of its first bytes for the open
+		// that usually follows (nil when the cache knows).
+		probe = ahead.Probe(key)
+	}
 	isDir, listErr := f.hasDir(ctx, key+"/")
 	if errors.Is(listErr, backend.ErrInvalid) {
 		// Some servers refuse to list a prefix that cannot be a key (a
@@ -102,7 +111,13 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 	if f.isDeleted(key) || f.isRemovedDir(parentPrefix(key)) {
 		return entry{}, notFoundErr(key)
 	}
-	obj, headErr := f.bucket.Head(ctx, key)
+	var obj backend.Object
+	var headErr error
+	if probe != nil {
+		obj, headErr = probe.Wait(ctx)
+	} else {
+		obj, headErr = f.bucket.Head(ctx, key)
+	}
 	if headErr == nil && !obj.HasHeaders {
 		// What a plain S3 listing says may not be enough: only the headers
 		// tell a symlink, a mode or an s3fs directory object.
@@ -220,6 +235,13 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		return nil, d.fs.errno("lookup", key, err)
 	}
 	return d.fs.newChild(ctx, d.EmbeddedInode(), name, e, out), 0
+}
+
+// lookAheader is implemented by caches (cache.Meta) that can start what a
+// path's lookups will need before they need it.
+type lookAheader interface {
+	Probe(key string) *cache.Probing
+	TakeFirstBytes(key, etag string) (cache.FirstBytes, bool)
 }
 
 // offlineCache is implemented by caches (cache.Meta) that remember what

@@ -294,11 +294,15 @@ func writeOpenFlags(l *localFile, flags uint32) uint32 {
 // newReader reads obj with the mount's read-ahead window, memory budget
 // and data cache.
 func (n *fileNode) newReader(obj backend.Object) *cache.Reader {
-	return cache.NewReader(n.fs.bucket, obj, cache.ReaderOptions{
+	opts := cache.ReaderOptions{
 		MaxWindow: n.fs.cfg.ReadAhead,
 		Budget:    n.fs.cfg.ReadBudget,
 		Extent:    n.fs.cfg.DataCache.Acquire(n.fs.cfg.DataSpace, obj),
-	})
+	}
+	if ahead, ok := n.fs.cfg.Bucket.(lookAheader); ok {
+		opts.First, _ = ahead.TakeFirstBytes(obj.Key, obj.ETag)
+	}
+	return cache.NewReader(n.fs.bucket, obj, opts)
 }
 
 // openForWrite returns the node's local file with one more writer,

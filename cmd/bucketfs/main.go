@@ -250,7 +250,9 @@ func serve(opts Options, background bool, ready func()) error {
 			b = backend.AsOf(bucket, opts.AsOf)
 		}
 		cfg.Bucket = withCache(b, bucket)
+		warmed := warm(ctx, cfg.Bucket.(*cache.Meta), opts.Prefix, log)
 		server, err = fs.Mount(opts.Mountpoint, cfg)
+		<-warmed
 	}
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", opts.Mountpoint, err)
@@ -295,6 +297,26 @@ func serve(opts Options, background bool, ready func()) error {
 	server.Close() // readers the kernel never released: their data is kept
 	log.Info("unmounted", "mountpoint", opts.Mountpoint)
 	return nil
+}
+
+// warmTimeout bounds how long a mount waits for its first listings.
+const warmTimeout = 5 * time.Second
+
+// warm lists the mount's root and its first directories while the kernel
+// mounts, so that the first `ls` or `cat dir/file` of a fresh mount
+// costs no LIST; the mount is ready once they came. A failure only
+// leaves them to the first lookups.
+func warm(ctx context.Context, meta *cache.Meta, prefix string, log *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(ctx, warmTimeout)
+		defer cancel()
+		if err := meta.Warm(ctx, prefix); err != nil {
+			log.Debug("first listings left to the first lookups", "err", err)
+		}
+	}()
+	return done
 }
 
 // journalID names a bucket's journals under --cache-dir: only a mount of

@@ -1,0 +1,191 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/bucketfs/bucketfs/backend"
+)
+
+// What a path's lookups can ask before they need it. `cat dir/file` on a
+// fresh mount waited for dir's listing (its marker and first entries),
+// then for the file's GET: two round trips before the first byte. A
+// mount now lists its root and the first pages of the root's first
+// directories before it is ready (Warm). A file that no listing the
+// cache holds answers for (one deep in a big directory) is asked for
+// with a GET of its first bytes, sent along with the listing that tells
+// whether the name is a directory, instead of a HEAD after it (Probe);
+// the open takes its body (TakeFirstBytes).
+
+const (
+	// probeBytes is what a lookup's GET asks for: the first reads of an
+	// open, and all of most small files. A stat that opens nothing drains
+	// it, which costs little more than the HEAD it replaces.
+	probeBytes = 64 << 10
+	// probeKeep is how long a lookup's body waits for the open that
+	// usually follows within a millisecond.
+	probeKeep = time.Second
+	// maxProbeBodies bounds the bodies waiting for an open.
+	maxProbeBodies = 16
+	// warmDirs is how many of the root's directories Warm lists: the
+	// first ones a user of a fresh mount goes into, at one LIST each, all
+	// at once.
+	warmDirs = 16
+)
+
+// FirstBytes is the body of a GET of an object's first Length bytes,
+// which a lookup sent (zero when there is none).
+type FirstBytes struct {
+	Body   io.ReadCloser
+	Length int64
+}
+
+type probeBody struct {
+	key, etag string
+	FirstBytes
+	timer *time.Timer
+}
+
+// lookAhead holds the bodies of the GETs that lookups sent.
+type lookAhead struct {
+	mu     sync.Mutex
+	bodies []*probeBody // oldest first
+}
+
+// Warm lists directory prefix's first page (a server's page, not a
+// lookup's few entries), and, all at once, the first pages of its first
+// directories (their markers and first entries, as their lookups would),
+// so that the first lookups of a fresh mount need no request.
+func (m *Meta) Warm(ctx context.Context, prefix string) error {
+	page, err := m.listFirstPage(ctx, prefix, 0)
+	if err != nil {
+		return err
+	}
+	var g errgroup.Group
+	for _, dir := range page.Prefixes[:min(len(page.Prefixes), warmDirs)] {
+		g.Go(func() error {
+			_, err := m.firstPageOf(ctx, dir)
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+// knows tells whether the cache can answer Head(key) without a request.
+func (m *Meta) knows(key string) bool {
+	if e, ok := m.objects.Peek(key); ok {
+		ttl := m.opts.TTL
+		if e.missing {
+			ttl = m.opts.NegativeTTL
+		}
+		if m.fresh(e.at, ttl) {
+			return true
+		}
+	}
+	_, _, known := m.fromListing(key)
+	return known
+}
+
+// Probing is a lookup of an object under way.
+type Probing struct{ answer <-chan singleflight.Result }
+
+// Wait returns what the lookup found, as Head would.
+func (p *Probing) Wait(ctx context.Context) (backend.Object, error) {
+	select {
+	case r := <-p.answer:
+		if r.Err != nil {
+			return backend.Object{}, r.Err
+		}
+		return r.Val.(backend.Object), nil
+	case <-ctx.Done():
+		return backend.Object{}, context.Cause(ctx)
+	}
+}
+
+// Probe starts looking key up with a GET of its first bytes, unless the
+// cache knows key (then it returns nil: ask Head). The GET answers what a
+// HEAD would (and is cached as Fresh caches it), and its body waits a
+// moment for TakeFirstBytes. Where a GET is refused but a HEAD may
+// answer (an archived object, one encrypted with a customer's key), the
+// HEAD is sent; not to a server that cannot be reached.
+func (m *Meta) Probe(key string) *Probing {
+	if m.knows(key) {
+		return nil
+	}
+	answer := m.flight.DoChan("h\x00"+key, func() (any, error) {
+		// The body outlives this call: the backend's request and stall
+		// timeouts bound it, not a context.
+		ctx := context.Background()
+		return m.fetchHeaders(ctx, key, func() (backend.Object, error) {
+			body, obj, err := m.next.Get(ctx, backend.GetInput{Key: key, Length: probeBytes})
+			if err == nil {
+				m.keepFirstBytes(obj, body)
+				return obj, nil
+			}
+			if errors.Is(err, backend.ErrNotFound) || errors.Is(err, backend.ErrUnavailable) {
+				return obj, err
+			}
+			return m.next.Head(ctx, key)
+		})
+	})
+	return &Probing{answer: answer}
+}
+
+func (m *Meta) keepFirstBytes(obj backend.Object, body io.ReadCloser) {
+	if obj.Size == 0 || obj.ETag == "" {
+		body.Close()
+		return
+	}
+	b := &probeBody{key: obj.Key, etag: obj.ETag, FirstBytes: FirstBytes{Body: body, Length: min(probeBytes, obj.Size)}}
+	a := &m.ahead
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.bodies) == maxProbeBodies {
+		a.bodies[0].timer.Stop()
+		go drainBody(a.bodies[0].Body)
+		a.bodies = a.bodies[1:]
+	}
+	a.bodies = append(a.bodies, b)
+	b.timer = time.AfterFunc(probeKeep, func() {
+		a.mu.Lock()
+		i := slices.Index(a.bodies, b)
+		if i >= 0 {
+			a.bodies = slices.Delete(a.bodies, i, i+1)
+		}
+		a.mu.Unlock()
+		if i >= 0 {
+			drainBody(b.Body)
+		}
+	})
+}
+
+// TakeFirstBytes returns the body of the first bytes of version etag of
+// key that a lookup fetched, if it is still waiting; the caller reads and
+// closes it.
+func (m *Meta) TakeFirstBytes(key, etag string) (FirstBytes, bool) {
+	a := &m.ahead
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	i := slices.IndexFunc(a.bodies, func(b *probeBody) bool { return b.key == key && b.etag == etag })
+	if i < 0 {
+		return FirstBytes{}, false
+	}
+	b := a.bodies[i]
+	b.timer.Stop()
+	a.bodies = slices.Delete(a.bodies, i, i+1)
+	return b.FirstBytes, true
+}
+
+// drainBody reads what is left of a small body before closing it, which keeps
+// its connection for the next request.
+func drainBody(body io.ReadCloser) {
+	io.Copy(io.Discard, io.LimitReader(body, probeBytes))
+	body.Close()
+}
