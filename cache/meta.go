@@ -468,12 +468,6 @@ func (m *Meta) storeListing(prefix string, at time.Time, objects []backend.Objec
 // big one it is kept for the listing that usually follows a lookup. Either
 // way it shows the directory's marker, which sorts first.
 func (m *Meta) firstPageOf(ctx context.Context, prefix string) (backend.ListPage, error) {
-	return m.listFirstPage(ctx, prefix, lookupPage)
-}
-
-// listFirstPage is firstPageOf, with pages of the server's size where
-// keys is 0.
-func (m *Meta) listFirstPage(ctx context.Context, prefix string, keys int) (backend.ListPage, error) {
 	if fp, ok := m.firstPages.Get(prefix); ok && m.fresh(fp.at, m.opts.TTL) {
 		return fp.page, nil
 	}
@@ -483,6 +477,12 @@ func (m *Meta) listFirstPage(ctx context.Context, prefix string, keys int) (back
 			return l.snapshot(), nil // whole, which is more than a first page
 		}
 	}
+	return m.listFirstPage(ctx, prefix, lookupPage)
+}
+
+// listFirstPage lists and keeps prefix's first page for firstPageOf,
+// asking for pages of the server's size where keys is 0.
+func (m *Meta) listFirstPage(ctx context.Context, prefix string, keys int) (backend.ListPage, error) {
 	at := m.opts.Now()
 	v, err, _ := m.flight.Do("f\x00"+prefix, func() (any, error) {
 		g := m.gen.Load()

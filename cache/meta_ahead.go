@@ -64,14 +64,16 @@ type lookAhead struct {
 // directories (their markers and first entries, as their lookups would),
 // so that the first lookups of a fresh mount need no request.
 func (m *Meta) Warm(ctx context.Context, prefix string) error {
+	m.misses.Add(1) // listings the cache asks for, as a lookup's would
 	page, err := m.listFirstPage(ctx, prefix, 0)
 	if err != nil {
 		return err
 	}
 	var g errgroup.Group
 	for _, dir := range page.Prefixes[:min(len(page.Prefixes), warmDirs)] {
+		m.misses.Add(1)
 		g.Go(func() error {
-			_, err := m.firstPageOf(ctx, dir)
+			_, err := m.listFirstPage(ctx, dir, lookupPage) // not a walk
 			return err
 		})
 	}

@@ -76,7 +76,7 @@ type entry struct {
 
 // resolve finds what key is: a directory (dir wins over a file of the same
 // name), a file, or nothing (ErrNotFound).
-func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
+func (f *filesystem) resolve(ctx context.Context, key string, probe bool) (entry, error) {
 	if l := f.localAt(key); l != nil {
 		// What this mount holds is newer than anything S3 can say, and
 		// may not be in S3 at all (pending).
@@ -88,12 +88,12 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 	// dir/file` a LIST and a GET, with no HEAD of "dir". What the cached
 	// listing of the parent says answers both without a request.
 	ahead, _ := f.cfg.Bucket.(lookAheader)
-	var probe *cache.Probing
-	if ahead != nil && !f.isDeleted(key) && !f.isRemovedDir(parentPrefix(key)) {
+	var probing *cache.Probing
+	if probe && ahead != nil && !f.isDeleted(key) && !f.isRemovedDir(parentPrefix(key)) {
 		// Is it a file? asked along with the listing that tells whether
 		// it is a directory, as a GET of its first bytes for the open
 		// that usually follows (nil when the cache knows).
-		probe = ahead.Probe(key)
+		probing = ahead.Probe(key)
 	}
 	isDir, listErr := f.hasDir(ctx, key+"/")
 	if errors.Is(listErr, backend.ErrInvalid) {
@@ -113,8 +113,8 @@ func (f *filesystem) resolve(ctx context.Context, key string) (entry, error) {
 	}
 	var obj backend.Object
 	var headErr error
-	if probe != nil {
-		obj, headErr = probe.Wait(ctx)
+	if probing != nil {
+		obj, headErr = probing.Wait(ctx)
 	} else {
 		obj, headErr = f.bucket.Head(ctx, key)
 	}
@@ -207,6 +207,12 @@ func childAttr(parent *gofs.Inode, name string, k kind) gofs.StableAttr {
 var _ = (gofs.NodeLookuper)((*dirNode)(nil))
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return d.lookup(ctx, name, out, true)
+}
+
+// lookup is Lookup; probe is false for a name a listing just showed as a
+// directory, which needs no GET to tell whether it is a file.
+func (d *dirNode) lookup(ctx context.Context, name string, out *fuse.EntryOut, probe bool) (*gofs.Inode, syscall.Errno) {
 	if len(name) > maxNameLen {
 		return nil, syscall.ENAMETOOLONG
 	}
@@ -221,7 +227,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if len(key) > maxKeyLen {
 		return nil, syscall.ENAMETOOLONG
 	}
-	e, err := d.fs.resolve(ctx, key)
+	e, err := d.fs.resolve(ctx, key, probe)
 	if isNotFound(err) {
 		if base, ok := unshadow(name); ok {
 			e, err = d.fs.lookupShadowed(ctx, prefix+base)

@@ -155,8 +155,12 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	h.linked++
 	bareIsEnough := h.bareIsEnough != nil && *h.bareIsEnough
 	h.mu.Unlock()
-	if !ok && f.namesOnly(h.prefix+name) {
+	dir := ok && e.kind == kindDir
+	if (!ok || dir) && f.namesOnly(h.prefix+name) {
 		return nil, syscall.EAGAIN // a name only, until a stat looks it up
+	}
+	if dir {
+		return h.d.lookup(ctx, name, out, false)
 	}
 	if !ok || f.localAt(e.key) != nil || f.isDeleted(e.key) {
 		return h.d.Lookup(ctx, name, out)
@@ -354,7 +358,10 @@ func (h *dirHandle) flush() {
 	for _, e := range entries {
 		delete(h.locals, e.Name)
 		if e.Mode&syscall.S_IFMT == syscall.S_IFDIR {
-			continue // a directory's lookup asks for its marker
+			// A directory's lookup asks for its marker, and no GET of
+			// its name.
+			h.shown[e.Name] = entry{kind: kindDir, key: h.prefix + e.Name + "/"}
+			continue
 		}
 		key, shadowed := h.prefix+e.Name, false
 		obj, ok := objects[key]

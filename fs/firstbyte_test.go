@@ -119,3 +119,53 @@ func TestFreshMountWarmed(t *testing.T) {
 		})
 	}
 }
+
+// TestListingSendsNoGETForItsDirectories: the lookups READDIRPLUS makes
+// of a listing's subdirectories ask for their markers, and no GET of the
+// names, which the listing showed to be directories (while a listing of
+// several pages streams, no cached listing answers for them yet).
+func TestListingSendsNoGETForItsDirectories(t *testing.T) {
+	mem := memory.New("b")
+	mem.ListHeaders = true // as on MinIO, where such a listing streams
+	for i := range 5 {
+		put(t, mem, fmt.Sprintf("top/a%d/file", i), []byte("x"), nil, "")
+	}
+	putDir(t, mem, "top", 2500)
+	mnt := mountMemory(t, mem, nil)
+	release := make(chan struct{})
+	var lists atomic.Int32
+	mem.SetFault(func(op, key string) error {
+		if op == "list" && key == "top/" && lists.Add(1) > 3 {
+			select { // the rest of the listing waits while the first entries go out
+			case <-release:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		return nil
+	})
+	defer mem.SetFault(nil)
+	if _, err := os.Stat(filepath.Join(mnt, "top")); err != nil { // a cold lookup: LIST and GET
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // a lookup's GET goes out in the background
+	gets := mem.Requests("get")
+	f, err := os.Open(filepath.Join(mnt, "top"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	first, err := f.ReadDir(10)
+	if err != nil || len(first) != 10 {
+		close(release)
+		t.Fatalf("first entries: %d, %v", len(first), err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	n := mem.Requests("get") - gets
+	close(release)
+	if n != 0 {
+		t.Errorf("the lookups of a listing's directories sent %d GETs, want 0", n)
+	}
+	if rest, err := f.ReadDir(-1); err != nil || len(rest) != 2495 {
+		t.Errorf("the rest: %d entries, %v", len(rest), err)
+	}
+}

@@ -250,9 +250,10 @@ func serve(opts Options, background bool, ready func()) error {
 			b = backend.AsOf(bucket, opts.AsOf)
 		}
 		cfg.Bucket = withCache(b, bucket)
-		warmed := warm(ctx, cfg.Bucket.(*cache.Meta), opts.Prefix, log)
+		// Before the mount shows: lookups that came while it ran would
+		// list the same directories again.
+		warm(ctx, cfg.Bucket.(*cache.Meta), opts.Prefix, log)
 		server, err = fs.Mount(opts.Mountpoint, cfg)
-		<-warmed
 	}
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", opts.Mountpoint, err)
@@ -302,21 +303,15 @@ func serve(opts Options, background bool, ready func()) error {
 // warmTimeout bounds how long a mount waits for its first listings.
 const warmTimeout = 5 * time.Second
 
-// warm lists the mount's root and its first directories while the kernel
-// mounts, so that the first `ls` or `cat dir/file` of a fresh mount
-// costs no LIST; the mount is ready once they came. A failure only
-// leaves them to the first lookups.
-func warm(ctx context.Context, meta *cache.Meta, prefix string, log *slog.Logger) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ctx, cancel := context.WithTimeout(ctx, warmTimeout)
-		defer cancel()
-		if err := meta.Warm(ctx, prefix); err != nil {
-			log.Debug("first listings left to the first lookups", "err", err)
-		}
-	}()
-	return done
+// warm lists the mount's root and its first directories, so that the
+// first `ls` or `cat dir/file` of a fresh mount costs no LIST. A failure
+// only leaves them to the first lookups.
+func warm(ctx context.Context, meta *cache.Meta, prefix string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, warmTimeout)
+	defer cancel()
+	if err := meta.Warm(ctx, prefix); err != nil {
+		log.Debug("first listings left to the first lookups", "err", err)
+	}
 }
 
 // journalID names a bucket's journals under --cache-dir: only a mount of
