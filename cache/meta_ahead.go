@@ -18,7 +18,7 @@ import (
 // fresh mount waited for dir's listing (its marker and first entries),
 // then for the file's GET: two round trips before the first byte. A
 // mount now lists its root and the first pages of the root's first
-// directories before it is ready (Warm). A file that no listing the
+// directories before it mounts (Warm). A file that no listing the
 // cache holds answers for (one deep in a big directory) is asked for
 // with a GET of its first bytes, sent along with the listing that tells
 // whether the name is a directory, instead of a HEAD after it (Probe);

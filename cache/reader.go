@@ -559,10 +559,11 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// dropFirst closes the first bytes no chunk took. Called with r.mu held.
+// dropFirst lets go of the first bytes no chunk took. Called with r.mu
+// held.
 func (r *Reader) dropFirst() {
 	if r.first.Body != nil {
-		r.first.Body.Close()
+		go drainBody(r.first.Body)
 		r.first = FirstBytes{}
 	}
 }

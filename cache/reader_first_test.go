@@ -70,3 +70,51 @@ func TestFirstReadNeedsOnlyItsBytes(t *testing.T) {
 		t.Fatal("the first 16 KiB read waited for more of the chunk than it needs")
 	}
 }
+
+// closeCounter records whether a body was closed.
+type closeCounter struct {
+	io.Reader
+	closed chan struct{}
+}
+
+func (c *closeCounter) Close() error { close(c.closed); return nil }
+
+// TestReaderTakesTheLookupsFirstBytes: a reader given the body of a
+// lookup's GET of the first bytes reads its first chunk from it, with no
+// GET of its own for them, and goes on with GETs after them; one whose
+// first read is elsewhere lets the body go.
+func TestReaderTakesTheLookupsFirstBytes(t *testing.T) {
+	mem := memory.New("b")
+	data, obj := putRandom(t, mem, "k", 3<<20, 7)
+	const n = 64 << 10
+	first := &closeCounter{Reader: bytes.NewReader(data[:n]), closed: make(chan struct{})}
+	log := &getLog{Bucket: mem}
+	r := NewReader(log, obj, ReaderOptions{First: FirstBytes{Body: first, Length: n}})
+	defer r.Close()
+	if got := readSeq(t, r, len(data), 16<<10); !bytes.Equal(got, data) {
+		t.Fatal("the bytes read differ from the object's")
+	}
+	for _, in := range log.log() {
+		if in.Offset < n {
+			t.Errorf("GET at %d: the first %d bytes came with the lookup", in.Offset, n)
+		}
+	}
+	select {
+	case <-first.closed:
+	case <-time.After(2 * time.Second):
+		t.Error("the first bytes' body was not closed")
+	}
+
+	unused := &closeCounter{Reader: bytes.NewReader(data[:n]), closed: make(chan struct{})}
+	r2 := NewReader(log, obj, ReaderOptions{First: FirstBytes{Body: unused, Length: n}})
+	defer r2.Close()
+	buf := make([]byte, 4096)
+	if _, err := r2.ReadAt(context.Background(), buf, 2<<20); err != nil || !bytes.Equal(buf, data[2<<20:2<<20+4096]) {
+		t.Fatalf("a read at 2 MiB: %v", err)
+	}
+	select {
+	case <-unused.closed:
+	case <-time.After(2 * time.Second):
+		t.Error("first bytes no read wanted were kept")
+	}
+}

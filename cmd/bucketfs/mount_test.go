@@ -243,7 +243,7 @@ func TestDeadServerFailsInBoundedTimeAndRecovers(t *testing.T) {
 		t.Skip("integration test")
 	}
 	srv := startPrivateServer(t)
-	bucket := newBucket(t, srv, map[string]object{"f": {body: []byte("alive")}})
+	bucket := newBucket(t, srv, map[string]object{"f": {body: []byte("alive")}, "d/e/x": {body: []byte("x")}})
 	mnt := mountBackground(t, srv, bucket, "--stat-ttl", "1s", "--negative-ttl", "1s")
 	if got := sh(t, mnt, "cat f"); got != "alive" {
 		t.Fatal(got)
@@ -253,9 +253,15 @@ func TestDeadServerFailsInBoundedTimeAndRecovers(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond)
 	start := time.Now()
-	_, err := os.ReadFile(filepath.Join(mnt, "g"))
+	// d/e/ was never listed (the mount lists the root and d/): nothing
+	// tells what is in it. A name the root's last listing did not have is
+	// missing, as an offline lookup says.
+	_, err := os.ReadFile(filepath.Join(mnt, "d/e/g"))
 	if !errors.Is(err, syscall.EIO) {
 		t.Errorf("read with the server gone: %v, want EIO", err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "g")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stat of a name the last listing lacked, server gone: %v, want ENOENT", err)
 	}
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("failing took %v, want well under a minute", d)

@@ -52,6 +52,11 @@ func TestS3AttributesThroughXattrs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, err = srv.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("enc/e.dat"),
+		Body: strings.NewReader("e"), ServerSideEncryption: types.ServerSideEncryptionAes256, StorageClass: types.StorageClassReducedRedundancy})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mnt := mountBackground(t, srv, bucket, "--presign-expiry", "10m")
 	other := filepath.Join(mnt, "other.dat")
 	for name, want := range map[string]string{
@@ -176,12 +181,8 @@ func TestS3AttributesThroughXattrs(t *testing.T) {
 	}
 
 	// A rename keeps the encryption and class of an object that another
-	// tool wrote and that the mount knows only from a listing.
-	_, err = srv.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("enc/e.dat"),
-		Body: strings.NewReader("e"), ServerSideEncryption: types.ServerSideEncryptionAes256, StorageClass: types.StorageClassReducedRedundancy})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// tool wrote and that the mount knows only from a listing (stored
+	// before the mount, which lists the root's directories).
 	sh(t, mnt, "ls -l enc >/dev/null && mv enc/e.dat enc/renamed.dat")
 	if h := headRaw(t, srv, bucket, "enc/renamed.dat"); h.ServerSideEncryption != types.ServerSideEncryptionAes256 ||
 		h.StorageClass != types.StorageClassReducedRedundancy {
