@@ -34,6 +34,10 @@ const (
 	probeKeep = time.Second
 	// maxProbeBodies bounds the bodies waiting for an open.
 	maxProbeBodies = 16
+	// probeGrace is how many probes may go unopened before the first is
+	// opened, and probeWindow about how many recent ones getsPay weighs.
+	probeGrace  = 4
+	probeWindow = 64
 	// warmDirs is how many of the root's directories Warm lists: the
 	// first ones a user of a fresh mount goes into, at one LIST each, all
 	// at once.
@@ -56,7 +60,10 @@ type probeBody struct {
 // lookAhead holds the bodies of the GETs that lookups sent.
 type lookAhead struct {
 	mu     sync.Mutex
-	bodies []*probeBody // oldest first
+	bodies []*probeBody // oldest first; a nil Body marks a HEAD's probe
+	// taken and unused count the recent probes of files whose first
+	// bytes an open took, and those nobody opened in time.
+	taken, unused int
 }
 
 // Warm lists directory prefix's first page (a server's page, not a
@@ -111,12 +118,15 @@ func (p *Probing) Wait(ctx context.Context) (backend.Object, error) {
 	}
 }
 
-// Probe starts looking key up with a GET of its first bytes, unless the
-// cache knows key (then it returns nil: ask Head). The GET answers what a
-// HEAD would (and is cached as Fresh caches it), and its body waits a
-// moment for TakeFirstBytes. Where a GET is refused but a HEAD may
-// answer (an archived object, one encrypted with a customer's key), the
-// HEAD is sent; not to a server that cannot be reached.
+// Probe starts looking key up, unless the cache knows key (then it
+// returns nil: ask Head). While the opens that follow lookups take what
+// the probes fetched, it asks with a GET of the first bytes, which
+// answers what a HEAD would (and is cached as Fresh caches it), and
+// whose body waits a moment for TakeFirstBytes; while lookups are stats
+// that open nothing, with a HEAD (see lookAhead.getsPay). Where a GET is
+// refused but a HEAD may answer (an archived object, one encrypted with a
+// customer's key), the HEAD is sent; not to a server that cannot be
+// reached.
 func (m *Meta) Probe(key string) *Probing {
 	if m.knows(key) {
 		return nil
@@ -126,6 +136,13 @@ func (m *Meta) Probe(key string) *Probing {
 		// timeouts bound it, not a context.
 		ctx := context.Background()
 		return m.fetchHeaders(ctx, key, func() (backend.Object, error) {
+			if !m.ahead.getsPay() {
+				obj, err := m.next.Head(ctx, key)
+				if err == nil {
+					m.keepFirstBytes(obj, nil) // to learn whether it is opened
+				}
+				return obj, err
+			}
 			body, obj, err := m.next.Get(ctx, backend.GetInput{Key: key, Length: probeBytes})
 			if err == nil {
 				m.keepFirstBytes(obj, body)
@@ -140,9 +157,11 @@ func (m *Meta) Probe(key string) *Probing {
 	return &Probing{answer: answer}
 }
 
+// keepFirstBytes keeps body (nil after a HEAD) for an open of obj's
+// version.
 func (m *Meta) keepFirstBytes(obj backend.Object, body io.ReadCloser) {
 	if obj.Size == 0 || obj.ETag == "" {
-		body.Close()
+		closeBody(body)
 		return
 	}
 	b := &probeBody{key: obj.Key, etag: obj.ETag, FirstBytes: FirstBytes{Body: body, Length: min(probeBytes, obj.Size)}}
@@ -151,6 +170,7 @@ func (m *Meta) keepFirstBytes(obj backend.Object, body io.ReadCloser) {
 	defer a.mu.Unlock()
 	if len(a.bodies) == maxProbeBodies {
 		a.bodies[0].timer.Stop()
+		a.count(false)
 		go drainBody(a.bodies[0].Body)
 		a.bodies = a.bodies[1:]
 	}
@@ -160,6 +180,7 @@ func (m *Meta) keepFirstBytes(obj backend.Object, body io.ReadCloser) {
 		i := slices.Index(a.bodies, b)
 		if i >= 0 {
 			a.bodies = slices.Delete(a.bodies, i, i+1)
+			a.count(false)
 		}
 		a.mu.Unlock()
 		if i >= 0 {
@@ -182,12 +203,45 @@ func (m *Meta) TakeFirstBytes(key, etag string) (FirstBytes, bool) {
 	b := a.bodies[i]
 	b.timer.Stop()
 	a.bodies = slices.Delete(a.bodies, i, i+1)
-	return b.FirstBytes, true
+	a.count(true)
+	return b.FirstBytes, b.Body != nil
+}
+
+// getsPay tells whether a probe should be a GET: whether, of the recent
+// probes of files, the opens took at least a fifth (after a few to learn
+// from). A stat of many files in a directory no listing covers would
+// otherwise fetch 64 KiB each for nothing; a HEAD costs the same request.
+func (a *lookAhead) getsPay() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.unused <= 4*a.taken+probeGrace
+}
+
+// count records whether a probe's first bytes were taken, over the last
+// hundred or so probes. Called with a.mu held.
+func (a *lookAhead) count(taken bool) {
+	if taken {
+		a.taken++
+	} else {
+		a.unused++
+	}
+	if a.taken+a.unused > 2*probeWindow {
+		a.taken, a.unused = a.taken/2, a.unused/2
+	}
+}
+
+func closeBody(body io.ReadCloser) {
+	if body != nil {
+		body.Close()
+	}
 }
 
 // drainBody reads what is left of a small body before closing it, which keeps
 // its connection for the next request.
 func drainBody(body io.ReadCloser) {
+	if body == nil {
+		return
+	}
 	io.Copy(io.Discard, io.LimitReader(body, probeBytes))
 	body.Close()
 }

@@ -73,3 +73,41 @@ func TestProbeLooksUpWithAGETOfTheFirstBytes(t *testing.T) {
 		t.Errorf("%d HEADs after the refused GET, want 1", h)
 	}
 }
+
+// TestProbesTurnToHEADsWhileNothingIsOpened: a stat of many files that no
+// listing covers fetched 64 KiB each for nothing (a GET per probe). Once
+// a few probes went unopened, probes are HEADs; opens of files looked up
+// so turn them back into GETs.
+func TestProbesTurnToHEADsWhileNothingIsOpened(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New("b")
+	objs := map[string]backend.Object{}
+	for i := range 60 {
+		key := fmt.Sprintf("big/f%02d", i)
+		_, objs[key] = putRandom(t, mem, key, 100<<10, uint64(i))
+	}
+	m := NewMeta(mem, MetaOptions{TTL: time.Minute, NegativeTTL: time.Minute})
+	probe := func(i int) string {
+		key := fmt.Sprintf("big/f%02d", i)
+		if _, err := m.Probe(key).Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	for i := range 30 { // stats: nothing opened
+		probe(i)
+	}
+	gets, heads := mem.Requests("get"), mem.Requests("head")
+	if gets > maxProbeBodies+probeGrace+1 || heads < 30-(maxProbeBodies+probeGrace+1) {
+		t.Errorf("30 probes, none opened: GET %d HEAD %d; want HEADs after the first %d", gets, heads, maxProbeBodies+probeGrace+1)
+	}
+	for i := 30; i < 60; i++ { // cats: each opened
+		key := probe(i)
+		if first, ok := m.TakeFirstBytes(key, objs[key].ETag); ok {
+			first.Body.Close()
+		}
+	}
+	if g := mem.Requests("get") - gets; g < 15 {
+		t.Errorf("30 probes, each opened: %d GETs; want GETs again once opens take them", g)
+	}
+}
