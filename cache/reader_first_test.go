@@ -118,3 +118,30 @@ func TestReaderTakesTheLookupsFirstBytes(t *testing.T) {
 		t.Error("first bytes no read wanted were kept")
 	}
 }
+
+// TestFirstReadStartsNoReadAhead: the first read of a reader asked for
+// the read-ahead's next chunk at the same time as its own, and on a cold
+// server the two GETs shared it (the first byte took 1.3 times as long);
+// a reader of a file's first bytes only wanted none of it. The second
+// read starts the read-ahead.
+func TestFirstReadStartsNoReadAhead(t *testing.T) {
+	r, data, log, _ := newTestReader(t, 4<<20, ReaderOptions{})
+	buf := make([]byte, 16<<10)
+	if _, err := r.ReadAt(context.Background(), buf, 0); err != nil || !bytes.Equal(buf, data[:len(buf)]) {
+		t.Fatalf("first read: %v", err)
+	}
+	time.Sleep(50 * time.Millisecond) // a read-ahead GET would be on its way
+	if gets := log.log(); len(gets) != 1 || gets[0].Offset != 0 {
+		t.Fatalf("the first read sent %d GETs (%+v), want only its own", len(gets), gets)
+	}
+	if _, err := r.ReadAt(context.Background(), buf, int64(len(buf))); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for len(log.log()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if gets := log.log(); len(gets) < 2 || gets[1].Offset < 1<<20 {
+		t.Errorf("the second read started no read-ahead: GETs %+v", gets)
+	}
+}
