@@ -271,17 +271,7 @@ func notFound(key string) error {
 // Head answers from the object cache or a fresh listing of key's directory;
 // otherwise it asks the bucket and caches the answer, missing keys included.
 func (m *Meta) Head(ctx context.Context, key string) (backend.Object, error) {
-	if e, ok := m.objects.Get(key); ok {
-		if e.missing && m.fresh(e.at, m.opts.NegativeTTL) {
-			m.hits.Add(1)
-			return backend.Object{}, notFound(key)
-		}
-		if !e.missing && m.fresh(e.at, m.opts.TTL) {
-			m.hits.Add(1)
-			return e.obj, nil
-		}
-	}
-	if obj, found, known := m.fromListing(key); known {
+	if obj, found, known := m.cached(key); known {
 		m.hits.Add(1)
 		if !found {
 			return backend.Object{}, notFound(key)
@@ -303,6 +293,20 @@ func (m *Meta) Head(ctx context.Context, key string) (backend.Object, error) {
 		return backend.Object{}, notFound(key)
 	}
 	return m.Fresh(ctx, key)
+}
+
+// cached answers Head(key) from the object cache or a fresh listing of
+// key's directory; known is false when neither holds the answer.
+func (m *Meta) cached(key string) (obj backend.Object, found, known bool) {
+	if e, ok := m.objects.Get(key); ok {
+		if e.missing && m.fresh(e.at, m.opts.NegativeTTL) {
+			return backend.Object{}, false, true
+		}
+		if !e.missing && m.fresh(e.at, m.opts.TTL) {
+			return e.obj, true, true
+		}
+	}
+	return m.fromListing(key)
 }
 
 // Fresh asks the bucket for key's object and headers, bypassing the cache,

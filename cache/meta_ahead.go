@@ -87,21 +87,6 @@ func (m *Meta) Warm(ctx context.Context, prefix string) error {
 	return g.Wait()
 }
 
-// knows tells whether the cache can answer Head(key) without a request.
-func (m *Meta) knows(key string) bool {
-	if e, ok := m.objects.Peek(key); ok {
-		ttl := m.opts.TTL
-		if e.missing {
-			ttl = m.opts.NegativeTTL
-		}
-		if m.fresh(e.at, ttl) {
-			return true
-		}
-	}
-	_, _, known := m.fromListing(key)
-	return known
-}
-
 // Probing is a lookup of an object under way.
 type Probing struct{ answer <-chan singleflight.Result }
 
@@ -128,7 +113,7 @@ func (p *Probing) Wait(ctx context.Context) (backend.Object, error) {
 // customer's key), the HEAD is sent; not to a server that cannot be
 // reached.
 func (m *Meta) Probe(key string) *Probing {
-	if m.knows(key) {
+	if _, _, known := m.cached(key); known {
 		return nil
 	}
 	answer := m.flight.DoChan("h\x00"+key, func() (any, error) {
@@ -161,7 +146,7 @@ func (m *Meta) Probe(key string) *Probing {
 // version.
 func (m *Meta) keepFirstBytes(obj backend.Object, body io.ReadCloser) {
 	if obj.Size == 0 || obj.ETag == "" {
-		closeBody(body)
+		drainBody(body)
 		return
 	}
 	b := &probeBody{key: obj.Key, etag: obj.ETag, FirstBytes: FirstBytes{Body: body, Length: min(probeBytes, obj.Size)}}
@@ -204,7 +189,10 @@ func (m *Meta) TakeFirstBytes(key, etag string) (FirstBytes, bool) {
 	b.timer.Stop()
 	a.bodies = slices.Delete(a.bodies, i, i+1)
 	a.count(true)
-	return b.FirstBytes, b.Body != nil
+	if b.Body == nil {
+		return FirstBytes{}, false // a HEAD's probe: nothing to take
+	}
+	return b.FirstBytes, true
 }
 
 // getsPay tells whether a probe should be a GET: whether, of the recent
@@ -227,12 +215,6 @@ func (a *lookAhead) count(taken bool) {
 	}
 	if a.taken+a.unused > 2*probeWindow {
 		a.taken, a.unused = a.taken/2, a.unused/2
-	}
-}
-
-func closeBody(body io.ReadCloser) {
-	if body != nil {
-		body.Close()
 	}
 }
 

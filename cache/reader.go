@@ -47,7 +47,8 @@ type ReaderOptions struct {
 	Extent *Extent
 	// First, when it has a body, holds the version's first bytes, which a
 	// lookup fetched: the first chunk is read from it instead of a GET.
-	// The reader closes it.
+	// The reader closes it, and clears it once a chunk took it or the
+	// first read showed it of no use (under Reader.mu).
 	First FirstBytes
 }
 
@@ -95,7 +96,6 @@ type Reader struct {
 	closed bool
 	// readBefore: a sequential read came before, so reads start read-ahead
 	readBefore bool
-	first      FirstBytes // opts.First until a chunk takes it, or the first read shows it of no use
 }
 
 // chunk is one ranged GET and its buffer.
@@ -123,7 +123,7 @@ func (c *chunk) end() int64 { return c.off + int64(len(c.buf)) }
 func NewReader(b backend.Bucket, obj backend.Object, opts ReaderOptions) *Reader {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Reader{b: b, obj: obj, opts: opts, limit: opts.MaxWindow + opts.ChunkSize, ctx: ctx, cancel: cancel, first: opts.First}
+	return &Reader{b: b, obj: obj, opts: opts, limit: opts.MaxWindow + opts.ChunkSize, ctx: ctx, cancel: cancel}
 }
 
 // ReadAt fills p from offset off; it returns fewer bytes only at the end of
@@ -284,8 +284,8 @@ func (r *Reader) fill(from, to, unit int64, readAhead bool) int64 {
 			continue
 		}
 		n := min(unit, r.obj.Size-at, next-at)
-		if at == 0 && r.first.Body != nil {
-			n = min(n, r.first.Length)
+		if at == 0 && r.opts.First.Body != nil {
+			n = min(n, r.opts.First.Length)
 		}
 		if !r.start(at, n, readAhead) {
 			break
@@ -327,8 +327,8 @@ func (r *Reader) start(off, n int64, readAhead bool) bool {
 	r.held += size
 	r.peak = max(r.peak, r.held)
 	var first io.ReadCloser
-	if off == 0 && r.first.Body != nil && n == r.first.Length {
-		first, r.first = r.first.Body, FirstBytes{}
+	if off == 0 && r.opts.First.Body != nil && n == r.opts.First.Length {
+		first, r.opts.First = r.opts.First.Body, FirstBytes{}
 	}
 	r.fetches.Add(1)
 	go r.fetch(ctx, c, c.buf, first)
@@ -500,9 +500,9 @@ func (r *Reader) Close() error {
 // dropFirst lets go of the first bytes no chunk took. Called with r.mu
 // held.
 func (r *Reader) dropFirst() {
-	if r.first.Body != nil {
-		go drainBody(r.first.Body)
-		r.first = FirstBytes{}
+	if r.opts.First.Body != nil {
+		go drainBody(r.opts.First.Body)
+		r.opts.First = FirstBytes{}
 	}
 }
 
